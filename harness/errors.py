@@ -37,3 +37,19 @@ class RuntimeUnavailable(HarnessError):
 
 class StoreError(HarnessError):
     """The results store is missing, newer than this harness, or inconsistent."""
+
+
+class ParamError(ValueError):
+    """A bad parameter inside a config section; config.py prefixes the file and path.
+
+    `key` is relative to the section being parsed (e.g. "bits" or "steps[1].op").
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"{key}: {message}")
+
+
+class MeasurementError(HarnessError):
+    """A runtime crashed, timed out or failed while measuring a model."""

@@ -1,0 +1,18 @@
+"""Built-in model architectures, each a `build(input_shape, n_classes, width, depth)`.
+
+Listed by module path so that naming them never imports torch.
+"""
+
+from harness.registry import Registry
+
+ARCHITECTURES: Registry = Registry("model architecture")
+ARCHITECTURES.register("mlp", "harness.models.mlp:build")
+ARCHITECTURES.register("small_cnn", "harness.models.cnn:build")
+ARCHITECTURES.register("mobile_cnn", "harness.models.mobile:build")
+
+# Which data each architecture takes: a config pairing an image net with tabular data is an error.
+INPUT_KINDS: dict[str, set[str]] = {
+    "mlp": {"image", "tabular"},
+    "small_cnn": {"image"},
+    "mobile_cnn": {"image"},
+}

@@ -1,0 +1,389 @@
+"""The sweep config: a TOML file parsed once, at the edge, into frozen dataclasses.
+
+Every problem in the file is collected and reported together, one line each, as
+`<file>:<key>: <what is wrong and what is allowed>`; inner code never sees a raw dict.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, ParamError
+from harness.registry import nearest
+
+DEFAULT_CONFIG_NAME = "default.toml"
+_REQUIRED = object()
+NUMBER = (int, float)  # TOML writes 1 and 1.0 differently; both are fine where a float is asked
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    params: dict[str, Any]
+    val_fraction: float
+    test_fraction: float
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": self.params,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    arch: str
+    width: int
+    depth: int
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "arch": self.arch, "width": self.width, "depth": self.depth}
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    patience: int
+    threads: int
+
+    def spec(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CompressionSpec:
+    """A named chain of passes; the empty chain is the uncompressed baseline."""
+
+    name: str
+    passes: tuple[Any, ...]  # harness.compress.base.Pass instances
+
+    def spec(self) -> list[dict[str, Any]]:
+        return [p.spec() for p in self.passes]
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    name: str
+    settings: dict[str, Any]
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "settings": self.settings}
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    batch: int
+    warmup: int
+    min_runs: int
+    min_seconds: float
+    max_runs: int
+    timeout_seconds: float
+
+    def spec(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    name: str
+    seed: int
+    dataset: DatasetSpec
+    models: tuple[ModelSpec, ...]
+    training: TrainingSpec
+    policies: tuple[Any, ...]  # harness.augment.Policy instances
+    compressions: tuple[CompressionSpec, ...]
+    runtimes: tuple[RuntimeSpec, ...]
+    latency: LatencySpec
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that decides the results, JSON-able (stored with the run, hashed)."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "dataset": self.dataset.spec(),
+            "models": [m.spec() for m in self.models],
+            "training": self.training.spec(),
+            "policies": {p.name: p.spec() for p in self.policies},
+            "compression": {c.name: c.spec() for c in self.compressions},
+            "runtimes": [r.spec() for r in self.runtimes],
+            "latency": self.latency.spec(),
+        }
+
+
+class _Section:
+    """Reads one TOML table, recording each problem instead of stopping at the first."""
+
+    def __init__(self, data: Any, path: str, errors: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.errors = errors
+        if not isinstance(data, dict):
+            self.error("", f"must be a table, got {type(data).__name__}")
+            data = {}
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.append((self.key(name) if name else self.path, message))
+
+    def get(
+        self,
+        name: str,
+        kind: type | tuple[type, ...],
+        default: Any = _REQUIRED,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if default is _REQUIRED:
+                self.error(name, "is required")
+            return None if default is _REQUIRED else default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python, but `epochs = true` is a mistake worth naming.
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            want = " or ".join(k.__name__ for k in kinds)
+            self.error(name, f"must be {want}, got {value!r}")
+            return None if default is _REQUIRED else default
+        if check is not None:
+            problem = check(value)
+            if problem:
+                self.error(name, problem)
+                return None if default is _REQUIRED else default
+        return value
+
+    def finish(self) -> None:
+        for name in self.data:
+            if name not in self.used:
+                allowed = sorted(self.used)
+                self.error(
+                    name,
+                    f"unknown key{nearest(name, allowed)}; allowed keys: {', '.join(allowed)}",
+                )
+
+
+def _between(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Callable:
+    def check(v: float) -> str | None:
+        low_ok = v > lo if lo_open else v >= lo
+        high_ok = v < hi if hi_open else v <= hi
+        if low_ok and high_ok:
+            return None
+        return f"must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {v}"
+
+    return check
+
+
+def _at_least(lo: int) -> Callable:
+    return lambda v: None if v >= lo else f"must be >= {lo}, got {v}"
+
+
+def _one_of(choices: list[str]) -> Callable:
+    def check(v: str) -> str | None:
+        if v in choices:
+            return None
+        return f"'{v}' is not allowed{nearest(v, choices)}; choose from: {', '.join(choices)}"
+
+    return check
+
+
+def default_config_text() -> str:
+    """The built-in default sweep, also what `harness init` writes."""
+    return resources.files("harness").joinpath(DEFAULT_CONFIG_NAME).read_text()
+
+
+def load_config(path: Path | None) -> Config:
+    """Parse a config file (None: the built-in default); raise ConfigError listing every problem."""
+    if path is None:
+        source, text = "<default config>", default_config_text()
+    else:
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file; 'harness init' writes an example")
+        text = path.read_text()
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    base = path.parent if path is not None else Path.cwd()
+    return parse_config(raw, source, base)
+
+
+def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
+    errors: list[tuple[str, str]] = []
+    top = _Section(raw, "", errors)
+    name = top.get("name", str, default="sweep")
+    seed = top.get("seed", int, default=0, check=_at_least(0))
+    dataset = _dataset(_Section(top.get("dataset", dict, default={}), "dataset", errors), base_dir)
+    data_kind = _data_kind(dataset)
+    models = _models(top.get("models", dict) or {}, errors, data_kind)
+    training = _training(_Section(top.get("training", dict, default={}), "training", errors))
+    policies = _policies(top.get("policies", dict) or {}, errors, data_kind)
+    compressions = _compressions(top.get("compression", dict) or {}, errors)
+    runtimes = _runtimes(top.get("runtimes", dict) or {}, errors)
+    latency = _latency(_Section(top.get("latency", dict, default={}), "latency", errors))
+    top.finish()
+    if errors:
+        raise ConfigError("\n".join(f"{source}:{key}: {msg}" for key, msg in errors))
+    return Config(
+        source=source,
+        name=name,
+        seed=seed,
+        dataset=dataset,
+        models=tuple(models),
+        training=training,
+        policies=tuple(policies),
+        compressions=tuple(compressions),
+        runtimes=tuple(runtimes),
+        latency=latency,
+        raw=raw,
+    )
+
+
+def _dataset(sec: _Section, base_dir: Path) -> DatasetSpec:
+    from harness.datasets import DATASETS
+
+    name = sec.get("name", str, check=_one_of(DATASETS.names()))
+    params: dict[str, Any] = {}
+    if name in ("npz", "image_folder"):
+        path = sec.get("path", str)
+        if path is not None:
+            resolved = (base_dir / path).resolve()
+            if not resolved.exists():
+                sec.error("path", f"{path}: no such file or folder (relative to the config file)")
+            params["path"] = str(resolved)
+    val = sec.get("val_fraction", NUMBER, default=0.15, check=_between(0, 0.5, lo_open=True))
+    test = sec.get("test_fraction", NUMBER, default=0.25, check=_between(0, 0.5, lo_open=True))
+    sec.finish()
+    return DatasetSpec(name=name or "", params=params, val_fraction=val, test_fraction=test)
+
+
+def _data_kind(dataset: DatasetSpec) -> str:
+    """Image or tabular, known without loading built-in data (user data decides at load)."""
+    return {"breast_cancer": "tabular"}.get(dataset.name, "image")
+
+
+def _named_tables(value: Any, path: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        errors.append((path, "must be a table with at least one entry"))
+        return {}
+    return value
+
+
+def _models(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list[ModelSpec]:
+    from harness.models import ARCHITECTURES, INPUT_KINDS
+
+    out = []
+    for name, table in _named_tables(value, "models", errors).items():
+        sec = _Section(table, f"models.{name}", errors)
+        arch = sec.get("arch", str, check=_one_of(ARCHITECTURES.names()))
+        width = sec.get("width", int, default=16, check=_at_least(1))
+        depth = sec.get("depth", int, default=2, check=_at_least(1))
+        sec.finish()
+        if arch in INPUT_KINDS and data_kind not in INPUT_KINDS[arch]:
+            fits = sorted(a for a, kinds in INPUT_KINDS.items() if data_kind in kinds)
+            sec.error("arch", f"'{arch}' does not take {data_kind} data; use one of: {fits}")
+        out.append(ModelSpec(name=name, arch=arch or "", width=width, depth=depth))
+    return out
+
+
+def _training(sec: _Section) -> TrainingSpec:
+    spec = TrainingSpec(
+        epochs=sec.get("epochs", int, default=40, check=_at_least(1)),
+        batch_size=sec.get("batch_size", int, default=64, check=_at_least(1)),
+        optimizer=sec.get("optimizer", str, default="adam", check=_one_of(["adam", "sgd"])),
+        lr=sec.get("lr", NUMBER, default=0.003, check=_between(0, 10, lo_open=True)),
+        weight_decay=sec.get("weight_decay", NUMBER, default=0.0, check=_between(0, 1)),
+        patience=sec.get("patience", int, default=10, check=_at_least(1)),
+        threads=sec.get("threads", int, default=2, check=_at_least(1)),
+    )
+    sec.finish()
+    return spec
+
+
+def _policies(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list[Any]:
+    from harness.augment import parse_policy
+
+    out = []
+    for name, spec in _named_tables(value, "policies", errors).items():
+        try:
+            out.append(parse_policy(name, spec, data_kind))
+        except ParamError as exc:
+            key = f"policies.{name}" + (f".{exc.key}" if exc.key else "")
+            errors.append((key, exc.message))
+    return out
+
+
+def _compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionSpec]:
+    from harness.compress import PASSES
+
+    out = []
+    for name, steps in _named_tables(value, "compression", errors).items():
+        path = f"compression.{name}"
+        if not isinstance(steps, list):
+            errors.append((path, "must be a list of steps like [{ pass = \"quantize\", bits = 8 }]"))
+            continue
+        passes = []
+        for i, step in enumerate(steps):
+            where = f"{path}[{i}]"
+            if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
+                errors.append((where, "must be a table with a 'pass' name, e.g. { pass = \"prune\" }"))
+                continue
+            params = {k: v for k, v in step.items() if k != "pass"}
+            if step["pass"] not in PASSES:
+                errors.append((f"{where}.pass", PASSES.unknown_message(step["pass"])))
+                continue
+            try:
+                passes.append(PASSES.get(step["pass"]).from_params(params))
+            except ParamError as exc:
+                errors.append((f"{where}.{exc.key}", exc.message))
+        out.append(CompressionSpec(name=name, passes=tuple(passes)))
+    return out
+
+
+def _runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:
+    from harness.runtimes import RUNTIMES
+
+    out = []
+    for name, table in _named_tables(value, "runtimes", errors).items():
+        if name not in RUNTIMES:
+            errors.append((f"runtimes.{name}", RUNTIMES.unknown_message(name)))
+            continue
+        if not isinstance(table, dict):
+            errors.append((f"runtimes.{name}", "must be a table of settings, e.g. { threads = 1 }"))
+            continue
+        try:
+            settings = RUNTIMES.get(name).parse_settings(table)
+        except ParamError as exc:
+            errors.append((f"runtimes.{name}.{exc.key}", exc.message))
+            continue
+        out.append(RuntimeSpec(name=name, settings=settings))
+    return out
+
+
+def _latency(sec: _Section) -> LatencySpec:
+    spec = LatencySpec(
+        batch=sec.get("batch", int, default=1, check=_at_least(1)),
+        warmup=sec.get("warmup", int, default=20, check=_at_least(0)),
+        min_runs=sec.get("min_runs", int, default=100, check=_at_least(1)),
+        min_seconds=sec.get("min_seconds", NUMBER, default=0.5, check=_between(0, 3600)),
+        max_runs=sec.get("max_runs", int, default=100_000, check=_at_least(1)),
+        timeout_seconds=sec.get("timeout_seconds", NUMBER, default=300, check=_at_least(1)),
+    )
+    sec.finish()
+    return spec

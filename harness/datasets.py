@@ -1,0 +1,187 @@
+"""Datasets: built-in ones shipped by scikit-learn, and the user's .npz files.
+
+Every loader returns raw samples; `split` makes the seeded, stratified
+train/validation/test split and `Normalization` (fitted on train only) is
+recorded so that every runtime gets identically prepared inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import DataError
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Samples as float32: images (N, H, W, C) in [0, 1], tabular (N, F); labels int64."""
+
+    name: str
+    kind: str  # "image" or "tabular"
+    x: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel (images) or per-feature (tabular) mean/std, fitted on the train split."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        return ((x - mean) / std).astype(np.float32)
+
+    def spec(self) -> dict[str, Any]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The seeded split; the test split is never seen by training or calibration."""
+
+    dataset: Dataset
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    normalization: Normalization
+
+    def model_input(self, x: np.ndarray) -> np.ndarray:
+        """Normalise and lay out samples as the exported model expects (images as NCHW)."""
+        x = self.normalization.apply(x)
+        if self.dataset.kind == "image":
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return x
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample as the model sees it (C, H, W) or (F,)."""
+        return tuple(self.model_input(self.test[0][:1]).shape[1:])
+
+
+def _digits(params: dict[str, Any]) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images.astype(np.float32) / 16.0)[..., None]
+    return Dataset("digits", "image", x, bunch.target.astype(np.int64), tuple(map(str, range(10))))
+
+
+def _breast_cancer(params: dict[str, Any]) -> Dataset:
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer()
+    classes = tuple(str(n) for n in bunch.target_names)
+    return Dataset(
+        "breast_cancer", "tabular", bunch.data.astype(np.float32), bunch.target.astype(np.int64),
+        classes,
+    )
+
+
+def _npz(params: dict[str, Any]) -> Dataset:
+    path = Path(params["path"])
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; give the path of an .npz holding arrays x and y")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    for required in ("x", "y"):
+        if required not in arrays:
+            raise DataError(f"{path}: missing array '{required}'; found {sorted(arrays)}")
+    x = np.asarray(arrays["x"], dtype=np.float32)
+    kind = _kind_of(x, path)
+    if kind == "image":
+        x = _images_last(x)
+    y, classes = _labels(np.asarray(arrays["y"]), path)
+    return validate(Dataset(path.stem, kind, x, y, classes))
+
+
+def _kind_of(x: np.ndarray, path: Path) -> str:
+    if x.ndim == 2:
+        return "tabular"
+    if x.ndim in (3, 4):
+        return "image"
+    raise DataError(f"{path}: x has shape {x.shape}; expected (N, F) or (N, H, W[, C])")
+
+
+def _images_last(x: np.ndarray) -> np.ndarray:
+    """(N, H, W[, C]) -> (N, H, W, C) in [0, 1]; 8-bit pixel values are rescaled."""
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.size and x.max() > 1.0:
+        x = x / 255.0 if x.max() <= 255.0 else x / x.max()
+    return x.astype(np.float32)
+
+
+def _labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: y must be a 1-D integer array of class ids; got {y.dtype}{y.shape}")
+    n = int(y.max()) + 1 if y.size else 0
+    return y.astype(np.int64), tuple(str(i) for i in range(n))
+
+
+def validate(ds: Dataset) -> Dataset:
+    """Reject data no model could be trained on, with a message naming the fix."""
+    if len(ds.x) != len(ds.y):
+        raise DataError(f"{ds.name}: x has {len(ds.x)} samples but y has {len(ds.y)}")
+    if not np.isfinite(ds.x).all():
+        raise DataError(f"{ds.name}: x holds NaN or infinite values; clean or impute them first")
+    if ds.y.min(initial=0) < 0:
+        raise DataError(f"{ds.name}: labels must be class ids 0..K-1; found {int(ds.y.min())}")
+    counts = np.bincount(ds.y, minlength=ds.n_classes)
+    empty = [ds.classes[i] for i in np.flatnonzero(counts < 3)]
+    if empty:
+        raise DataError(
+            f"{ds.name}: classes {empty} have fewer than 3 samples; every class needs one per split"
+        )
+    return ds
+
+
+DATASETS: Registry[Callable[[dict[str, Any]], Dataset]] = Registry("dataset")
+DATASETS.register("digits", _digits)
+DATASETS.register("breast_cancer", _breast_cancer)
+DATASETS.register("npz", _npz)
+
+
+def load(name: str, params: dict[str, Any]) -> Dataset:
+    return DATASETS.get(name)(params)
+
+
+def split(ds: Dataset, seed: int, val_fraction: float, test_fraction: float) -> Splits:
+    """Stratified train/val/test split from the seed, normalisation fitted on train."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(ds.y))
+    rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=ds.y)
+    val_share = val_fraction / (1.0 - test_fraction)
+    train, val = train_test_split(
+        rest, test_size=val_share, random_state=seed + 1, stratify=ds.y[rest]
+    )
+    x_train = ds.x[train]
+    axes = (0, 1, 2) if ds.kind == "image" else (0,)
+    mean = x_train.mean(axis=axes)
+    std = x_train.std(axis=axes)
+    std = np.where(std < 1e-6, 1.0, std)
+    norm = Normalization(tuple(float(v) for v in mean), tuple(float(v) for v in std))
+    return Splits(
+        dataset=ds,
+        train=(ds.x[train], ds.y[train]),
+        val=(ds.x[val], ds.y[val]),
+        test=(ds.x[test], ds.y[test]),
+        normalization=norm,
+    )

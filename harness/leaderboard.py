@@ -1,0 +1,70 @@
+"""Plain-text tables for the terminal: the top candidates of a run, and the stored runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.store import CandidateRecord, Run
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+
+    def fmt(row: Sequence[str]) -> str:
+        cells = [
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
+
+
+def rank(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
+    """Measured candidates, best accuracy first; ties go to the smaller, then faster model."""
+    ok = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
+    return sorted(
+        ok,
+        key=lambda r: (
+            -(r.metric("accuracy") or 0.0),
+            r.metric("file_bytes") or 0.0,
+            r.metric("latency_p50_ms") or 0.0,
+        ),
+    )
+
+
+def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
+    ranked = rank(records)[:top]
+    failed = sum(r.status != "ok" for r in records)
+    rows = []
+    for i, r in enumerate(ranked, 1):
+        acc, low, high = (r.metric(k) or 0.0 for k in ("accuracy", "accuracy_low", "accuracy_high"))
+        rows.append(
+            (
+                str(i), r.model, r.policy, r.compression, r.runtime,
+                f"{acc * 100:.1f}% [{low * 100:.1f}, {high * 100:.1f}]",
+                f"{(r.metric('file_bytes') or 0) / 1024:.1f}",
+                f"{r.metric('latency_p50_ms') or 0:.4f}",
+            )
+        )  # fmt: skip
+    header = ("#", "model", "policy", "compression", "runtime", "accuracy [95% CI]", "KB", "p50 ms")
+    text = f"top {len(rows)} of {len(records)} candidates\n" + _table(header, rows, {0, 6, 7})
+    if failed:
+        text += f"\n{failed} candidate(s) failed; their reasons are in the report"
+    return text
+
+
+def runs_table(runs: Sequence[Run], counts: dict[int, tuple[int, int]]) -> str:
+    if not runs:
+        return "no runs stored yet; start one with 'harness run'"
+    rows = [
+        (
+            str(r.id), r.started_at, r.status, r.config.get("name", ""),
+            str(counts.get(r.id, (0, 0))[0]), str(counts.get(r.id, (0, 0))[1]),
+            r.git_revision or "-", r.machine.get("cpu", "?"),
+        )
+        for r in runs
+    ]  # fmt: skip
+    header = ("run", "started (UTC)", "status", "config", "ok", "failed", "git", "machine")
+    return _table(header, rows, {0, 4, 5})

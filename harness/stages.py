@@ -1,0 +1,117 @@
+"""The sweep's stages, each a function of its inputs, cached by content hash.
+
+train -> compress -> convert produce files in the artifacts folder; `evaluate`
+turns a worker's outputs into metrics. None of them touch the store or print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.artifacts import Artifacts
+from harness.datasets import Splits
+from harness.errors import HarnessError
+from harness.latency import keep_samples, summarize
+from harness.measure import WorkerResult
+from harness.metrics import accuracy, classification_report, parity
+from harness.plan import CompressJob, TrainJob
+
+CONVERTER_VERSION = "1"
+CALIBRATION_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class Built:
+    """A model file ready to measure, and what producing it recorded."""
+
+    path: Path
+    meta: dict[str, Any]
+    reused: bool
+
+
+def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts) -> Built:
+    cached = artifacts.get("trained", job.key, "onnx")
+    if cached:
+        return Built(cached[0], cached[1], reused=True)
+    from harness.train import train
+
+    trained = train(splits, job.model, job.policy, config.training, config.seed)
+    meta = {**trained.metadata, "policy": job.policy.spec(), "model": job.model.spec()}
+    path = artifacts.put("trained", job.key, "onnx", trained.onnx_bytes, meta)
+    return Built(path, meta, reused=False)
+
+
+def calibration_data(splits: Splits, seed: int) -> np.ndarray:
+    """A seeded sample of the training split: calibration never sees test data."""
+    x = splits.train[0]
+    idx = np.random.default_rng(seed).permutation(len(x))[:CALIBRATION_SAMPLES]
+    return splits.model_input(x[np.sort(idx)])
+
+
+def compress_stage(
+    job: CompressJob, trained: Built, calibration: np.ndarray, artifacts: Artifacts
+) -> Built:
+    cached = artifacts.get("compressed", job.key, "onnx")
+    if cached:
+        return Built(cached[0], cached[1], reused=True)
+    import onnx
+
+    from harness.compress import apply_chain
+    from harness.compress.base import PassContext
+    from harness.size import onnx_size
+
+    model = onnx.load(str(trained.path))
+    ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
+    compressed, notes = apply_chain(model, list(job.compression.passes), ctx)
+    size = onnx_size(compressed)
+    meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
+    path = artifacts.put("compressed", job.key, "onnx", compressed.SerializeToString(), meta)
+    return Built(path, meta, reused=False)
+
+
+def convert_stage(job: CompressJob, compressed: Built, artifacts: Artifacts) -> Built:
+    key = f"{job.key}-c{CONVERTER_VERSION}"
+    cached = artifacts.get("tflite", key, "tflite")
+    if cached:
+        return Built(cached[0], cached[1], reused=True)
+    import onnx
+
+    from harness.convert.tflite import onnx_to_tflite
+
+    data = onnx_to_tflite(onnx.load(str(compressed.path)))
+    path = artifacts.put("tflite", key, "tflite", data, {"source": job.key})
+    return Built(path, {"source": job.key}, reused=False)
+
+
+def evaluate(
+    result: WorkerResult,
+    splits: Splits,
+    batch: int,
+    reference: np.ndarray | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics and details of one measured candidate, from its worker's outputs."""
+    y_test = splits.test[1]
+    logits, robust_logits = result.outputs[0], result.outputs[1]
+    if logits.ndim != 2 or len(logits) != len(y_test):
+        raise HarnessError(f"model output has shape {logits.shape}; expected ({len(y_test)}, K)")
+    report = classification_report(y_test, logits.argmax(1), splits.dataset.classes)
+    metrics: dict[str, Any] = {
+        key: report[key] for key in ("accuracy", "accuracy_low", "accuracy_high", "n_test")
+    }
+    metrics["robust_accuracy"] = accuracy(y_test, robust_logits.argmax(1))
+    metrics.update(summarize(result.samples_ns, batch))
+    metrics["load_ms"] = result.load_ms
+    metrics["peak_rss_mb"] = result.peak_rss_mb
+    if reference is not None:
+        metrics.update(parity(reference, logits))
+    details = {
+        key: report[key] for key in ("confusion", "classes", "per_class") if key in report
+    }
+    if "binary" in report:
+        details["binary"] = report["binary"]
+    details["latency"] = {"samples_ms": keep_samples(result.samples_ns), "runs": len(result.samples_ns), "batch": batch}
+    return metrics, details

@@ -1,0 +1,342 @@
+"""The results store: one SQLite file, one row per run and one per candidate.
+
+Rows are committed as each candidate finishes (WAL mode), so an interrupted sweep
+loses nothing and resumes where it stopped. `report`, `compare` and `select` only read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+# Numeric metrics stored as real columns, so SQL (and other tools) can query them.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "robust_accuracy",
+    "n_test",
+    "file_bytes",
+    "compressed_bytes",
+    "params",
+    "nonzeros",
+    "macs",
+    "latency_mean_ms",
+    "latency_std_ms",
+    "latency_min_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "throughput_per_s",
+    "load_ms",
+    "peak_rss_mb",
+    "parity_max_abs",
+    "parity_agreement",
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    started_at: str
+    finished_at: str | None
+    status: str
+    config: dict[str, Any]
+    config_hash: str
+    harness_version: str
+    git_revision: str | None
+    machine: dict[str, Any]
+    machine_hash: str
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """Everything measured about one (dataset, model, policy, compression, runtime)."""
+
+    key: str
+    dataset: str
+    model: str
+    policy: str
+    compression: str
+    runtime: str
+    status: str  # "ok" or "failed"
+    error: str | None = None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    artifact: str | None = None
+    run_id: int | None = None
+    id: int | None = None
+    finished_at: str | None = None
+
+    def metric(self, name: str) -> float | None:
+        value = self.metrics.get(name)
+        return None if value is None else float(value)
+
+
+def _create_v1(db: sqlite3.Connection) -> None:
+    metric_defs = ",\n".join(f"    {name} REAL" for name in METRIC_COLUMNS)
+    db.executescript(
+        f"""
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            harness_version TEXT NOT NULL,
+            git_revision TEXT,
+            machine_json TEXT NOT NULL,
+            machine_hash TEXT NOT NULL,
+            timings_json TEXT NOT NULL DEFAULT '{{}}'
+        );
+        CREATE TABLE candidates (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            model TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            compression TEXT NOT NULL,
+            runtime TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            artifact TEXT,
+            finished_at TEXT NOT NULL,
+        {metric_defs},
+            details_json TEXT NOT NULL DEFAULT '{{}}',
+            UNIQUE (run_id, key)
+        );
+        CREATE INDEX candidates_series ON candidates (key);
+        """
+    )
+
+
+# Forward migrations: MIGRATIONS[v] takes a store at version v to v + 1.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1}
+
+
+class Store:
+    """A results database; opening it creates or migrates the schema."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @classmethod
+    def open_existing(cls, path: Path | str) -> Store:
+        """Open a store that must already exist (for read-only commands)."""
+        if not Path(path).is_file():
+            raise StoreError(
+                f"no results store at {path}; run 'harness run' or 'harness sweep' first, "
+                "or point --db at an existing store"
+            )
+        return cls(path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._db:
+            yield self._db
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this harness "
+                f"supports ({SCHEMA_VERSION}); upgrade edge-harness"
+            )
+        while version < SCHEMA_VERSION:
+            with self._tx() as db:
+                MIGRATIONS[version](db)
+                version += 1
+                db.execute(f"PRAGMA user_version = {version}")
+
+    # -- runs ---------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        started_at: str,
+        config: dict[str, Any],
+        config_hash: str,
+        harness_version: str,
+        git_revision: str | None,
+        machine: dict[str, Any],
+        machine_hash: str,
+    ) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO runs (started_at, status, config_json, config_hash, harness_version,"
+                " git_revision, machine_json, machine_hash) VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+                (
+                    started_at,
+                    json.dumps(config, sort_keys=True),
+                    config_hash,
+                    harness_version,
+                    git_revision,
+                    json.dumps(machine, sort_keys=True),
+                    machine_hash,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_run(
+        self, run_id: int, *, finished_at: str, timings: dict[str, float], status: str
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, timings_json = ?, status = ? WHERE id = ?",
+                (finished_at, json.dumps(timings, sort_keys=True), status, run_id),
+            )
+
+    def resumable_run(self, config_hash: str, machine_hash: str) -> int | None:
+        """The latest unfinished run of the same config on the same machine, if any."""
+        row = self._db.execute(
+            "SELECT id FROM runs WHERE config_hash = ? AND machine_hash = ? AND status != 'complete'"
+            " AND id = (SELECT MAX(id) FROM runs) ORDER BY id DESC LIMIT 1",
+            (config_hash, machine_hash),
+        ).fetchone()
+        return None if row is None else int(row["id"])
+
+    def mark_running(self, run_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
+
+    def runs(self) -> list[Run]:
+        rows = self._db.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return [_run_from_row(r) for r in rows]
+
+    def run(self, run_id: int) -> Run:
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            known = ", ".join(str(r.id) for r in self.runs()) or "none"
+            raise StoreError(f"no run {run_id} in {self.path}; stored runs: {known}")
+        return _run_from_row(row)
+
+    def latest_run_id(self) -> int | None:
+        row = self._db.execute("SELECT MAX(id) AS id FROM runs").fetchone()
+        return None if row["id"] is None else int(row["id"])
+
+    def candidate_counts(self) -> dict[int, tuple[int, int]]:
+        """run id -> (candidates ok, candidates failed)."""
+        rows = self._db.execute(
+            "SELECT run_id, SUM(status = 'ok') AS ok, SUM(status != 'ok') AS failed"
+            " FROM candidates GROUP BY run_id"
+        ).fetchall()
+        return {int(r["run_id"]): (int(r["ok"]), int(r["failed"])) for r in rows}
+
+    # -- candidates ---------------------------------------------------------
+
+    def add_candidate(self, run_id: int, record: CandidateRecord, finished_at: str) -> None:
+        """Insert (or replace, on a resumed run) one candidate, committed at once."""
+        columns = [
+            "run_id", "key", "dataset", "model", "policy", "compression", "runtime",
+            "status", "error", "artifact", "finished_at", *METRIC_COLUMNS, "details_json",
+        ]  # fmt: skip
+        values = [
+            run_id, record.key, record.dataset, record.model, record.policy,
+            record.compression, record.runtime, record.status, record.error,
+            record.artifact, finished_at,
+            *(record.metrics.get(name) for name in METRIC_COLUMNS),
+            json.dumps(record.details, sort_keys=True, default=_json_default),
+        ]  # fmt: skip
+        unknown = set(record.metrics) - set(METRIC_COLUMNS)
+        if unknown:
+            raise StoreError(f"unknown metric(s) {sorted(unknown)}; add them to METRIC_COLUMNS")
+        marks = ", ".join("?" for _ in columns)
+        with self._tx() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO candidates ({', '.join(columns)}) VALUES ({marks})",
+                values,
+            )
+
+    def done_keys(self, run_id: int) -> set[str]:
+        rows = self._db.execute("SELECT key FROM candidates WHERE run_id = ?", (run_id,))
+        return {r["key"] for r in rows}
+
+    def candidates(self, run_id: int) -> list[CandidateRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM candidates WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [_candidate_from_row(r) for r in rows]
+
+    def series(self, key: str) -> list[CandidateRecord]:
+        """One candidate's rows across every stored run, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM candidates WHERE key = ? ORDER BY run_id", (key,)
+        ).fetchall()
+        return [_candidate_from_row(r) for r in rows]
+
+    def all_candidates(self) -> list[CandidateRecord]:
+        rows = self._db.execute("SELECT * FROM candidates ORDER BY run_id, id").fetchall()
+        return [_candidate_from_row(r) for r in rows]
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return str(value)
+
+
+def _run_from_row(row: sqlite3.Row) -> Run:
+    return Run(
+        id=int(row["id"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        status=row["status"],
+        config=json.loads(row["config_json"]),
+        config_hash=row["config_hash"],
+        harness_version=row["harness_version"],
+        git_revision=row["git_revision"],
+        machine=json.loads(row["machine_json"]),
+        machine_hash=row["machine_hash"],
+        timings=json.loads(row["timings_json"]),
+    )
+
+
+def _candidate_from_row(row: sqlite3.Row) -> CandidateRecord:
+    return CandidateRecord(
+        id=int(row["id"]),
+        run_id=int(row["run_id"]),
+        key=row["key"],
+        dataset=row["dataset"],
+        model=row["model"],
+        policy=row["policy"],
+        compression=row["compression"],
+        runtime=row["runtime"],
+        status=row["status"],
+        error=row["error"],
+        artifact=row["artifact"],
+        finished_at=row["finished_at"],
+        metrics={name: row[name] for name in METRIC_COLUMNS},
+        details=json.loads(row["details_json"]),
+    )

@@ -1,0 +1,155 @@
+"""Training with PyTorch (CPU) under an augmentation policy, then export to ONNX.
+
+torch is imported inside the functions: benchmarking a user's file never needs it.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.config import ModelSpec, TrainingSpec
+from harness.datasets import Splits
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.augment import Policy
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    onnx_bytes: bytes
+    metadata: dict[str, Any]
+
+
+def _one_hot(y: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((len(y), n), dtype=np.float32)
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def _prepare_batch(
+    policy: Policy, splits: Splits, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Augment then lay out a batch; image ops see [0, 1] pixels, tabular ops standardised features."""
+    targets = _one_hot(y, splits.dataset.n_classes)
+    if splits.dataset.kind == "image":
+        x_aug, t_aug = policy.apply(x, targets, rng)
+        return splits.model_input(x_aug), t_aug
+    x_aug, t_aug = policy.apply(splits.normalization.apply(x), targets, rng)
+    return x_aug.astype(np.float32), t_aug
+
+
+def train(
+    splits: Splits, model: ModelSpec, policy: Policy, training: TrainingSpec, seed: int
+) -> TrainedModel:
+    """Train one model under one policy with early stopping on validation accuracy."""
+    import torch
+
+    from harness.models import ARCHITECTURES
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(training.threads)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(seed)
+
+    build = ARCHITECTURES.get(model.arch)
+    net = build(splits.input_shape, splits.dataset.n_classes, model.width, model.depth)
+    optimizer = _optimizer(net, training)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=training.epochs)
+
+    x_train, y_train = splits.train
+    x_val = torch.from_numpy(splits.model_input(splits.val[0]))
+    y_val = splits.val[1]
+    best = (-1.0, 0, {k: v.clone() for k, v in net.state_dict().items()})
+    started = time.perf_counter()
+    epochs_run = 0
+    for epoch in range(training.epochs):
+        net.train()
+        order = rng.permutation(len(y_train))
+        for start in range(0, len(order), training.batch_size):
+            idx = order[start : start + training.batch_size]
+            xb, tb = _prepare_batch(policy, splits, x_train[idx], y_train[idx], rng)
+            optimizer.zero_grad()
+            logits = net(torch.from_numpy(xb))
+            loss = torch.sum(-torch.from_numpy(tb) * torch.log_softmax(logits, dim=1), dim=1).mean()
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+        epochs_run = epoch + 1
+        net.eval()
+        with torch.no_grad():
+            val_acc = float((net(x_val).argmax(1).numpy() == y_val).mean())
+        if val_acc > best[0]:
+            best = (val_acc, epoch + 1, {k: v.clone() for k, v in net.state_dict().items()})
+        elif epoch + 1 - best[1] >= training.patience:
+            break
+    net.load_state_dict(best[2])
+    net.eval()
+    train_seconds = time.perf_counter() - started
+    onnx_bytes = export_onnx(net, splits)
+    return TrainedModel(
+        onnx_bytes=onnx_bytes,
+        metadata={
+            "epochs": epochs_run,
+            "best_epoch": best[1],
+            "best_val_accuracy": best[0],
+            "train_seconds": round(train_seconds, 3),
+            "seed": seed,
+            "torch": torch.__version__,
+        },
+    )
+
+
+def _optimizer(net: Any, training: TrainingSpec) -> Any:
+    import torch
+
+    if training.optimizer == "sgd":
+        return torch.optim.SGD(
+            net.parameters(), lr=training.lr, momentum=0.9, weight_decay=training.weight_decay
+        )
+    return torch.optim.Adam(net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+
+
+def export_onnx(net: Any, splits: Splits) -> bytes:
+    """Export with a dynamic batch axis, then check it: onnx.checker and ORT == torch within 1e-5."""
+    import onnx
+    import torch
+
+    sample = torch.from_numpy(splits.model_input(splits.val[0][:8]))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of dynamo export; it is still the
+        # one that gives plain, deterministic graphs for these small models.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (sample,),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        )
+    data = buffer.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    with torch.no_grad():
+        expected = net(sample).numpy()
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, {INPUT_NAME: sample.numpy()})[0]
+    diff = float(np.abs(got - expected).max())
+    if diff > 1e-5:
+        raise HarnessError(f"ONNX export differs from PyTorch by {diff:.2e} (> 1e-5); not used")
+    return data
