@@ -1,0 +1,63 @@
+"""The developer's verbs: `nox -s tests`, `lint`, `demo`, `e2e`, `screenshot`, `bench`.
+
+CI (.ci/run) calls exactly the README's test command, which is `nox -s tests`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """The browser tests drive Debian's chromium; install it where we are root on Debian."""
+    if os.path.exists(CHROMIUM):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True)
+        return
+    session.error("the browser tests need Debian's chromium: sudo apt-get install chromium")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite, browser tests included."""
+    _ensure_chromium(session)
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "harness", "models", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The built-in default sweep, end to end: prints the leaderboard and site/index.html."""
+    session.install("-e", ".[train]")
+    session.run("harness", "run", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Only the headless-browser tests of the rendered site."""
+    _ensure_chromium(session)
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-m", "browser", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run one benchmark script: nox -s bench -- benchmarks/default_sweep.py"""
+    session.install("-e", ".[dev]")
+    session.run("python", *(session.posargs or ["benchmarks/default_sweep.py"]))

@@ -1,0 +1,139 @@
+"""Config parsing: the default runs as is, and every mistake is one clear line, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.config import default_config_text, load_config, parse_config
+from harness.errors import ConfigError
+
+MINIMAL = """
+[dataset]
+name = "digits"
+[models.m]
+arch = "small_cnn"
+[policies]
+none = "none"
+[compression]
+fp32 = []
+[runtimes.onnxruntime]
+threads = 1
+"""
+
+
+def test_default_config_parses_into_the_full_grid() -> None:
+    config = load_config(None)
+    assert config.dataset.name == "digits"
+    assert [m.arch for m in config.models] == ["small_cnn"]
+    assert len(config.policies) >= 3
+    names = {c.name for c in config.compressions}
+    assert "fp32" in names
+    passes = {p.name for c in config.compressions for p in c.passes}
+    assert {"quantize", "prune", "svd"} <= passes
+    assert {r.name for r in config.runtimes} == {"onnxruntime", "litert"}
+
+
+def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(MINIMAL)
+    config = load_config(path)
+    assert config.training.optimizer == "adam"
+    assert config.latency.batch == 1
+    assert config.runtimes[0].settings == {"threads": 1, "optimization": "all"}
+    assert config.spec()["compression"] == {"fp32": []}
+
+
+def _error_for(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["sweep", str(path), "--db", str(tmp_path / "r.db")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result.output
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("[dataset]\n", "[dataset]\ncolour = 1\n"), "bad.toml:dataset.colour: unknown key"),
+        (('arch = "small_cnn"', 'arch = "small_cn"'),
+         "bad.toml:models.m.arch: 'small_cn' is not allowed (did you mean 'small_cnn'?)"),
+        (('none = "none"', 'none = { steps = [{ op = "rotat", p = 0.5, magnitude = 3 }] }'),
+         "bad.toml:policies.none.steps[0].op: "),
+        (("fp32 = []", 'q = [{ pass = "quantize", bits = 9 }]'),
+         "bad.toml:compression.q[0].bits: "),
+        (("fp32 = []", 'q = [{ pass = "quantize", bits = 1 }]'),
+         "bad.toml:compression.q[0].bits: "),
+        (("fp32 = []", 'p = [{ pass = "prune", ratio = 1.0 }]'),
+         "bad.toml:compression.p[0].ratio: "),
+        (("fp32 = []", 'p = [{ pass = "prune", ratio = -0.1 }]'),
+         "bad.toml:compression.p[0].ratio: "),
+        (("fp32 = []", 's = [{ pass = "svd", rank = 0 }]'),
+         "bad.toml:compression.s[0].rank: "),
+        (("fp32 = []", 'x = [{ pass = "quantise", bits = 8 }]'),
+         "bad.toml:compression.x[0].pass: unknown compression pass 'quantise' (did you mean 'quantize'?)"),
+        (("[runtimes.onnxruntime]", "[runtimes.tflite]"),
+         "bad.toml:runtimes.tflite: unknown runtime 'tflite'"),
+        (("threads = 1", "threads = 0"), "bad.toml:runtimes.onnxruntime.threads: must be"),
+        (('name = "digits"', 'name = "npz"\npath = "missing.npz"'),
+         "bad.toml:dataset.path: missing.npz: no such file"),
+        (('name = "digits"', 'name = "mnist"'),
+         "bad.toml:dataset.name: 'mnist' is not allowed"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_file_key_and_fix(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    old, new = edit
+    assert old in MINIMAL
+    output = _error_for(tmp_path, MINIMAL.replace(old, new, 1))
+    lines = [line for line in output.splitlines() if line]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("harness: error: ")
+    assert expected in lines[0], lines[0]
+
+
+def test_every_problem_is_reported_before_stopping(tmp_path: Path) -> None:
+    text = MINIMAL.replace("threads = 1", "threads = 0").replace('arch = "small_cnn"', "arch = 3")
+    output = _error_for(tmp_path, text + "\n[latency]\nbatch = 0\n")
+    assert "models.m.arch: must be str" in output
+    assert "runtimes.onnxruntime.threads" in output
+    assert "latency.batch: must be >= 1, got 0" in output
+    assert len(output.strip().splitlines()) == 3
+
+
+def test_missing_file_and_invalid_toml(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["sweep", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert "nope.toml: no such config file" in result.output
+    output = _error_for(tmp_path, "this is = = not toml")
+    assert "bad.toml: not valid TOML" in output
+
+
+def test_cnn_on_tabular_data_is_a_config_error() -> None:
+    raw = {
+        "dataset": {"name": "breast_cancer"},
+        "models": {"m": {"arch": "small_cnn"}},
+        "policies": {"none": "none"},
+        "compression": {"fp32": []},
+        "runtimes": {"onnxruntime": {}},
+    }
+    with pytest.raises(ConfigError, match=r"c.toml:models.m.arch: 'small_cnn' does not take tabular"):
+        parse_config(raw, "c.toml", Path("."))
+
+
+def test_init_writes_the_default_which_parses(tmp_path: Path) -> None:
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        result = runner.invoke(cli, ["init"])
+        assert result.exit_code == 0, result.output
+        assert Path("harness.toml").read_text() == default_config_text()
+        assert load_config(Path("harness.toml")).name == "digits-default"
+        again = runner.invoke(cli, ["init"])
+        assert again.exit_code == 2
+        assert "already exists; pass --force" in again.output

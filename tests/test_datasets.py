@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.datasets import load, split
+from harness.errors import DataError
+
+
+def test_digits_split_is_stratified_seeded_and_disjoint() -> None:
+    ds = load("digits", {})
+    assert ds.kind == "image" and ds.x.shape[1:] == (8, 8, 1)
+    assert 0.0 <= ds.x.min() and ds.x.max() <= 1.0
+    a, b = split(ds, 0, 0.15, 0.25), split(ds, 0, 0.15, 0.25)
+    np.testing.assert_array_equal(a.test[0], b.test[0])
+    assert not np.array_equal(split(ds, 1, 0.15, 0.25).test[1], a.test[1])
+    n = len(ds.y)
+    assert len(a.train[1]) + len(a.val[1]) + len(a.test[1]) == n
+    assert abs(len(a.test[1]) - 0.25 * n) <= 1
+    # Stratified: every class is in every split, in proportion.
+    for part in (a.train[1], a.val[1], a.test[1]):
+        assert set(part) == set(range(10))
+    assert a.input_shape == (1, 8, 8)
+    x = a.model_input(a.test[0])
+    assert x.shape == (len(a.test[1]), 1, 8, 8) and x.dtype == np.float32
+    # Normalisation is fitted on train only.
+    assert abs(float(a.model_input(a.train[0]).mean())) < 1e-4
+
+
+def test_breast_cancer_is_tabular_binary() -> None:
+    ds = load("breast_cancer", {})
+    s = split(ds, 0, 0.15, 0.25)
+    assert ds.kind == "tabular" and ds.n_classes == 2
+    assert s.input_shape == (30,)
+    assert np.allclose(s.model_input(s.train[0]).std(axis=0), 1.0, atol=1e-3)
+
+
+def _npz(tmp_path: Path, **arrays: np.ndarray) -> dict[str, str]:
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    return {"path": str(path)}
+
+
+def test_npz_images_and_tabular(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = load("npz", _npz(tmp_path, x=rng.integers(0, 256, (30, 6, 6)), y=np.repeat([0, 1, 2], 10)))
+    assert images.kind == "image" and images.x.shape == (30, 6, 6, 1) and images.x.max() <= 1.0
+    table = load("npz", _npz(tmp_path, x=rng.normal(size=(20, 4)), y=np.repeat([0, 1], 10)))
+    assert table.kind == "tabular" and table.classes == ("0", "1")
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((4, 3))}, "missing array 'y'"),
+        ({"x": np.zeros((6, 3)), "y": np.zeros(5, int)}, "x has 6 samples but y has 5"),
+        ({"x": np.full((6, 3), np.nan), "y": np.repeat([0, 1], 3)}, "NaN"),
+        ({"x": np.zeros((6, 3)), "y": np.array([0, 0, 0, -1, 1, 1])}, "class ids 0..K-1"),
+        ({"x": np.zeros((6, 3)), "y": np.array([0.5] * 6)}, "1-D integer array"),
+        ({"x": np.zeros((7, 3)), "y": np.array([0, 0, 0, 2, 2, 2, 2])}, r"classes \['1'\]"),
+        ({"x": np.zeros((6,)), "y": np.repeat([0, 1], 3)}, "expected \\(N, F\\)"),
+    ],
+)
+def test_bad_npz_data_is_a_clear_error(tmp_path: Path, arrays: dict, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        load("npz", _npz(tmp_path, **arrays))

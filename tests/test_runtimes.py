@@ -1,0 +1,88 @@
+"""Runtimes and the measurement subprocess, on small models built in the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from harness.config import LatencySpec, RuntimeSpec
+from harness.errors import MeasurementError, ParamError
+from harness.measure import run_worker
+from harness.runtimes import RUNTIMES, runtimes_for
+
+LATENCY = LatencySpec(batch=1, warmup=2, min_runs=20, min_seconds=0.0, max_runs=1000, timeout_seconds=60)
+
+
+def gemm_model(seed: int = 0, n_in: int = 6, n_out: int = 3) -> onnx.ModelProto:
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.normal(size=(n_out, n_in)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.normal(size=(n_out,)).astype(np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["input", "w", "b"], ["logits"], transB=1)],
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n_in])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_out])],
+        [w, b],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_onnxruntime_session_runs_and_binds(tmp_path: Path) -> None:
+    model = gemm_model()
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    ort_cls = RUNTIMES.get("onnxruntime")
+    session = ort_cls.load(str(path), ort_cls.parse_settings({}))
+    x = np.random.default_rng(1).normal(size=(5, 6)).astype(np.float32)
+    w = numpy_helper.to_array(model.graph.initializer[0])
+    b = numpy_helper.to_array(model.graph.initializer[1])
+    np.testing.assert_allclose(session.run(x), x @ w.T + b, rtol=1e-5, atol=1e-5)
+    call = session.bind(x[:1])
+    call()  # the bound call runs without arguments
+    assert ort_cls.version().count(".") >= 1
+
+
+def test_settings_are_validated_with_the_allowed_names() -> None:
+    with pytest.raises(ParamError, match="unknown setting .did you mean 'threads'.*"):
+        RUNTIMES.get("onnxruntime").parse_settings({"thread": 2})
+    with pytest.raises(ParamError, match="xnnpack: must be true or false"):
+        RUNTIMES.get("litert").parse_settings({"xnnpack": "yes"})
+    assert runtimes_for("model.tflite") == ["litert"]
+    assert runtimes_for("model.onnx") == ["onnxruntime"]
+
+
+def test_worker_measures_outputs_latency_and_memory(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(gemm_model(), path)
+    x = np.random.default_rng(2).normal(size=(300, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
+    result = run_worker(path, runtime, [tmp_path / "x.npy"], LATENCY)
+    assert result.outputs[0].shape == (300, 3)
+    assert len(result.samples_ns) >= LATENCY.min_runs
+    assert result.samples_ns.min() > 0
+    assert result.peak_rss_mb > 10
+    assert result.load_ms > 0
+
+
+def test_a_broken_model_becomes_a_measurement_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"not a model at all")
+    np.save(tmp_path / "x.npy", np.zeros((2, 6), np.float32))
+    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
+    with pytest.raises(MeasurementError, match=r"onnxruntime worker failed \(exit status 1\): .+"):
+        run_worker(path, runtime, [tmp_path / "x.npy"], LATENCY)
+
+
+def test_a_worker_that_hangs_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(gemm_model(), path)
+    np.save(tmp_path / "x.npy", np.zeros((2, 6), np.float32))
+    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
+    forever = LatencySpec(1, 0, 10**9, 3600.0, 10**9, timeout_seconds=3)
+    with pytest.raises(MeasurementError, match="did not finish within 3 s"):
+        run_worker(path, runtime, [tmp_path / "x.npy"], forever)

@@ -1,0 +1,80 @@
+"""The SQLite store: rows round-trip, commits are immediate, schema versions are guarded."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from harness.errors import StoreError
+from harness.store import SCHEMA_VERSION, CandidateRecord, Store
+
+
+def _start(store: Store, config_hash: str = "h") -> int:
+    return store.start_run(
+        started_at="2026-01-01T00:00:00+00:00", config={"name": "x"}, config_hash=config_hash,
+        harness_version="0", git_revision=None, machine={"cpu": "c"}, machine_hash="m",
+    )  # fmt: skip
+
+
+def _record(key: str, status: str = "ok", **metrics: float) -> CandidateRecord:
+    return CandidateRecord(
+        key=key, dataset="digits", model="cnn", policy="none", compression="fp32",
+        runtime="onnxruntime", status=status, error=None if status == "ok" else "boom",
+        metrics=metrics, details={"confusion": [[1, 0], [0, 1]]},
+    )  # fmt: skip
+
+
+def test_candidates_round_trip_and_are_visible_to_another_connection(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    store = Store(db)
+    run_id = _start(store)
+    store.add_candidate(run_id, _record("a", accuracy=0.9, file_bytes=1000), "t")
+    # A second connection sees the row at once: each candidate is committed when it finishes.
+    other = sqlite3.connect(db)
+    assert other.execute("SELECT accuracy, file_bytes FROM candidates").fetchall() == [(0.9, 1000)]
+    rows = store.candidates(run_id)
+    assert rows[0].metric("accuracy") == 0.9
+    assert rows[0].details["confusion"] == [[1, 0], [0, 1]]
+    assert store.done_keys(run_id) == {"a"}
+    assert store.run(run_id).status == "running"
+    assert store.schema_version() == SCHEMA_VERSION
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_resume_only_an_unfinished_latest_run_of_the_same_config(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.db")
+    run_id = _start(store)
+    assert store.resumable_run("h", "m") == run_id
+    assert store.resumable_run("other", "m") is None
+    store.finish_run(run_id, finished_at="t", timings={"total": 1.0}, status="complete")
+    assert store.resumable_run("h", "m") is None
+    assert store.run(run_id).timings == {"total": 1.0}
+
+
+def test_counts_series_and_unknown_metrics(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.db")
+    first, second = _start(store), _start(store)
+    store.add_candidate(first, _record("a", accuracy=0.8), "t")
+    store.add_candidate(second, _record("a", accuracy=0.9), "t")
+    store.add_candidate(second, _record("b", status="failed"), "t")
+    assert store.candidate_counts() == {first: (1, 0), second: (1, 1)}
+    assert [r.metric("accuracy") for r in store.series("a")] == [0.8, 0.9]
+    with pytest.raises(StoreError, match="unknown metric"):
+        store.add_candidate(second, _record("c", speed=1.0), "t")
+
+
+def test_newer_schema_is_refused_and_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this harness supports"):
+        Store(db)
+    with pytest.raises(StoreError, match="no results store at .*; run 'harness run'"):
+        Store.open_existing(tmp_path / "missing.db")
+    with pytest.raises(StoreError, match="no run 7"):
+        Store(tmp_path / "other.db").run(7)
