@@ -1,0 +1,161 @@
+"""End to end: a miniature sweep through every stage, from the CLI, twice."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.config import load_config
+from harness.store import Store
+from harness.sweep import run_sweep
+
+MINI = """
+name = "mini"
+seed = 3
+
+[dataset]
+name = "digits"
+
+[models.cnn]
+arch = "small_cnn"
+width = 4
+depth = 1
+
+[training]
+epochs = 4
+threads = 1
+
+[policies]
+none = "none"
+geometric = "geometric"
+
+[compression]
+fp32 = []
+int8 = [{ pass = "quantize", bits = 8 }]
+"prune 50%" = [{ pass = "prune", ratio = 0.5 }]
+"svd 50%" = [{ pass = "svd", rank_ratio = 0.5 }]
+
+[runtimes.onnxruntime]
+threads = 1
+
+[runtimes.litert]
+threads = 1
+
+[latency]
+warmup = 2
+min_runs = 10
+min_seconds = 0.0
+"""
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "mini.toml").write_text(MINI)
+    return tmp_path
+
+
+def _args(workdir: Path) -> list[str]:
+    return [
+        "--db", str(workdir / "r.db"),
+        "--artifacts", str(workdir / "art"),
+        "--site", str(workdir / "site"),
+    ]  # fmt: skip
+
+
+def test_run_measures_every_candidate_renders_and_reuses_models(workdir: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    assert first.exit_code == 0, first.output
+    assert "16 candidates measured, 0 failed" in first.output
+    assert "2 trained, 0 reused" in first.output
+    assert f"site: {workdir / 'site' / 'index.html'}" in first.output
+    assert "top 10 of 16 candidates" in first.output
+
+    db = sqlite3.connect(workdir / "r.db")
+    rows = db.execute(
+        "SELECT policy, compression, runtime, status, accuracy, file_bytes, latency_p50_ms"
+        " FROM candidates"
+    ).fetchall()
+    assert len(rows) == 16
+    assert {(r[0], r[1], r[2]) for r in rows} == {
+        (p, c, rt)
+        for p in ("none", "geometric")
+        for c in ("fp32", "int8", "prune 50%", "svd 50%")
+        for rt in ("onnxruntime", "litert")
+    }
+    for policy, compression, runtime, status, acc, size, p50 in rows:
+        assert status == "ok", (policy, compression, runtime)
+        assert 0.5 < acc <= 1.0 and size > 0 and p50 > 0
+    size = {(r[1], r[2]): r[5] for r in rows if r[0] == "none"}
+    assert size[("int8", "onnxruntime")] < 0.5 * size[("fp32", "onnxruntime")]
+    assert size[("int8", "litert")] < 0.5 * size[("fp32", "litert")]
+
+    index = (workdir / "site" / "index.html").read_text()
+    for compression in ("int8", "prune 50%", "svd 50%"):
+        assert compression in index
+
+    second = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    assert second.exit_code == 0, second.output
+    assert "0 trained, 2 reused from cache" in second.output
+    assert "0 compressed, 8 reused" in second.output
+    listing = runner.invoke(cli, ["runs", "--db", str(workdir / "r.db")])
+    assert listing.exit_code == 0
+    assert [line.split()[0] for line in listing.output.splitlines()[2:]] == ["1", "2"]
+
+
+class _StopAfter:
+    """Progress that interrupts the sweep like Ctrl-C after n candidates."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def begin(self, total: int) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+    def advance(self, label: str) -> None:
+        self.n -= 1
+        if self.n == 0:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_sweep_keeps_its_rows_and_resumes(workdir: Path) -> None:
+    config = load_config(workdir / "mini.toml")
+    with Store(workdir / "r.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(config, store, workdir / "art", _StopAfter(5))
+        run = store.runs()[-1]
+        assert run.status == "interrupted"
+        assert len(store.candidates(run.id)) == 5
+        summary = run_sweep(config, store, workdir / "art")
+        assert summary.run_id == run.id and summary.resumed == 5
+        assert summary.ok == 11
+        assert len(store.candidates(run.id)) == 16
+        assert store.run(run.id).status == "complete"
+
+
+def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) -> None:
+    text = MINI.replace(
+        '"svd 50%" = [{ pass = "svd", rank_ratio = 0.5 }]',
+        '"ort dynamic" = [{ pass = "ort_int8", mode = "dynamic" }]',
+    ).replace('geometric = "geometric"\n', "")
+    (workdir / "mini.toml").write_text(text)
+    result = CliRunner().invoke(cli, ["sweep", str(workdir / "mini.toml"), *_args(workdir)[:4]])
+    assert result.exit_code == 0, result.output
+    with Store(workdir / "r.db") as store:
+        rows = {(r.compression, r.runtime): r for r in store.candidates(1)}
+    assert len(rows) == 8
+    failed = [r for r in rows.values() if r.status == "failed"]
+    ok = [r for r in rows.values() if r.status == "ok"]
+    assert ok and all(r.error is None for r in ok)
+    for r in failed:
+        assert r.error and r.error.startswith(("convert: ", "measure: ")), r.error
+        # Whatever was measured before the failure is kept: the model's size.
+        assert r.metric("params") and r.metric("params") > 0
+    assert rows[("ort dynamic", "onnxruntime")].status == "ok"
