@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.config import load_config
 from harness.report import build_site
+
+from harness.config import load_config
 from harness.store import Store
 from harness.sweep import run_sweep
 
@@ -57,7 +58,9 @@ def main() -> None:
     print(f"cold: {cold_counts}")
     print(f"warm: {warm_counts}")
     verdict = "meets" if cold["total"] < 300 else "MISSES"
-    print(f"cold sweep {cold['total']:.0f} s on {os.cpu_count()} cores: {verdict} the 5-minute target")
+    print(
+        f"cold sweep {cold['total']:.0f} s on {os.cpu_count()} cores: {verdict} the 5-minute target"
+    )
 
 
 if __name__ == "__main__":

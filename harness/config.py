@@ -336,13 +336,15 @@ def _compressions(value: Any, errors: list[tuple[str, str]]) -> list[Compression
     for name, steps in _named_tables(value, "compression", errors).items():
         path = f"compression.{name}"
         if not isinstance(steps, list):
-            errors.append((path, "must be a list of steps like [{ pass = \"quantize\", bits = 8 }]"))
+            errors.append((path, 'must be a list of steps like [{ pass = "quantize", bits = 8 }]'))
             continue
         passes = []
         for i, step in enumerate(steps):
             where = f"{path}[{i}]"
             if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
-                errors.append((where, "must be a table with a 'pass' name, e.g. { pass = \"prune\" }"))
+                errors.append(
+                    (where, "must be a table with a 'pass' name, e.g. { pass = \"prune\" }")
+                )
                 continue
             params = {k: v for k, v in step.items() if k != "pass"}
             if step["pass"] not in PASSES:

@@ -86,7 +86,10 @@ def _breast_cancer(params: dict[str, Any]) -> Dataset:
     bunch = load_breast_cancer()
     classes = tuple(str(n) for n in bunch.target_names)
     return Dataset(
-        "breast_cancer", "tabular", bunch.data.astype(np.float32), bunch.target.astype(np.int64),
+        "breast_cancer",
+        "tabular",
+        bunch.data.astype(np.float32),
+        bunch.target.astype(np.int64),
         classes,
     )
 
@@ -130,7 +133,9 @@ def _images_last(x: np.ndarray) -> np.ndarray:
 
 def _labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: y must be a 1-D integer array of class ids; got {y.dtype}{y.shape}")
+        raise DataError(
+            f"{path}: y must be a 1-D integer array of class ids; got {y.dtype}{y.shape}"
+        )
     n = int(y.max()) + 1 if y.size else 0
     return y.astype(np.int64), tuple(str(i) for i in range(n))
 

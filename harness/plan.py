@@ -64,7 +64,9 @@ def make_plan(config: Config) -> Plan:
             trains.append(train)
             for compression in config.compressions:
                 job = CompressJob(
-                    train, compression, hash_spec({"trained": train.key, "passes": compression.spec()})
+                    train,
+                    compression,
+                    hash_spec({"trained": train.key, "passes": compression.spec()}),
                 )
                 compressions.append(job)
                 for runtime in runtimes:

@@ -108,10 +108,12 @@ def evaluate(
     metrics["peak_rss_mb"] = result.peak_rss_mb
     if reference is not None:
         metrics.update(parity(reference, logits))
-    details = {
-        key: report[key] for key in ("confusion", "classes", "per_class") if key in report
-    }
+    details = {key: report[key] for key in ("confusion", "classes", "per_class") if key in report}
     if "binary" in report:
         details["binary"] = report["binary"]
-    details["latency"] = {"samples_ms": keep_samples(result.samples_ns), "runs": len(result.samples_ns), "batch": batch}
+    details["latency"] = {
+        "samples_ms": keep_samples(result.samples_ns),
+        "runs": len(result.samples_ns),
+        "batch": batch,
+    }
     return metrics, details

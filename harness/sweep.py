@@ -185,7 +185,9 @@ class Sweep:
                 compressed = compress_stage(job, trained, calibration, self.artifacts)
             except Exception as exc:
                 for cand in candidates:
-                    self._record_failure(summary, cand, _reason("compress", exc), self._details(cand, trained, None))
+                    self._record_failure(
+                        summary, cand, _reason("compress", exc), self._details(cand, trained, None)
+                    )
                 return
         summary.counts["reused_compressed" if compressed.reused else "compressed"] += 1
         reference: np.ndarray | None = None
@@ -207,7 +209,9 @@ class Sweep:
                 with self.timed(summary, "measure"):
                     from harness.measure import run_worker
 
-                    result = run_worker(model_file.path, cand.runtime, eval_inputs, self.config.latency)
+                    result = run_worker(
+                        model_file.path, cand.runtime, eval_inputs, self.config.latency
+                    )
                     measured, extra = evaluate(result, splits, self.config.latency.batch, reference)
                 if cand.runtime.name == "onnxruntime":
                     reference = result.outputs[0]
@@ -224,10 +228,17 @@ class Sweep:
             "model_spec": job.train.model.spec(),
             "policy_spec": job.train.policy.spec(),
             "policy_describe": job.train.policy.describe(),
-            "training": {k: trained.meta.get(k) for k in ("epochs", "best_epoch", "best_val_accuracy", "train_seconds", "seed")},
+            "training": {
+                k: trained.meta.get(k)
+                for k in ("epochs", "best_epoch", "best_val_accuracy", "train_seconds", "seed")
+            },
             "compression_spec": job.compression.spec(),
             "compression_notes": compressed.meta.get("notes", []) if compressed else [],
-            "runtime_info": {"name": cand.runtime.name, "version": None, "settings": cand.runtime.settings},
+            "runtime_info": {
+                "name": cand.runtime.name,
+                "version": None,
+                "settings": cand.runtime.settings,
+            },
         }
 
     def _record(

@@ -61,29 +61,45 @@ def _error_for(tmp_path: Path, text: str) -> str:
     ("edit", "expected"),
     [
         (("[dataset]\n", "[dataset]\ncolour = 1\n"), "bad.toml:dataset.colour: unknown key"),
-        (('arch = "small_cnn"', 'arch = "small_cn"'),
-         "bad.toml:models.m.arch: 'small_cn' is not allowed (did you mean 'small_cnn'?)"),
-        (('none = "none"', 'none = { steps = [{ op = "rotat", p = 0.5, magnitude = 3 }] }'),
-         "bad.toml:policies.none.steps[0].op: "),
-        (("fp32 = []", 'q = [{ pass = "quantize", bits = 9 }]'),
-         "bad.toml:compression.q[0].bits: "),
-        (("fp32 = []", 'q = [{ pass = "quantize", bits = 1 }]'),
-         "bad.toml:compression.q[0].bits: "),
-        (("fp32 = []", 'p = [{ pass = "prune", ratio = 1.0 }]'),
-         "bad.toml:compression.p[0].ratio: "),
-        (("fp32 = []", 'p = [{ pass = "prune", ratio = -0.1 }]'),
-         "bad.toml:compression.p[0].ratio: "),
-        (("fp32 = []", 's = [{ pass = "svd", rank = 0 }]'),
-         "bad.toml:compression.s[0].rank: "),
-        (("fp32 = []", 'x = [{ pass = "quantise", bits = 8 }]'),
-         "bad.toml:compression.x[0].pass: unknown compression pass 'quantise' (did you mean 'quantize'?)"),
-        (("[runtimes.onnxruntime]", "[runtimes.tflite]"),
-         "bad.toml:runtimes.tflite: unknown runtime 'tflite'"),
+        (
+            ('arch = "small_cnn"', 'arch = "small_cn"'),
+            "bad.toml:models.m.arch: 'small_cn' is not allowed (did you mean 'small_cnn'?)",
+        ),
+        (
+            ('none = "none"', 'none = { steps = [{ op = "rotat", p = 0.5, magnitude = 3 }] }'),
+            "bad.toml:policies.none.steps[0].op: ",
+        ),
+        (
+            ("fp32 = []", 'q = [{ pass = "quantize", bits = 9 }]'),
+            "bad.toml:compression.q[0].bits: ",
+        ),
+        (
+            ("fp32 = []", 'q = [{ pass = "quantize", bits = 1 }]'),
+            "bad.toml:compression.q[0].bits: ",
+        ),
+        (
+            ("fp32 = []", 'p = [{ pass = "prune", ratio = 1.0 }]'),
+            "bad.toml:compression.p[0].ratio: ",
+        ),
+        (
+            ("fp32 = []", 'p = [{ pass = "prune", ratio = -0.1 }]'),
+            "bad.toml:compression.p[0].ratio: ",
+        ),
+        (("fp32 = []", 's = [{ pass = "svd", rank = 0 }]'), "bad.toml:compression.s[0].rank: "),
+        (
+            ("fp32 = []", 'x = [{ pass = "quantise", bits = 8 }]'),
+            "bad.toml:compression.x[0].pass: unknown compression pass 'quantise' (did you mean 'quantize'?)",
+        ),
+        (
+            ("[runtimes.onnxruntime]", "[runtimes.tflite]"),
+            "bad.toml:runtimes.tflite: unknown runtime 'tflite'",
+        ),
         (("threads = 1", "threads = 0"), "bad.toml:runtimes.onnxruntime.threads: must be"),
-        (('name = "digits"', 'name = "npz"\npath = "missing.npz"'),
-         "bad.toml:dataset.path: missing.npz: no such file"),
-        (('name = "digits"', 'name = "mnist"'),
-         "bad.toml:dataset.name: 'mnist' is not allowed"),
+        (
+            ('name = "digits"', 'name = "npz"\npath = "missing.npz"'),
+            "bad.toml:dataset.path: missing.npz: no such file",
+        ),
+        (('name = "digits"', 'name = "mnist"'), "bad.toml:dataset.name: 'mnist' is not allowed"),
     ],
 )
 def test_each_mistake_is_one_line_naming_file_key_and_fix(
@@ -123,7 +139,9 @@ def test_cnn_on_tabular_data_is_a_config_error() -> None:
         "compression": {"fp32": []},
         "runtimes": {"onnxruntime": {}},
     }
-    with pytest.raises(ConfigError, match=r"c.toml:models.m.arch: 'small_cnn' does not take tabular"):
+    with pytest.raises(
+        ConfigError, match=r"c.toml:models.m.arch: 'small_cnn' does not take tabular"
+    ):
         parse_config(raw, "c.toml", Path("."))
 
 

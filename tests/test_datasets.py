@@ -45,7 +45,9 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> dict[str, str]:
 
 def test_npz_images_and_tabular(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    images = load("npz", _npz(tmp_path, x=rng.integers(0, 256, (30, 6, 6)), y=np.repeat([0, 1, 2], 10)))
+    images = load(
+        "npz", _npz(tmp_path, x=rng.integers(0, 256, (30, 6, 6)), y=np.repeat([0, 1, 2], 10))
+    )
     assert images.kind == "image" and images.x.shape == (30, 6, 6, 1) and images.x.max() <= 1.0
     table = load("npz", _npz(tmp_path, x=rng.normal(size=(20, 4)), y=np.repeat([0, 1], 10)))
     assert table.kind == "tabular" and table.classes == ("0", "1")

@@ -44,7 +44,9 @@ def test_parity_reports_difference_and_agreement() -> None:
 
 def test_timer_respects_min_runs_min_time_and_max_runs() -> None:
     calls = []
-    samples = time_calls(lambda: calls.append(1), warmup=5, min_runs=30, min_seconds=0.0, max_runs=1000)
+    samples = time_calls(
+        lambda: calls.append(1), warmup=5, min_runs=30, min_seconds=0.0, max_runs=1000
+    )
     assert len(samples) == 30 and len(calls) == 35
     capped = time_calls(lambda: None, warmup=0, min_runs=10, min_seconds=60.0, max_runs=50)
     assert len(capped) == 50

@@ -14,7 +14,9 @@ from harness.errors import MeasurementError, ParamError
 from harness.measure import run_worker
 from harness.runtimes import RUNTIMES, runtimes_for
 
-LATENCY = LatencySpec(batch=1, warmup=2, min_runs=20, min_seconds=0.0, max_runs=1000, timeout_seconds=60)
+LATENCY = LatencySpec(
+    batch=1, warmup=2, min_runs=20, min_seconds=0.0, max_runs=1000, timeout_seconds=60
+)
 
 
 def gemm_model(seed: int = 0, n_in: int = 6, n_out: int = 3) -> onnx.ModelProto:

@@ -34,6 +34,7 @@ def check_bool(key: str, value: Any) -> bool:
 def check_choice(key: str, value: Any, choices: list[str]) -> str:
     if value not in choices:
         raise ParamError(
-            key, f"'{value}' is not allowed{nearest(str(value), choices)}; choose from: {', '.join(choices)}"
+            key,
+            f"'{value}' is not allowed{nearest(str(value), choices)}; choose from: {', '.join(choices)}",
         )
     return str(value)
