@@ -163,6 +163,54 @@ def runs(db: Path) -> None:
 
 
 @cli.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--data", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help=".npz with model-ready inputs x and class ids y.",
+)  # fmt: skip
+@click.option(
+    "--runtime", "runtimes", multiple=True, help="Runtime(s) to use (default: all that can)."
+)
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--min-runs", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--min-seconds", default=0.5, show_default=True, type=click.FloatRange(min=0))
+@click.option("--store", "to_store", is_flag=True, help="Also add the results to the store.")
+@db_option
+def bench(
+    model: Path,
+    data: Path,
+    runtimes: tuple[str, ...],
+    threads: int,
+    batch: int,
+    min_runs: int,
+    min_seconds: float,
+    to_store: bool,
+    db: Path,
+) -> None:
+    """Measure accuracy, size and latency of a MODEL file (.onnx or .tflite) you bring."""
+    from harness.bench import bench_file, check_model_file, load_bench_data, store_bench
+    from harness.config import LatencySpec, RuntimeSpec
+    from harness.leaderboard import bench_table
+    from harness.runtimes import RUNTIMES
+    from harness.store import Store
+
+    names = check_model_file(model, runtimes)
+    bench_data = load_bench_data(data)
+    specs = [
+        RuntimeSpec(name, RUNTIMES.get(name).parse_settings({"threads": threads})) for name in names
+    ]
+    latency = LatencySpec(batch, 20, min_runs, min_seconds, 100_000, 600)
+    records = bench_file(model, bench_data, specs, latency)
+    click.echo(bench_table(records))
+    if to_store:
+        spec = {"bench": {"model": str(model), "data": str(data), "runtimes": list(names)}}
+        with Store(db) as store:
+            run_id = store_bench(store, records, spec)
+        click.echo(f"stored as run {run_id} in {db}")
+
+
+@cli.command()
 @click.argument(
     "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)
 )

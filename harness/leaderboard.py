@@ -68,3 +68,25 @@ def runs_table(runs: Sequence[Run], counts: dict[int, tuple[int, int]]) -> str:
     ]  # fmt: skip
     header = ("run", "started (UTC)", "status", "config", "ok", "failed", "git", "machine")
     return _table(header, rows, {0, 4, 5})
+
+
+def bench_table(records: Sequence[CandidateRecord]) -> str:
+    rows = []
+    for r in records:
+        if r.status != "ok":
+            rows.append((r.runtime, "failed", "", "", "", "", "", r.error or ""))
+            continue
+        agreement = r.metric("parity_agreement")
+        rows.append(
+            (
+                r.runtime, "ok",
+                f"{(r.metric('accuracy') or 0) * 100:.2f}%",
+                f"{(r.metric('file_bytes') or 0) / 1024:.1f}",
+                f"{(r.metric('compressed_bytes') or 0) / 1024:.1f}",
+                f"{r.metric('latency_p50_ms') or 0:.4f}",
+                f"{r.metric('latency_p90_ms') or 0:.4f}",
+                "" if agreement is None else f"agrees with onnxruntime on {agreement * 100:.1f}%",
+            )
+        )  # fmt: skip
+    header = ("runtime", "status", "accuracy", "KB", "zlib KB", "p50 ms", "p90 ms", "note")
+    return _table(header, rows, {2, 3, 4, 5, 6})

@@ -89,28 +89,32 @@ def convert_stage(job: CompressJob, compressed: Built, artifacts: Artifacts) -> 
 
 def evaluate(
     result: WorkerResult,
-    splits: Splits,
+    y_true: np.ndarray,
+    classes: tuple[str, ...],
     batch: int,
     reference: np.ndarray | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics and details of one measured candidate, from its worker's outputs."""
-    y_test = splits.test[1]
-    logits, robust_logits = result.outputs[0], result.outputs[1]
-    if logits.ndim != 2 or len(logits) != len(y_test):
-        raise HarnessError(f"model output has shape {logits.shape}; expected ({len(y_test)}, K)")
-    report = classification_report(y_test, logits.argmax(1), splits.dataset.classes)
+    """Metrics and details of one measured candidate, from its worker's outputs.
+
+    outputs[0] answers the test set; outputs[1], when present, its perturbed copy.
+    """
+    logits = result.outputs[0]
+    if logits.ndim != 2 or len(logits) != len(y_true):
+        raise HarnessError(f"model output has shape {logits.shape}; expected ({len(y_true)}, K)")
+    report = classification_report(y_true, logits.argmax(1), classes)
     metrics: dict[str, Any] = {
         key: report[key] for key in ("accuracy", "accuracy_low", "accuracy_high", "n_test")
     }
-    metrics["robust_accuracy"] = accuracy(y_test, robust_logits.argmax(1))
+    if len(result.outputs) > 1:
+        metrics["robust_accuracy"] = accuracy(y_true, result.outputs[1].argmax(1))
     metrics.update(summarize(result.samples_ns, batch))
     metrics["load_ms"] = result.load_ms
     metrics["peak_rss_mb"] = result.peak_rss_mb
     if reference is not None:
         metrics.update(parity(reference, logits))
-    details = {key: report[key] for key in ("confusion", "classes", "per_class") if key in report}
-    if "binary" in report:
-        details["binary"] = report["binary"]
+    details = {
+        key: report[key] for key in ("confusion", "classes", "per_class", "binary") if key in report
+    }
     details["latency"] = {
         "samples_ms": keep_samples(result.samples_ns),
         "runs": len(result.samples_ns),

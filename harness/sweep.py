@@ -212,7 +212,13 @@ class Sweep:
                     result = run_worker(
                         model_file.path, cand.runtime, eval_inputs, self.config.latency
                     )
-                    measured, extra = evaluate(result, splits, self.config.latency.batch, reference)
+                    measured, extra = evaluate(
+                        result,
+                        splits.test[1],
+                        splits.dataset.classes,
+                        self.config.latency.batch,
+                        reference,
+                    )
                 if cand.runtime.name == "onnxruntime":
                     reference = result.outputs[0]
                 details.update(extra)
