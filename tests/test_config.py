@@ -147,11 +147,11 @@ def test_cnn_on_tabular_data_is_a_config_error() -> None:
 
 def test_init_writes_the_default_which_parses(tmp_path: Path) -> None:
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(cli, ["init"])
-        assert result.exit_code == 0, result.output
-        assert Path("harness.toml").read_text() == default_config_text()
-        assert load_config(Path("harness.toml")).name == "digits-default"
-        again = runner.invoke(cli, ["init"])
-        assert again.exit_code == 2
-        assert "already exists; pass --force" in again.output
+    target = tmp_path / "harness.toml"
+    result = runner.invoke(cli, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == default_config_text()
+    assert load_config(target).name == "digits-default"
+    again = runner.invoke(cli, ["init", str(target)])
+    assert again.exit_code == 2
+    assert "already exists; pass --force" in again.output
