@@ -274,8 +274,19 @@ def _dataset(sec: _Section, base_dir: Path) -> DatasetSpec:
 
 
 def _data_kind(dataset: DatasetSpec) -> str:
-    """Image or tabular, known without loading built-in data (user data decides at load)."""
-    return {"breast_cancer": "tabular"}.get(dataset.name, "image")
+    """Image or tabular, known before training so policies and models can be checked."""
+    if dataset.name == "breast_cancer":
+        return "tabular"
+    if dataset.name == "npz" and Path(dataset.params.get("path", "")).is_file():
+        import numpy as np
+
+        try:
+            with np.load(dataset.params["path"], allow_pickle=False) as data:
+                if "x" in data.files and data["x"].ndim == 2:
+                    return "tabular"
+        except (OSError, ValueError):
+            pass  # the loader reports an unreadable file with its own message
+    return "image"
 
 
 def _named_tables(value: Any, path: str, errors: list[tuple[str, str]]) -> dict[str, Any]:

@@ -157,10 +157,66 @@ def validate(ds: Dataset) -> Dataset:
     return ds
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+def _image_folder(params: dict[str, Any]) -> Dataset:
+    """One subfolder per class of PNG/JPEG files; sizes differing from the first are resized."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(params["path"])
+    if not root.is_dir():
+        raise DataError(
+            f"{root}: not a folder; give a folder with one subfolder of images per class"
+        )
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
+    if len(class_dirs) < 2:
+        raise DataError(f"{root}: found {len(class_dirs)} class subfolder(s); need at least 2")
+    files = {
+        d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        for d in class_dirs
+    }
+    empty = [name for name, found in files.items() if not found]
+    if empty:
+        raise DataError(f"{root}: class folder(s) {empty} hold no .png/.jpg images")
+    images, labels = [], []
+    size: tuple[int, int] | None = None
+    color = any(
+        _mode(path) not in ("L", "1", "I", "I;16") for found in files.values() for path in found[:5]
+    )
+    for label, found in enumerate(files.values()):
+        for path in found:
+            try:
+                with Image.open(path) as img:
+                    img = img.convert("RGB" if color else "L")
+                    size = size or img.size
+                    if img.size != size:
+                        img = img.resize(size, Image.Resampling.BILINEAR)
+                    images.append(np.asarray(img, dtype=np.float32) / 255.0)
+            except (OSError, UnidentifiedImageError) as exc:
+                raise DataError(f"{path}: not a readable image ({exc})") from None
+            labels.append(label)
+    x = np.stack(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    return validate(Dataset(root.name, "image", x, np.asarray(labels, np.int64), tuple(files)))
+
+
+def _mode(path: Path) -> str:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return str(img.mode)
+    except OSError:
+        return "L"
+
+
 DATASETS: Registry[Callable[[dict[str, Any]], Dataset]] = Registry("dataset")
 DATASETS.register("digits", _digits)
 DATASETS.register("breast_cancer", _breast_cancer)
 DATASETS.register("npz", _npz)
+DATASETS.register("image_folder", _image_folder)
 
 
 def load(name: str, params: dict[str, Any]) -> Dataset:

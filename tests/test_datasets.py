@@ -68,3 +68,40 @@ def test_npz_images_and_tabular(tmp_path: Path) -> None:
 def test_bad_npz_data_is_a_clear_error(tmp_path: Path, arrays: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         load("npz", _npz(tmp_path, **arrays))
+
+
+def _write_images(root: Path, classes: dict[str, int], size: tuple[int, int], mode: str) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+            Image.fromarray(pixels, mode).save(root / name / f"{i}.png")
+
+
+def test_image_folder_loads_classes_in_order_and_scales_pixels(tmp_path: Path) -> None:
+    _write_images(tmp_path / "data", {"cat": 4, "dog": 5}, (6, 5), "L")
+    ds = load("image_folder", {"path": str(tmp_path / "data")})
+    assert ds.classes == ("cat", "dog") and ds.kind == "image"
+    assert ds.x.shape == (9, 5, 6, 1) and 0.0 <= ds.x.min() and ds.x.max() <= 1.0
+    assert list(ds.y) == [0] * 4 + [1] * 5
+    _write_images(tmp_path / "rgb", {"a": 3, "b": 3}, (4, 4), "RGB")
+    assert load("image_folder", {"path": str(tmp_path / "rgb")}).x.shape == (6, 4, 4, 3)
+
+
+def test_image_folder_errors(tmp_path: Path) -> None:
+    _write_images(tmp_path / "one", {"only": 3}, (4, 4), "L")
+    with pytest.raises(DataError, match="found 1 class subfolder"):
+        load("image_folder", {"path": str(tmp_path / "one")})
+    _write_images(tmp_path / "two", {"a": 3}, (4, 4), "L")
+    (tmp_path / "two" / "b").mkdir()
+    with pytest.raises(DataError, match=r"\['b'\] hold no .png/.jpg images"):
+        load("image_folder", {"path": str(tmp_path / "two")})
+    (tmp_path / "two" / "b" / "x.png").write_bytes(b"not a png")
+    (tmp_path / "two" / "b" / "y.png").write_bytes(b"not a png")
+    (tmp_path / "two" / "b" / "z.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="x.png: not a readable image"):
+        load("image_folder", {"path": str(tmp_path / "two")})
