@@ -210,6 +210,112 @@ def bench(
         click.echo(f"stored as run {run_id} in {db}")
 
 
+def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int]:
+    ids = [r.id for r in store.runs()]
+    if head is None:
+        head = ids[-1] if ids else None
+    if base is None:
+        earlier = [i for i in ids if head is not None and i < head]
+        base = earlier[-1] if earlier else None
+    if base is None or head is None:
+        raise HarnessError(f"compare needs two runs; the store has {len(ids)}. Run the sweep again")
+    return base, head
+
+
+@cli.command()
+@click.argument("base", required=False, type=int)
+@click.argument("head", required=False, type=int)
+@click.option(
+    "--fail-on", default="", metavar="RULES",
+    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%'.",
+)  # fmt: skip
+@db_option
+def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
+    """Changes per candidate from run BASE to run HEAD (default: the last two runs)."""
+    from harness.compare import compare_runs, parse_thresholds
+    from harness.leaderboard import compare_table
+    from harness.store import Store
+
+    thresholds = parse_thresholds(fail_on)
+    with Store.open_existing(db) as store:
+        base, head = _pick_runs(store, base, head)
+        base_run, head_run = store.run(base), store.run(head)
+        changes = compare_runs(
+            base_run, head_run, store.candidates(base), store.candidates(head), thresholds
+        )
+    click.echo(f"run {base} -> run {head}")
+    if base_run.machine_hash != head_run.machine_hash:
+        click.echo("latency not compared: the runs were measured on different machines")
+    click.echo(compare_table(changes))
+    crossed = [c for c in changes if c.crossed]
+    if crossed:
+        click.echo(f"{len(crossed)} change(s) cross --fail-on thresholds", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--max-size", help="Largest model file, e.g. 64KB.")
+@click.option("--max-p50", help="Slowest median latency, e.g. 1ms or 250us.")
+@click.option("--min-accuracy", help="Lowest test accuracy, e.g. 0.97 or 97%.")
+@click.option("--runtime", help="Only candidates on this runtime.")
+@click.option("--run", "run_id", type=int, help="Run to choose from (default: latest).")
+@click.option(
+    "--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Copy the best pick's model file and model card here.",
+)  # fmt: skip
+@db_option
+def select(
+    max_size: str | None,
+    max_p50: str | None,
+    min_accuracy: str | None,
+    runtime: str | None,
+    run_id: int | None,
+    export_dir: Path | None,
+    db: Path,
+) -> None:
+    """The Pareto-optimal candidates that meet a budget, best first."""
+    from harness.leaderboard import select_table
+    from harness.modelcard import export
+    from harness.runtimes import RUNTIMES
+    from harness.select import (
+        Budget,
+        explain_none,
+        parse_accuracy,
+        parse_duration,
+        parse_size,
+    )
+    from harness.select import (
+        select as select_candidates,
+    )
+    from harness.store import Store
+
+    if runtime is not None and runtime not in RUNTIMES:
+        raise HarnessError(f"--runtime: {RUNTIMES.unknown_message(runtime)}")
+    budget = Budget(
+        max_size=parse_size(max_size) if max_size else None,
+        max_p50=parse_duration(max_p50) if max_p50 else None,
+        min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
+        runtime=runtime,
+    )
+    with Store.open_existing(db) as store:
+        run_id = run_id if run_id is not None else store.latest_run_id()
+        if run_id is None:
+            raise HarnessError(f"no runs in {db}; run 'harness run' first")
+        run_record = store.run(run_id)
+        records = store.candidates(run_id)
+    picks = select_candidates(records, budget)
+    if not picks:
+        click.echo(f"no candidate of run {run_id} meets the budget:")
+        for line in explain_none(records, budget):
+            click.echo(f"  {line}")
+        sys.exit(1)
+    click.echo(f"run {run_id}: {len(picks)} Pareto-optimal candidate(s) within the budget")
+    click.echo(select_table(picks))
+    if export_dir is not None:
+        written = export(picks[0], run_record, export_dir)
+        click.echo(f"exported: {', '.join(str(p) for p in written)}")
+
+
 @cli.command()
 @click.argument(
     "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)

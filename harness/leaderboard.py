@@ -90,3 +90,59 @@ def bench_table(records: Sequence[CandidateRecord]) -> str:
         )  # fmt: skip
     header = ("runtime", "status", "accuracy", "KB", "zlib KB", "p50 ms", "p90 ms", "note")
     return _table(header, rows, {2, 3, 4, 5, 6})
+
+
+def _metric_text(metric: str, value: float | None) -> str:
+    if value is None:
+        return ""
+    if metric in ("accuracy", "robust_accuracy"):
+        return f"{value * 100:.2f}%"
+    if metric.endswith("_ms"):
+        return f"{value:.4f} ms"
+    if metric.endswith("bytes"):
+        return f"{value / 1024:.1f} KB"
+    return f"{value:g}"
+
+
+def compare_table(changes: Sequence) -> str:
+    """Changes between two runs; crossed thresholds first."""
+    if not changes:
+        return "no changes between the two runs"
+    ordered = sorted(changes, key=lambda c: (not c.crossed, c.label, c.metric))
+    rows = []
+    for c in ordered:
+        if c.before is not None and c.after is not None and c.before:
+            delta = f"{(c.after - c.before) / abs(c.before) * 100:+.1f}%"
+            if c.metric in ("accuracy", "robust_accuracy"):
+                delta = f"{(c.after - c.before) * 100:+.2f}pt"
+        else:
+            delta = ""
+        verdict = ("FAIL " + " ".join(c.crossed)) if c.crossed else ""
+        rows.append(
+            (
+                c.label,
+                c.metric,
+                _metric_text(c.metric, c.before),
+                _metric_text(c.metric, c.after),
+                delta,
+                verdict,
+                c.note,
+            )
+        )
+    return _table(
+        ("candidate", "metric", "base", "head", "change", "threshold", "note"), rows, {2, 3, 4}
+    )
+
+
+def select_table(records: Sequence[CandidateRecord]) -> str:
+    rows = [
+        (
+            str(i), r.model, r.policy, r.compression, r.runtime,
+            _metric_text("accuracy", r.metric("accuracy")),
+            _metric_text("file_bytes", r.metric("file_bytes")),
+            _metric_text("latency_p50_ms", r.metric("latency_p50_ms")),
+        )
+        for i, r in enumerate(records, 1)
+    ]  # fmt: skip
+    header = ("#", "model", "policy", "compression", "runtime", "accuracy", "size", "p50")
+    return _table(header, rows, {0, 5, 6, 7})

@@ -1,0 +1,147 @@
+"""`harness select` picks what a brute-force check over the table picks."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.errors import ConfigError
+from harness.select import Budget, parse_accuracy, parse_duration, parse_size, select
+from harness.store import CandidateRecord, Store
+
+
+def _records(n: int = 60, seed: int = 0) -> list[CandidateRecord]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        out.append(
+            CandidateRecord(
+                key=f"k{i}", dataset="digits", model="cnn", policy=f"p{i % 3}",
+                compression=f"c{i}", runtime=("onnxruntime", "litert")[i % 2],
+                status="failed" if i % 17 == 0 else "ok", error=None,
+                metrics={
+                    "accuracy": round(float(rng.uniform(0.85, 0.99)), 3),
+                    "file_bytes": int(rng.integers(5_000, 120_000)),
+                    "latency_p50_ms": round(float(rng.uniform(0.01, 2.0)), 3),
+                },
+            )
+        )  # fmt: skip
+    return out
+
+
+def _brute_force(records: list[CandidateRecord], budget: Budget) -> set[str]:
+    ok = [
+        r for r in records
+        if r.status == "ok"
+        and (budget.runtime is None or r.runtime == budget.runtime)
+        and (budget.max_size is None or r.metrics["file_bytes"] <= budget.max_size)
+        and (budget.max_p50 is None or r.metrics["latency_p50_ms"] <= budget.max_p50)
+        and (budget.min_accuracy is None or r.metrics["accuracy"] >= budget.min_accuracy)
+    ]  # fmt: skip
+
+    def dominates(a: CandidateRecord, b: CandidateRecord) -> bool:
+        ma, mb = a.metrics, b.metrics
+        no_worse = (
+            ma["accuracy"] >= mb["accuracy"]
+            and ma["file_bytes"] <= mb["file_bytes"]
+            and ma["latency_p50_ms"] <= mb["latency_p50_ms"]
+        )
+        return no_worse and ma != mb
+
+    return {r.key for r in ok if not any(dominates(o, r) for o in ok)}
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        Budget(),
+        Budget(max_size=64 * 1024),
+        Budget(max_p50=0.5, min_accuracy=0.9),
+        Budget(max_size=30_000, max_p50=1.0, runtime="litert"),
+        Budget(min_accuracy=0.95, runtime="onnxruntime"),
+    ],
+)
+def test_select_matches_brute_force(budget: Budget) -> None:
+    records = _records()
+    picks = select(records, budget)
+    assert {r.key for r in picks} == _brute_force(records, budget)
+    accuracies = [r.metrics["accuracy"] for r in picks]
+    assert accuracies == sorted(accuracies, reverse=True)
+
+
+def test_units_parse_and_bad_values_say_how_to_write_them() -> None:
+    assert parse_size("64KB") == 65536 and parse_size("1.5MB") == 1.5 * 1024**2
+    assert parse_size("2000") == 2000
+    assert parse_duration("1ms") == 1.0 and parse_duration("250us") == 0.25
+    assert parse_duration("0.002s") == 2.0
+    assert parse_accuracy("97%") == pytest.approx(0.97) and parse_accuracy("0.9") == 0.9
+    for parse, text in [
+        (parse_size, "64 parsecs"),
+        (parse_duration, "fast"),
+        (parse_accuracy, "1.5"),
+    ]:
+        with pytest.raises(ConfigError, match="cannot read"):
+            parse(text)
+
+
+def _store(tmp_path: Path, records: list[CandidateRecord]) -> Path:
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        run_id = store.start_run(
+            started_at="t", config={"dataset": {"name": "digits"}}, config_hash="h",
+            harness_version="0", git_revision=None, machine={"cpu": "c"}, machine_hash="m",
+        )  # fmt: skip
+        for r in records:
+            store.add_candidate(run_id, r, "t")
+    return db
+
+
+def test_cli_select_export_and_explanation(tmp_path: Path) -> None:
+    model = tmp_path / "best.onnx"
+    model.write_bytes(b"model bytes")
+    records = _records()
+    best = max(
+        (r for r in records if r.status == "ok" and r.metrics["file_bytes"] <= 64 * 1024),
+        key=lambda r: r.metrics["accuracy"],
+    )
+    records = [
+        CandidateRecord(**{**r.__dict__, "artifact": str(model)}) if r is best else r
+        for r in records
+    ]
+    db = _store(tmp_path, records)
+    runner = CliRunner()
+    out = tmp_path / "export"
+    result = runner.invoke(
+        cli, ["select", "--max-size", "64KB", "--db", str(db), "--export", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    first_row = result.output.splitlines()[3]
+    assert first_row.split()[3] == best.compression
+    assert (out / "best.onnx").read_bytes() == b"model bytes"
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["compression"]["name"] == best.compression
+    assert card["metrics"]["accuracy"] == best.metrics["accuracy"]
+    assert "# Model card" in (out / "MODEL_CARD.md").read_text()
+
+    none = runner.invoke(
+        cli, ["select", "--max-size", "6KB", "--min-accuracy", "0.99", "--db", str(db)]
+    )
+    assert none.exit_code == 1
+    assert "no candidate of run 1 meets the budget" in none.output
+    assert "size <= 6 KB:" in none.output and "accuracy >= 0.99:" in none.output
+
+    bad = runner.invoke(cli, ["select", "--runtime", "litrt", "--db", str(db)])
+    assert bad.exit_code == 2
+    assert "did you mean 'litert'" in bad.output
+
+
+def test_pareto_of_many_random_tables() -> None:
+    for seed, budget in itertools.product(range(5), [Budget(), Budget(max_p50=1.0)]):
+        records = _records(80, seed)
+        assert {r.key for r in select(records, budget)} == _brute_force(records, budget)
