@@ -75,11 +75,22 @@ class CompressionSpec:
 
 @dataclass(frozen=True)
 class RuntimeSpec:
+    """A target: `name` labels it on the leaderboard, `engine` is the registered runtime.
+
+    Two targets may share an engine with different settings, e.g. LiteRT float and
+    LiteRT full-integer: `[runtimes."litert int8"]` with `runtime = "litert"`.
+    """
+
     name: str
     settings: dict[str, Any]
+    engine: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.engine:
+            object.__setattr__(self, "engine", self.name)
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "settings": self.settings}
+        return {"name": self.name, "runtime": self.engine, "settings": self.settings}
 
 
 @dataclass(frozen=True)
@@ -374,18 +385,21 @@ def _runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:
 
     out = []
     for name, table in _named_tables(value, "runtimes", errors).items():
-        if name not in RUNTIMES:
-            errors.append((f"runtimes.{name}", RUNTIMES.unknown_message(name)))
-            continue
         if not isinstance(table, dict):
             errors.append((f"runtimes.{name}", "must be a table of settings, e.g. { threads = 1 }"))
             continue
+        engine = table.get("runtime", name)
+        if engine not in RUNTIMES:
+            key = f"runtimes.{name}" + (".runtime" if "runtime" in table else "")
+            errors.append((key, RUNTIMES.unknown_message(str(engine))))
+            continue
+        params = {k: v for k, v in table.items() if k != "runtime"}
         try:
-            settings = RUNTIMES.get(name).parse_settings(table)
+            settings = RUNTIMES.get(engine).parse_settings(params)
         except ParamError as exc:
             errors.append((f"runtimes.{name}.{exc.key}", exc.message))
             continue
-        out.append(RuntimeSpec(name=name, settings=settings))
+        out.append(RuntimeSpec(name=name, settings=settings, engine=engine))
     return out
 
 

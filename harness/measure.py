@@ -39,7 +39,7 @@ def run_worker(
     """Measure one model file on one runtime in a fresh process; raise MeasurementError on failure."""
     with tempfile.TemporaryDirectory(prefix="harness-measure-") as tmp:
         request = {
-            "runtime": runtime.name,
+            "runtime": runtime.engine,
             "settings": runtime.settings,
             "model": str(model_path),
             "eval_inputs": [str(p) for p in eval_inputs],

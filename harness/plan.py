@@ -56,7 +56,7 @@ def make_plan(config: Config) -> Plan:
         "seed": config.seed,
     }
     trains, compressions, candidates = [], [], []
-    runtimes = sorted(config.runtimes, key=lambda r: r.name != "onnxruntime")
+    runtimes = sorted(config.runtimes, key=lambda r: r.engine != "onnxruntime")
     for model in config.models:
         for policy in config.policies:
             train_spec = {**base, "model": model.spec(), "policy": policy.spec()}

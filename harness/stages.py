@@ -73,8 +73,15 @@ def compress_stage(
     return Built(path, meta, reused=False)
 
 
-def convert_stage(job: CompressJob, compressed: Built, artifacts: Artifacts) -> Built:
-    key = f"{job.key}-c{CONVERTER_VERSION}"
+def convert_stage(
+    job: CompressJob,
+    compressed: Built,
+    artifacts: Artifacts,
+    quantize: str = "none",
+    calibration: np.ndarray | None = None,
+) -> Built:
+    """ONNX -> .tflite, then LiteRT's own quantizer when the target asks for it."""
+    key = f"{job.key}-c{CONVERTER_VERSION}-{quantize}"
     cached = artifacts.get("tflite", key, "tflite")
     if cached:
         return Built(cached[0], cached[1], reused=True)
@@ -82,9 +89,15 @@ def convert_stage(job: CompressJob, compressed: Built, artifacts: Artifacts) -> 
 
     from harness.convert.tflite import onnx_to_tflite
 
-    data = onnx_to_tflite(onnx.load(str(compressed.path)))
-    path = artifacts.put("tflite", key, "tflite", data, {"source": job.key})
-    return Built(path, {"source": job.key}, reused=False)
+    model = onnx.load(str(compressed.path))
+    data = onnx_to_tflite(model)
+    if quantize != "none":
+        from harness.convert.litert_quant import quantize_tflite
+
+        data = quantize_tflite(data, quantize, calibration, model.graph.input[0].name)
+    meta = {"source": job.key, "quantize": quantize}
+    path = artifacts.put("tflite", key, "tflite", data, meta)
+    return Built(path, meta, reused=False)
 
 
 def evaluate(

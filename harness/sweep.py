@@ -199,7 +199,13 @@ class Sweep:
                 model_file = compressed
                 if _format(cand) == "tflite":
                     with self.timed(summary, "convert"):
-                        model_file = convert_stage(job, compressed, self.artifacts)
+                        model_file = convert_stage(
+                            job,
+                            compressed,
+                            self.artifacts,
+                            cand.runtime.settings.get("quantize", "none"),
+                            calibration,
+                        )
                     from harness.size import file_size
 
                     metrics["file_bytes"], metrics["compressed_bytes"] = file_size(
@@ -219,7 +225,7 @@ class Sweep:
                         self.config.latency.batch,
                         reference,
                     )
-                if cand.runtime.name == "onnxruntime":
+                if cand.runtime.engine == "onnxruntime":
                     reference = result.outputs[0]
                 details.update(extra)
                 details["runtime_info"]["version"] = result.version
@@ -241,7 +247,7 @@ class Sweep:
             "compression_spec": job.compression.spec(),
             "compression_notes": compressed.meta.get("notes", []) if compressed else [],
             "runtime_info": {
-                "name": cand.runtime.name,
+                "name": cand.runtime.engine,
                 "version": None,
                 "settings": cand.runtime.settings,
             },
@@ -292,7 +298,7 @@ class Sweep:
 def _format(cand: Candidate) -> str:
     from harness.runtimes import RUNTIMES
 
-    return RUNTIMES.get(cand.runtime.name).model_format
+    return RUNTIMES.get(cand.runtime.engine).model_format
 
 
 def _write_eval_inputs(splits: Splits, seed: int, folder: Path) -> list[Path]:

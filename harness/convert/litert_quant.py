@@ -1,0 +1,63 @@
+"""Quantize a converted .tflite with ai-edge-quantizer, LiteRT's own quantizer.
+
+`int8` is full-integer (int8 weights and activations, calibrated on the same training
+samples as ONNX Runtime's static quantizer), `dynamic` is dynamic-range (int8 weights,
+activations quantized on the fly), `weight_only` stores int8 weights for float kernels.
+The quantizer works on files, so this stage uses a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import ConversionError
+
+RECIPES = {
+    "int8": "static_wi8_ai8",
+    "dynamic": "dynamic_wi8_afp32",
+    "weight_only": "weight_only_wi8_afp32",
+}
+SIGNATURE = "serving_default"
+
+
+def quantize_tflite(
+    model: bytes, mode: str, calibration: np.ndarray | None, input_name: str
+) -> bytes:
+    """The quantized flatbuffer; ConversionError with the quantizer's reason if it fails."""
+    try:
+        from ai_edge_quantizer import quantizer, recipe
+    except ImportError:
+        raise ConversionError(
+            "ai-edge-quantizer is not installed; pip install ai-edge-quantizer"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="harness-aeq-") as tmp:
+        path = Path(tmp) / "float.tflite"
+        path.write_bytes(model)
+        # The quantizer prints a size summary to stdout (the sweep's output is the progress
+        # bar), and warns that its calibration interpreter keeps all tensors: by design.
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+            try:
+                q = quantizer.Quantizer(str(path))
+                q.load_quantization_recipe(getattr(recipe, RECIPES[mode])())
+                stats = None
+                if q.need_calibration:
+                    if calibration is None:
+                        raise ConversionError(f"litert quantize={mode} needs calibration data")
+                    samples = [
+                        {input_name: calibration[i : i + 1]} for i in range(len(calibration))
+                    ]
+                    stats = q.calibrate({SIGNATURE: samples})
+                result = q.quantize(stats)
+            except ConversionError:
+                raise
+            except Exception as exc:  # the quantizer raises plain ValueError/RuntimeError
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ConversionError(f"ai-edge-quantizer ({mode}): {first}") from None
+    return bytes(result.quantized_model)

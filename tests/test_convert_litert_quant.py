@@ -1,0 +1,53 @@
+"""LiteRT's own quantizer on converted models, and float I/O around full-integer models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.convert.litert_quant import quantize_tflite
+from harness.convert.tflite import onnx_to_tflite
+from harness.errors import ConversionError
+from harness.runtimes import RUNTIMES
+from tests.test_runtimes import gemm_model
+
+
+@pytest.fixture(scope="module")
+def float_model() -> bytes:
+    return onnx_to_tflite(gemm_model(seed=3, n_in=128, n_out=64))
+
+
+def _run(data: bytes, tmp_path: Path, x: np.ndarray) -> tuple[np.ndarray, object]:
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    litert = RUNTIMES.get("litert")
+    session = litert.load(str(path), litert.parse_settings({}))
+    return session.run(x), session
+
+
+@pytest.mark.parametrize("mode", ["int8", "dynamic", "weight_only"])
+def test_quantized_models_stay_close_to_float(
+    float_model: bytes, tmp_path: Path, mode: str
+) -> None:
+    rng = np.random.default_rng(0)
+    calibration = rng.normal(size=(256, 128)).astype(np.float32)
+    quantized = quantize_tflite(float_model, mode, calibration, "input")
+    assert len(quantized) < 0.6 * len(float_model)
+    x = rng.normal(size=(50, 128)).astype(np.float32)
+    expected, _ = _run(float_model, tmp_path, x)
+    got, session = _run(quantized, tmp_path, x)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    spread = float(np.abs(expected).max())
+    # Mean, not max: a full-integer output saturates where calibration never reached.
+    assert float(np.abs(got - expected).mean()) < 0.03 * spread
+    assert (got.argmax(1) == expected.argmax(1)).mean() > 0.8
+    if mode == "int8":
+        assert session.input_dtype == np.int8  # real integer kernels, float I/O around them
+        session.bind(x[:1])()
+
+
+def test_full_integer_without_calibration_is_a_conversion_error(float_model: bytes) -> None:
+    with pytest.raises(ConversionError, match="quantize=int8 needs calibration data"):
+        quantize_tflite(float_model, "int8", None, "input")
