@@ -1,0 +1,76 @@
+"""Is full-integer int8 faster than fp32? The mobile CNN on both runtimes, batch 1 and 32.
+
+    python benchmarks/int8_speed.py
+
+Runs a small sweep through the harness itself (mobile CNN on digits; fp32 and ONNX
+Runtime's static int8 QDQ; LiteRT float and LiteRT full-integer through ai-edge-quantizer)
+at each batch size, and prints p50 per target with int8/fp32 ratios side by side.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from harness.config import parse_config
+from harness.store import Store
+from harness.sweep import run_sweep
+
+CONFIG = {
+    "name": "int8-speed",
+    "dataset": {"name": "digits"},
+    "models": {"mobile": {"arch": "mobile_cnn", "width": 16, "depth": 3}},
+    "training": {"epochs": 30, "threads": 2},
+    "policies": {"none": "none"},
+    "compression": {
+        "fp32": [],
+        "ort int8": [{"pass": "ort_int8", "mode": "static", "calibrate": "minmax"}],
+    },
+    "runtimes": {
+        "onnxruntime": {"threads": 1},
+        "litert": {"threads": 1},
+        "litert int8": {"runtime": "litert", "threads": 1, "quantize": "int8"},
+    },
+}
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch in (1, 32):
+            raw = {**CONFIG, "latency": {"batch": batch, "min_runs": 300, "min_seconds": 1.0}}
+            config = parse_config(raw, "int8_speed", Path(tmp))
+            with Store(Path(tmp) / "r.db") as store:
+                summary = run_sweep(config, store, Path(tmp) / "art")
+                got = {(r.compression, r.runtime): r for r in store.candidates(summary.run_id)}
+            for (comp, rt), r in sorted(got.items()):
+                rows.append((batch, comp, rt, r))
+    print(f"{'batch':>5}  {'compression':<10}{'target':<13}{'acc':>7}{'KB':>8}{'p50 ms':>10}")
+    for batch, comp, rt, r in rows:
+        if r.status != "ok":
+            print(f"{batch:>5}  {comp:<10}{rt:<13} failed: {r.error}")
+            continue
+        print(
+            f"{batch:>5}  {comp:<10}{rt:<13}{r.metric('accuracy'):>7.3f}"
+            f"{(r.metric('file_bytes') or 0) / 1024:>8.1f}{r.metric('latency_p50_ms'):>10.4f}"
+        )
+    p50 = {(b, c, t): r.metric("latency_p50_ms") for b, c, t, r in rows if r.status == "ok"}
+    print("int8/fp32 p50 ratios (below 1 = int8 faster):")
+    for batch in (1, 32):
+        pairs = {
+            "onnxruntime (ORT static QDQ)": (
+                (batch, "ort int8", "onnxruntime"),
+                (batch, "fp32", "onnxruntime"),
+            ),
+            "litert (ai-edge-quantizer int8)": (
+                (batch, "fp32", "litert int8"),
+                (batch, "fp32", "litert"),
+            ),
+        }
+        for label, (num, den) in pairs.items():
+            if num in p50 and den in p50:
+                print(f"  batch {batch:>2} {label:<34}{p50[num] / p50[den]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
