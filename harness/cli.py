@@ -125,7 +125,7 @@ def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
     click.echo(text_leaderboard(records, top))
-    click.echo(f"site: {index}")
+    click.echo(f"site: {index.resolve()}")
 
 
 @cli.command()
@@ -148,7 +148,7 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
 
     with Store.open_existing(db) as store:
         index = build_site(store, site_dir, run_id)
-    click.echo(f"site: {index}")
+    click.echo(f"site: {index.resolve()}")
 
 
 @cli.command()

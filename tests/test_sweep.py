@@ -22,11 +22,11 @@ name = "digits"
 
 [models.cnn]
 arch = "small_cnn"
-width = 4
+width = 8
 depth = 1
 
 [training]
-epochs = 4
+epochs = 8
 threads = 1
 
 [policies]
@@ -72,7 +72,7 @@ def test_run_measures_every_candidate_renders_and_reuses_models(workdir: Path) -
     assert first.exit_code == 0, first.output
     assert "16 candidates measured, 0 failed" in first.output
     assert "2 trained, 0 reused" in first.output
-    assert f"site: {workdir / 'site' / 'index.html'}" in first.output
+    assert f"site: {(workdir / 'site' / 'index.html').resolve()}" in first.output
     assert "top 10 of 16 candidates" in first.output
 
     db = sqlite3.connect(workdir / "r.db")
