@@ -1,0 +1,130 @@
+"""Compression passes: ONNX graph in, ONNX graph out, chained in the order a config lists.
+
+Passes are registered by "module:Class" path, so importing this package (or parsing a
+config) imports neither onnxruntime nor torch; `apply_chain` loads onnxruntime only to
+check the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+from harness.compress.base import Pass, PassContext, PassResult
+from harness.errors import CompressionError
+from harness.registry import Registry
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+__all__ = ["PASSES", "Pass", "PassContext", "PassResult", "apply_chain", "check_runs"]
+
+PASSES: Registry[type[Pass]] = Registry("compression pass")
+PASSES.register("quantize", "harness.compress.quantize:Quantize")
+PASSES.register("float16", "harness.compress.quantize:Float16")
+PASSES.register("ort_int8", "harness.compress.ort_quant:OrtInt8")
+PASSES.register("prune", "harness.compress.prune:Prune")
+PASSES.register("svd", "harness.compress.lowrank:Svd")
+
+
+def apply_chain(
+    model: onnx.ModelProto, passes: Sequence[Pass], ctx: PassContext
+) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
+    """Apply passes in order, then prove the result is a valid model that runs.
+
+    Returns the model and one notes dict per pass ({"pass": name, ...}). The empty chain
+    (the uncompressed baseline) returns the model itself, unchecked: nothing changed.
+    Raises CompressionError with a one-line reason when the result fails onnx's checker
+    or onnxruntime cannot load or run it on a calibration (or zero) batch.
+    """
+    notes: list[dict[str, Any]] = []
+    current = model
+    for p in passes:
+        result = p.apply(current, ctx)
+        notes.append({"pass": p.name, **result.notes})
+        current = result.model
+    if passes:
+        where = " -> ".join(p.label() for p in passes)
+        _check(current, where)
+        check_runs(current, ctx, expected=model, where=where)
+    return current, notes
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check(model: onnx.ModelProto, where: str) -> None:
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise CompressionError(f"{where}: invalid ONNX model: {_first_line(exc)}") from None
+
+
+def _session(model: onnx.ModelProto) -> onnxruntime.InferenceSession:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: no console noise from a sweep
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _feed(model: onnx.ModelProto, ctx: PassContext) -> dict[str, np.ndarray]:
+    """One calibration sample for the main input (zeros without calibration data), zeros of
+    batch 1 for any other input."""
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in inits]
+    main = ctx.input_name or (inputs[0].name if inputs else None)
+    feed = {}
+    for v in inputs:
+        t = v.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in t.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
+        if v.name == main and ctx.calibration is not None and len(ctx.calibration):
+            feed[v.name] = np.asarray(ctx.calibration[:1], dtype=dtype)
+        else:
+            feed[v.name] = np.zeros(dims, dtype)
+    return feed
+
+
+def check_runs(
+    model: onnx.ModelProto,
+    ctx: PassContext,
+    expected: onnx.ModelProto | None = None,
+    where: str = "compressed model",
+) -> list[np.ndarray]:
+    """Run the model once in onnxruntime; raise CompressionError if it cannot, if an output's
+    static shape differs from `expected`'s declared outputs, or if a calibration sample
+    gives NaN/inf."""
+    try:
+        outputs = _session(model).run(None, _feed(model, ctx))
+    except Exception as exc:  # onnxruntime raises its own untyped exceptions
+        raise CompressionError(f"{where}: onnxruntime cannot run it: {_first_line(exc)}") from None
+    declared = list((expected or model).graph.output)
+    if len(outputs) != len(declared):
+        raise CompressionError(f"{where}: {len(outputs)} outputs, expected {len(declared)}")
+    for value, out in zip(outputs, declared, strict=True):
+        dims = [
+            d.dim_value if d.HasField("dim_value") else None for d in out.type.tensor_type.shape.dim
+        ]
+        shape = np.shape(value)
+        if dims and (
+            len(dims) != len(shape)
+            or any(d is not None and d != s for d, s in zip(dims, shape, strict=True))
+        ):
+            raise CompressionError(
+                f"{where}: output '{out.name}' has shape {shape}, expected {tuple(dims)}"
+            )
+        if ctx.calibration is not None and np.issubdtype(np.asarray(value).dtype, np.floating):
+            if not np.all(np.isfinite(value)):
+                raise CompressionError(
+                    f"{where}: output '{out.name}' is NaN or inf on calibration data"
+                )
+    return outputs

@@ -1,0 +1,352 @@
+"""ONNX graph helpers shared by the passes: find the weight matrices and kernels of
+Conv/Gemm/MatMul layers, read and replace constants, keep names unique, bump the opset.
+
+Passes edit a private copy (`copy_model`) and never the caller's model.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from harness.errors import CompressionError
+
+__all__ = [
+    "DEFAULT_DOMAINS",
+    "Layer",
+    "Names",
+    "attr",
+    "const_value",
+    "consumers",
+    "copy_model",
+    "default_opset",
+    "drop_unused",
+    "drop_value_info",
+    "initializer_index",
+    "node_label",
+    "producers",
+    "remove_initializers",
+    "require_opset",
+    "set_attr",
+    "set_initializer",
+    "set_nodes",
+    "subgraph_reads",
+    "tensor_shapes",
+    "unique_labels",
+    "weight_layers",
+]
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+LAYER_OPS = ("Conv", "Gemm", "MatMul")
+# Ops whose constant operand is a broadcast term, not a weight matrix of their own.
+BROADCAST_OPS = frozenset({"Add", "Sub", "Mul", "Div", "PRelu", "Max", "Min", "Pow", "Where"})
+Shapes = dict[str, tuple[int | None, ...]]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A Conv/Gemm/MatMul whose weight (input 1) is a float32 initializer.
+
+    Holds names and the node's position, not protobuf references, so a pass may rebuild
+    the node list and still find it.
+    """
+
+    index: int  # position in graph.node
+    label: str
+    op: str
+    weight: str  # initializer name
+    shape: tuple[int, ...]
+    out_axis: int  # output-channel axis of the stored weight
+    in_axis: int  # input-feature axis of the stored weight
+
+
+def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def node_label(node: onnx.NodeProto, index: int) -> str:
+    """The name notes use for a node: its own name, else op and first output."""
+    if node.name:
+        return node.name
+    return f"{node.op_type}:{node.output[0]}" if node.output else f"{node.op_type}#{index}"
+
+
+def attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def set_attr(node: onnx.NodeProto, name: str, value: object) -> None:
+    for i, a in enumerate(node.attribute):
+        if a.name == name:
+            del node.attribute[i]
+            break
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    for op in model.opset_import:
+        if op.domain in DEFAULT_DOMAINS:
+            return op.version
+    return 1
+
+
+def require_opset(model: onnx.ModelProto, version: int) -> tuple[onnx.ModelProto, int | None]:
+    """The model at opset >= `version` (via onnx's version converter, which rewrites ops whose
+    signature changed, e.g. ReduceMean's axes) and the opset it came from, or None if it was
+    already new enough. Raises CompressionError when the converter cannot do it."""
+    current = default_opset(model)
+    if current >= version:
+        return model, None
+    try:
+        converted = onnx.version_converter.convert_version(model, version)
+    except Exception as exc:  # the converter raises bare RuntimeErrors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CompressionError(
+            f"needs opset {version} but the model is opset {current} and cannot be converted: {first}"
+        ) from None
+    # The converter keeps the IR version; newer opsets (and INT4 tensors) need a newer one.
+    needed = helper.find_min_ir_version_for(list(converted.opset_import), ignore_unknown=True)
+    converted.ir_version = max(converted.ir_version, needed, 10 if version >= 21 else 0)
+    return converted, current
+
+
+def initializer_index(graph: onnx.GraphProto) -> dict[str, int]:
+    return {t.name: i for i, t in enumerate(graph.initializer)}
+
+
+def set_initializer(graph: onnx.GraphProto, name: str, array: np.ndarray) -> None:
+    """Replace (or add) the initializer `name` with `array`, keeping its dtype as given.
+
+    Old exporters also list initializers as graph inputs: their declared shape follows.
+    """
+    tensor = numpy_helper.from_array(np.asarray(array), name)
+    for v in graph.input:
+        if v.name == name and v.type.HasField("tensor_type"):
+            v.type.CopyFrom(helper.make_tensor_type_proto(tensor.data_type, list(tensor.dims)))
+    for t in graph.initializer:
+        if t.name == name:
+            t.CopyFrom(tensor)
+            return
+    graph.initializer.append(tensor)
+
+
+def const_value(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
+    """The value of an initializer or a Constant node's output, else None."""
+    for t in graph.initializer:
+        if t.name == name:
+            return numpy_helper.to_array(t)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output and node.output[0] == name:
+            value = attr(node, "value")
+            if isinstance(value, TensorProto):
+                return numpy_helper.to_array(value)
+            return None
+    return None
+
+
+def consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[int, int]]]:
+    """tensor name -> [(node index, input position)] over the main graph."""
+    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for i, node in enumerate(graph.node):
+        for j, name in enumerate(node.input):
+            if name:
+                out[name].append((i, j))
+    return out
+
+
+def producers(graph: onnx.GraphProto) -> dict[str, int]:
+    return {name: i for i, node in enumerate(graph.node) for name in node.output if name}
+
+
+def subgraph_reads(graph: onnx.GraphProto) -> set[str]:
+    """Names read inside If/Loop/Scan bodies (they must never be dropped or renamed)."""
+    names: set[str] = set()
+    for node in graph.node:
+        for a in node.attribute:
+            for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+                for n in g.node:
+                    names.update(n.input)
+                names.update(subgraph_reads(g))
+    return names
+
+
+class Names:
+    """Hands out tensor/node names that collide with nothing in the model."""
+
+    def __init__(self, graph: onnx.GraphProto) -> None:
+        used = {t.name for t in graph.initializer} | {v.name for v in graph.input}
+        used |= {v.name for v in graph.output} | {v.name for v in graph.value_info}
+        for node in graph.node:
+            used.update(node.input)
+            used.update(node.output)
+            used.add(node.name)
+        self.used = used
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.used:
+            name, i = f"{base}_{i}", i + 1
+        self.used.add(name)
+        return name
+
+
+def set_nodes(graph: onnx.GraphProto, nodes: Iterable[onnx.NodeProto]) -> None:
+    """Replace the node list (copies first: `nodes` may reference graph.node itself)."""
+    copies = []
+    for node in nodes:
+        c = onnx.NodeProto()
+        c.CopyFrom(node)
+        copies.append(c)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def drop_unused(graph: onnx.GraphProto) -> None:
+    """Remove initializers and Constant nodes that nothing reads any more."""
+    while True:
+        read = {name for node in graph.node for name in node.input}
+        read |= {v.name for v in graph.output} | subgraph_reads(graph)
+        dead_consts = [
+            i
+            for i, n in enumerate(graph.node)
+            if n.op_type == "Constant" and n.output[0] not in read
+        ]
+        dead_inits = [t.name for t in graph.initializer if t.name not in read]
+        if not dead_consts and not dead_inits:
+            return
+        if dead_consts:
+            set_nodes(graph, [n for i, n in enumerate(graph.node) if i not in set(dead_consts)])
+        if dead_inits:
+            dead = set(dead_inits)
+            remove_initializers(graph, dead)
+
+
+def _replace(field: object, items: Sequence[object]) -> None:
+    copies = []
+    for item in items:
+        c = type(item)()
+        c.CopyFrom(item)
+        copies.append(c)
+    del field[:]  # type: ignore[attr-defined]
+    field.extend(copies)  # type: ignore[attr-defined]
+
+
+def remove_initializers(graph: onnx.GraphProto, names: Iterable[str]) -> None:
+    """Delete initializers (and graph inputs of the same name, as old exporters list them)."""
+    gone = set(names)
+    _replace(graph.initializer, [t for t in graph.initializer if t.name not in gone])
+    _replace(graph.input, [v for v in graph.input if v.name not in gone])
+
+
+def drop_value_info(graph: onnx.GraphProto, names: Iterable[str]) -> None:
+    """Forget stale shape annotations of tensors whose shape a pass changed."""
+    stale = set(names)
+    keep = [v for v in graph.value_info if v.name not in stale]
+    if len(keep) != len(graph.value_info):
+        _replace(graph.value_info, keep)
+
+
+def tensor_shapes(model: onnx.ModelProto) -> Shapes:
+    """Inferred shape of every tensor (None for unknown dims), for batch 1: every symbolic
+    input dimension is fixed to 1 before inference."""
+    m = copy_model(model)
+    inits = {t.name for t in m.graph.initializer}
+    for v in m.graph.input:
+        if v.name in inits or not v.type.HasField("tensor_type"):
+            continue
+        for d in v.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                d.Clear()
+                d.dim_value = 1
+    try:
+        m = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+    except Exception:  # a model onnx cannot infer still has its declared shapes
+        pass
+    shapes: Shapes = {}
+    values = list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)
+    for v in values:
+        if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape"):
+            dims = v.type.tensor_type.shape.dim
+            shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+    for t in m.graph.initializer:
+        shapes[t.name] = tuple(t.dims)
+    return shapes
+
+
+def _float_initializers(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    return {t.name: t for t in graph.initializer if t.data_type == TensorProto.FLOAT}
+
+
+def unique_labels(graph: onnx.GraphProto) -> list[str]:
+    """node_label of every node, with '#index' added where node names repeat (ONNX allows it),
+    so notes keyed by label never collide."""
+    labels = [node_label(n, i) for i, n in enumerate(graph.node)]
+    counts: dict[str, int] = defaultdict(int)
+    for label in labels:
+        counts[label] += 1
+    return [f"{lb}#{i}" if counts[lb] > 1 else lb for i, lb in enumerate(labels)]
+
+
+def _layer(
+    node: onnx.NodeProto,
+    index: int,
+    label: str,
+    inits: dict[str, onnx.TensorProto],
+    made_by: dict[str, str],
+) -> Layer | str:
+    """The node as a Layer, or why it is not one."""
+    if len(node.input) < 2:
+        return "no weight input"
+    name = node.input[1]
+    if name not in inits:
+        if node.op_type == "MatMul" and node.input[0] in inits:
+            return "the constant is the left operand of MatMul"
+        if name in made_by:
+            return f"weight is computed by {made_by[name]}, not a float32 initializer"
+        return "weight is not a float32 initializer"
+    shape = tuple(inits[name].dims)
+    if node.op_type == "Conv":
+        if len(shape) < 3:
+            return f"Conv weight of rank {len(shape)}"
+        return Layer(index, label, "Conv", name, shape, 0, 1)
+    if len(shape) != 2:
+        return f"{node.op_type} weight of rank {len(shape)} (2-D only)"
+    if node.op_type == "Gemm":
+        out_axis = 0 if attr(node, "transB", 0) else 1
+        return Layer(index, label, "Gemm", name, shape, out_axis, 1 - out_axis)
+    return Layer(index, label, "MatMul", name, shape, 1, 0)
+
+
+def weight_layers(graph: onnx.GraphProto) -> tuple[list[Layer], dict[str, str]]:
+    """The Conv/Gemm/MatMul layers with float32 weight initializers, and {node: reason} for
+    layers that do not qualify and for other ops holding weight matrices (left alone)."""
+    inits = _float_initializers(graph)
+    made_by = {out: n.op_type for n in graph.node for out in n.output}
+    layers: list[Layer] = []
+    skipped: dict[str, str] = {}
+    for i, (node, label) in enumerate(zip(graph.node, unique_labels(graph), strict=True)):
+        if node.domain not in DEFAULT_DOMAINS:
+            if any(name in inits for name in node.input):
+                skipped[label] = f"unsupported op {node.domain}.{node.op_type}"
+            continue
+        if node.op_type in LAYER_OPS:
+            found = _layer(node, i, label, inits, made_by)
+            if isinstance(found, Layer):
+                layers.append(found)
+            else:
+                skipped[label] = found
+        elif node.op_type not in BROADCAST_OPS and any(
+            name in inits and len(inits[name].dims) >= 2 for name in node.input
+        ):
+            skipped[label] = f"unsupported op {node.op_type}"
+    return layers, skipped

@@ -1,0 +1,163 @@
+"""Weight-only quantization and float16 storage: sizes, closeness, layout, parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from harness.compress import apply_chain
+from harness.compress.base import PassContext
+from harness.compress.graph import attr
+from harness.compress.quantize import Float16, Quantize, dequantize_array, quantize_array
+from harness.errors import ParamError
+from harness.size import onnx_size
+from tests.test_compress_graphs import (
+    conv_net,
+    ctx_for,
+    gemm_net,
+    initializer,
+    inputs_for,
+    make_pass,
+    mlp,
+    nodes_of,
+    rel_err,
+    run,
+)
+
+
+def quantized(model, **params):  # noqa: ANN001, ANN201
+    out, notes = apply_chain(model, [make_pass("quantize", **params)], ctx_for(model))
+    return out, notes[0]
+
+
+def test_int8_is_a_third_of_the_file_and_close() -> None:
+    model = conv_net()
+    out, notes = quantized(model, bits=8)
+    assert onnx_size(out).file_bytes <= 0.35 * onnx_size(model).file_bytes
+    x = inputs_for(model)
+    assert rel_err(run(out, x), run(model, x)) < 0.03
+    assert notes["storage"] == "int8" and notes["levels"] == 256 and notes["tensors"] == 4
+    assert "opset" not in notes  # per-channel int8 runs at the model's opset 17
+    for name in ("c1.w", "c2.w", "fc1.w", "fc2.w"):
+        assert initializer(out, f"{name}_quantized").data_type == TensorProto.INT8
+    assert initializer(out, "c1.b").data_type == TensorProto.FLOAT  # biases stay float
+
+
+def test_int4_is_a_quarter_of_the_file_and_bumps_the_opset_to_21() -> None:
+    model = conv_net()
+    out, notes = quantized(model, bits=4)
+    assert onnx_size(out).file_bytes <= 0.25 * onnx_size(model).file_bytes
+    assert notes["opset"] == {"from": 17, "to": 21} and notes["storage"] == "int4"
+    assert out.opset_import[0].version == 21 and out.ir_version >= 10
+    assert initializer(out, "fc1.w_quantized").data_type == TensorProto.INT4
+    q = numpy_helper.to_array(initializer(out, "fc1.w_quantized")).astype(np.int64)
+    assert q.min() >= -7 and q.max() <= 7
+    x = inputs_for(model)
+    assert rel_err(run(out, x), run(model, x)) < 0.3
+    assert onnx_size(out).params == onnx_size(model).params  # int4 counted per element
+
+
+def test_affine_int4_uses_uint4_with_zero_points() -> None:
+    out, notes = quantized(mlp(), bits=4, symmetric=False)
+    assert notes["storage"] == "uint4" and notes["range"] == [0, 15]
+    assert initializer(out, "w1_zero_point").data_type == TensorProto.UINT4
+
+
+@pytest.mark.parametrize("bits", [5, 6, 7])
+def test_5_to_7_bits_use_that_many_levels_in_int8(bits: int) -> None:
+    out, notes = quantized(conv_net(), bits=bits)
+    assert notes["storage"] == "int8" and notes["levels"] == 2**bits
+    q = numpy_helper.to_array(initializer(out, "fc1.w_quantized"))
+    assert q.dtype == np.int8 and np.abs(q).max() == 2 ** (bits - 1) - 1
+
+
+def test_per_channel_axis_is_the_stored_output_channel_axis() -> None:
+    # Conv and Gemm(transB=1) store (out, in): axis 0; MatMul and Gemm(transB=0) store (in, out): axis 1.
+    for model, weight, axis, channels in [
+        (conv_net(), "c2.w", 0, 16),
+        (conv_net(), "fc1.w", 0, 32),
+        (mlp(), "w1", 1, 48),
+        (gemm_net(trans_b=0), "w1", 1, 24),
+        (gemm_net(trans_b=1), "w1", 0, 24),
+    ]:
+        out, _ = quantized(model, bits=8)
+        dq = next(n for n in nodes_of(out, "DequantizeLinear") if n.output[0] == weight)
+        assert attr(dq, "axis") == axis
+        assert tuple(initializer(out, dq.input[1]).dims) == (channels,)
+        x = inputs_for(model)
+        assert rel_err(run(out, x), run(model, x)) < 0.03
+
+
+def test_per_tensor_has_one_scale_and_no_axis() -> None:
+    out, notes = quantized(gemm_net(trans_b=0), bits=8, per_channel=False)
+    dq = nodes_of(out, "DequantizeLinear")[0]
+    assert attr(dq, "axis") is None and tuple(initializer(out, dq.input[1]).dims) == ()
+    assert notes["layers"]["gemm_h"]["axis"] is None
+
+
+def test_quantize_array_round_trip_error_is_at_most_half_a_step() -> None:
+    w = np.random.default_rng(0).standard_normal((6, 20)).astype(np.float32)
+    w[2] = 0.0  # an all-zero (pruned) channel
+    for symmetric in (True, False):
+        q, scale, zp = quantize_array(w, 8, 0, symmetric)
+        restored = dequantize_array(q, scale, zp, 0)
+        assert np.all(np.abs(restored - w) <= scale[:, None] / 2 + 1e-7)
+        assert np.all(restored[2] == 0.0)
+
+
+def test_pruned_zeros_stay_exact_zeros_after_quantization() -> None:
+    model = conv_net()
+    pruned, _ = apply_chain(model, [make_pass("prune", ratio=0.6)], ctx_for(model))
+    out, _ = apply_chain(pruned, [make_pass("quantize", bits=4, symmetric=False)], ctx_for(model))
+    # Affine zero points put 0.0 exactly on the grid: no pruned weight comes back nonzero.
+    assert onnx_size(out).nonzeros <= onnx_size(pruned).nonzeros < 0.41 * onnx_size(model).nonzeros
+
+
+def test_float16_halves_the_file_and_stays_within_1e_3() -> None:
+    model = conv_net()
+    out, notes = apply_chain(model, [make_pass("float16")], ctx_for(model))
+    assert onnx_size(out).file_bytes <= 0.52 * onnx_size(model).file_bytes
+    assert initializer(out, "fc1.w_fp16").data_type == TensorProto.FLOAT16
+    assert len(nodes_of(out, "Cast")) == 4 and notes[0]["tensors"] == 4
+    x = inputs_for(model)
+    assert rel_err(run(out, x), run(model, x)) < 1e-3
+
+
+def test_apply_never_mutates_its_input() -> None:
+    model = conv_net()
+    before = model.SerializeToString()
+    for p in (Quantize(bits=4), Quantize(bits=8, symmetric=False), Float16()):
+        p.apply(model, PassContext())
+    assert model.SerializeToString() == before
+
+
+@pytest.mark.parametrize(
+    ("params", "key", "message"),
+    [
+        ({"bits": 9}, "bits", "must be an integer in [2, 8], got 9"),
+        ({"bits": 1}, "bits", "must be an integer in [2, 8], got 1"),
+        ({"bits": "8"}, "bits", "must be an integer in [2, 8], got '8'"),
+        ({"bits": True}, "bits", "must be an integer"),
+        ({}, "bits", "is required"),
+        ({"bitz": 8}, "bitz", "unknown key (did you mean 'bits'?)"),
+        ({"bits": 8, "per_channel": "yes"}, "per_channel", "must be true or false"),
+    ],
+)
+def test_bad_params_are_param_errors(params: dict, key: str, message: str) -> None:
+    with pytest.raises(ParamError) as info:
+        Quantize.from_params(params)
+    assert info.value.key == key and message in info.value.message
+
+
+def test_float16_takes_no_params() -> None:
+    with pytest.raises(ParamError, match="unknown key"):
+        Float16.from_params({"bits": 16})
+
+
+def test_spec_and_label() -> None:
+    q = Quantize.from_params({"bits": 4, "per_channel": False})
+    assert q.spec() == {"pass": "quantize", "bits": 4, "per_channel": False, "symmetric": True}
+    assert q.label() == "int4 per-tensor"
+    assert Quantize(bits=8).label() == "int8" and Float16().label() == "fp16"
+    assert Float16().spec() == {"pass": "float16"}
