@@ -37,8 +37,12 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(None)
     model = config.models[0]
-    print(f"model {model.arch} width {model.width} depth {model.depth}; robust set: {describe('image')}")
-    print(f"{'policy':<15}{'seed':>5}{'clean':>8}{'robust':>8}  {'robust 95% CI':<16}{'vs none':>9}")
+    print(
+        f"model {model.arch} width {model.width} depth {model.depth}; robust set: {describe('image')}"
+    )
+    print(
+        f"{'policy':<15}{'seed':>5}{'clean':>8}{'robust':>8}  {'robust 95% CI':<16}{'vs none':>9}"
+    )
     for seed in args.seeds:
         splits = split(load("digits", {}), seed, 0.15, 0.25)
         x_test, y = splits.test

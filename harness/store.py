@@ -294,6 +294,17 @@ class Store:
         ).fetchall()
         return [_candidate_from_row(r) for r in rows]
 
+    def metric_rows(self, columns: tuple[str, ...], up_to_run: int) -> Iterator[tuple]:
+        """Selected columns of every candidate of runs up to `up_to_run`, without parsing
+        details: the history of 30 runs x 10,000 candidates would otherwise parse gigabytes
+        of latency samples."""
+        allowed = {"run_id", "key", "model", "policy", "compression", "runtime", "status"}
+        unknown = [c for c in columns if c not in allowed and c not in METRIC_COLUMNS]
+        if unknown:
+            raise StoreError(f"unknown candidate column(s) {unknown}")
+        query = f"SELECT {', '.join(columns)} FROM candidates WHERE run_id <= ? ORDER BY run_id, id"
+        yield from self._db.execute(query, (up_to_run,))
+
     def all_candidates(self) -> list[CandidateRecord]:
         rows = self._db.execute("SELECT * FROM candidates ORDER BY run_id, id").fetchall()
         return [_candidate_from_row(r) for r in rows]

@@ -1,0 +1,243 @@
+"""Pareto fronts, budget picks, regressions and number formats, checked against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.report_data import (
+    DEFAULT_BUDGETS,
+    Budget,
+    Cell,
+    HistoryPoint,
+    SeriesLabel,
+    best_under,
+    budget_picks,
+    find_regressions,
+    fmt_acc_ci,
+    fmt_change,
+    fmt_delta_pt,
+    fmt_kb,
+    fmt_ms,
+    fmt_ratio,
+    fmt_si,
+    fmt_time,
+    fp32_baselines,
+    history_series,
+    leaderboard_table,
+    pareto_front,
+    pareto_mask,
+)
+from harness.store import CandidateRecord
+
+
+def _record(
+    i: int, acc: float | None, size: float | None, p50: float | None, **kw: str
+) -> CandidateRecord:
+    fields = {"model": "cnn", "policy": "none", "compression": "int8", "runtime": "onnxruntime"}
+    fields.update(kw)
+    status = fields.pop("status", "ok")
+    return CandidateRecord(
+        key=f"k{i}", dataset="digits", status=status, id=i, error=None if status == "ok" else "boom",
+        metrics={"accuracy": acc, "file_bytes": size, "latency_p50_ms": p50}, **fields,
+    )  # fmt: skip
+
+
+def _random_records(rng: np.random.Generator, n: int) -> list[CandidateRecord]:
+    # Few distinct values, so ties and duplicates are common.
+    return [
+        _record(
+            i,
+            float(rng.choice([0.90, 0.93, 0.95, 0.97])),
+            float(rng.choice([8_000, 16_000, 16_384, 40_000, 70_000])),
+            float(rng.choice([0.05, 0.1, 0.4, 1.0, 2.0])),
+            compression=str(rng.choice(["fp32", "int8", "int4"])),
+            runtime=str(rng.choice(["onnxruntime", "litert"])),
+            status="failed" if rng.random() < 0.1 else "ok",
+        )
+        for i in range(n)
+    ]
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_pareto_mask_matches_brute_force(seed: int, dims: int) -> None:
+    rng = np.random.default_rng(seed)
+    costs = rng.integers(0, 6, size=(80, dims)).astype(float)
+    expected = [not any(_dominates(other, row) for other in costs) for row in costs]
+    assert pareto_mask(costs).tolist() == expected
+
+
+def test_pareto_front_maximizes_accuracy_and_skips_failed_and_unmeasured() -> None:
+    records = [
+        _record(1, 0.95, 10_000, 0.1),
+        _record(2, 0.97, 20_000, 0.1),  # more accurate, larger: on the front
+        _record(3, 0.94, 20_000, 0.2),  # dominated by 1
+        _record(4, 0.99, 5_000, 0.01, status="failed"),  # would dominate all; failed
+        _record(5, 0.99, None, 0.01),  # unmeasured size
+        _record(6, 0.95, 10_000, 0.1),  # a duplicate of 1: neither dominates the other
+    ]
+    assert [r.id for r in pareto_front(records)] == [1, 2, 6]
+    # Without size, 5 (most accurate and fastest) beats everyone.
+    assert [r.id for r in pareto_front(records, ("accuracy", "latency_p50_ms"))] == [5]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pareto_front_of_records_matches_brute_force(seed: int) -> None:
+    records = _random_records(np.random.default_rng(seed), 60)
+    ok = [r for r in records if r.status == "ok"]
+
+    def point(r: CandidateRecord) -> np.ndarray:
+        return np.array(
+            [-(r.metric("accuracy") or 0), r.metric("file_bytes"), r.metric("latency_p50_ms")]
+        )
+
+    expected = {r.id for r in ok if not any(_dominates(point(o), point(r)) for o in ok)}
+    assert {r.id for r in pareto_front(records)} == expected
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_budget_picks_match_brute_force(seed: int) -> None:
+    records = _random_records(np.random.default_rng(seed), 60)
+    for budget in (*DEFAULT_BUDGETS, Budget("tiny", "file_bytes", 1.0)):
+        fits = [
+            r for r in records
+            if r.status == "ok" and r.metric(budget.metric) is not None
+            and r.metric(budget.metric) <= budget.limit
+        ]  # fmt: skip
+        pick = best_under(records, budget)
+        if not fits:
+            assert pick is None
+            continue
+        best = max(r.metric("accuracy") or 0 for r in fits)
+        assert pick is not None and pick.metric("accuracy") == best
+        # Ties go to the least of the budget's metric, then the smaller, then the faster.
+        tied = [r for r in fits if r.metric("accuracy") == best]
+        order = (budget.metric, "file_bytes", "latency_p50_ms")
+        key = min(tuple(r.metric(m) for m in order) for r in tied)
+        assert tuple(pick.metric(m) for m in order) == key
+
+
+def test_budget_picks_carry_the_fp32_baseline_of_their_model_and_runtime() -> None:
+    records = [
+        _record(1, 0.97, 40_000, 0.5, compression="fp32", runtime="litert"),
+        _record(2, 0.98, 40_000, 0.5, compression="fp32", runtime="litert", status="failed"),
+        _record(3, 0.96, 12_000, 0.4, compression="int8", runtime="litert"),
+        _record(4, 0.97, 40_000, 0.6, compression="fp32", runtime="onnxruntime"),
+    ]
+    assert {k: r.id for k, r in fp32_baselines(records).items()} == {
+        ("cnn", "litert"): 1,
+        ("cnn", "onnxruntime"): 4,
+    }
+    small = budget_picks(records, [Budget("file ≤ 16 KB", "file_bytes", 16 * 1024)])[0]
+    assert small.pick is not None and small.pick.id == 3
+    assert small.baseline is not None and small.baseline.id == 1
+
+
+def _points(*rows: tuple[str, str, float | None, float | None, float | None]) -> list[HistoryPoint]:
+    return [HistoryPoint(i + 1, m, s, a, f, p) for i, (m, s, a, f, p) in enumerate(rows)]
+
+
+def test_regressions_follow_the_thresholds() -> None:
+    points = _points(
+        ("A", "ok", 0.970, 1000, 1.00),
+        ("A", "ok", 0.966, 1000, 1.09),  # -0.4 pt, +9%: within tolerance
+        ("A", "ok", 0.966, 1000, 1.09),  # unchanged
+        ("A", "ok", 0.960, 1001, 1.21),  # -0.6 pt, +1 byte, +11%
+        ("A", "failed", None, None, None),  # failed after working
+        ("A", "failed", None, None, None),  # still failing: reported once
+        ("A", "ok", 0.960, 1001, 1.21),  # compared with run 3, not the failed runs
+    )
+    found = [(r.run_id, r.metric) for r in find_regressions(points, "A")]
+    assert found == [(4, "accuracy"), (4, "file_bytes"), (4, "latency_p50_ms"), (5, "status")]
+
+
+def test_a_change_of_exactly_the_threshold_is_no_regression() -> None:
+    points = _points(("A", "ok", 0.97, 1000, 1.0), ("A", "ok", 0.965, 1000, 1.1))
+    assert find_regressions(points, "A") == []
+
+
+def test_latency_is_compared_only_on_the_reference_machine() -> None:
+    points = _points(
+        ("A", "ok", 0.97, 1000, 1.00),
+        ("B", "ok", 0.97, 1000, 5.00),  # another machine: neither a regression nor a base
+        ("A", "ok", 0.97, 1000, 1.05),
+        ("A", "ok", 0.97, 1000, 1.20),  # +14% against run 3
+    )
+    assert [(r.run_id, r.metric) for r in find_regressions(points, "A")] == [(4, "latency_p50_ms")]
+    assert find_regressions(points, "B") == []
+
+
+def test_series_regressed_in_their_latest_run_come_first() -> None:
+    def label(key: str) -> SeriesLabel:
+        return SeriesLabel(key, "cnn", "none", "int8", "litert")
+
+    steady = _points(("A", "ok", 0.99, 1000, 1.0), ("A", "ok", 0.99, 1000, 1.0))
+    old_drop = _points(
+        ("A", "ok", 0.99, 1000, 1.0), ("A", "ok", 0.90, 1000, 1.0), ("A", "ok", 0.90, 1000, 1.0)
+    )
+    new_drop = _points(("A", "ok", 0.95, 1000, 1.0), ("A", "ok", 0.93, 1000, 1.0))
+    series = history_series({label("s"): steady, label("o"): old_drop, label("n"): new_drop}, "A")
+    assert [s.label.key for s in series] == ["n", "o", "s"]
+    assert [r.text for r in series[0].latest_regressions()] == ["accuracy −2.0 pt"]
+    assert series[1].latest_regressions() == ()
+
+
+def test_leaderboard_rows_rank_measured_first_and_show_failures_with_reason() -> None:
+    records = [
+        _record(1, 0.95, 10_000, 0.1),
+        _record(2, None, None, None, status="failed"),
+        _record(3, 0.97, 20_000, 0.1),
+    ]
+    table = leaderboard_table(records, {3}, inline=True)
+    models = [row.cells[1].href for row in table.rows]
+    assert models == ["candidates/3.html", "candidates/1.html", "candidates/2.html"]
+    assert [row.cells[0].text for row in table.rows] == ["★", "", ""]
+    failed = table.rows[-1]
+    assert failed.kind == "failed" and failed.cells[-1].note == "boom"
+    assert failed.cells[5] == Cell("–", None)  # missing numbers sort last, not as zero
+    assert table.filters[0].options == ("onnxruntime",)
+    embedded = table.rows_json()
+    strings, first = embedded["strings"], embedded["rows"][0]
+    assert [strings[first[0]], strings[first[1]]] == ["ok", "★"]
+    assert [strings[first[2][0]], first[2][1], first[2][2]] == ["cnn", None, "candidates/3.html"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.012345, "0.0123 ms"), (0.09996, "0.100 ms"), (1.234, "1.23 ms"), (123.4, "123 ms"),
+     (1234.5, "1,230 ms"), (0.0, "0 ms"), (None, "–")],
+)  # fmt: skip
+def test_milliseconds_have_three_significant_digits(value: float | None, text: str) -> None:
+    assert fmt_ms(value) == text
+
+
+def test_formats() -> None:
+    assert fmt_kb(12_595) == "12.3 KB"
+    assert fmt_kb(5_242_880) == "5,120.0 KB"
+    assert fmt_acc_ci(0.9722, 0.9561, 0.9834) == "97.2% [95.6, 98.3]"
+    assert fmt_acc_ci(0.9722, None, None) == "97.2%"
+    assert fmt_si(151_296) == "151 k" and fmt_si(1_234_567) == "1.23 M" and fmt_si(12) == "12"
+    assert fmt_delta_pt(-0.012) == "−1.2 pt" and fmt_delta_pt(0.004) == "+0.4 pt"
+    assert fmt_change(1.0, 1.474) == "+47.4%" and fmt_change(0, 1) == "–"
+    assert fmt_ratio(40_000, 10_000, "smaller", "larger") == "4.0× smaller"
+    assert fmt_ratio(1.0, 1.3, "faster", "slower") == "1.3× slower"
+    assert fmt_time("2026-01-03T09:30:00+01:00") == "2026-01-03 08:30 UTC"
+    assert fmt_time("yesterday") == "yesterday"
+
+
+def test_compact_cells_drop_trailing_blanks() -> None:
+    strings: dict[str, int] = {}
+
+    def ref(text: str) -> int:
+        return strings.setdefault(text, len(strings))
+
+    assert Cell("x").compact(ref) == 0
+    assert Cell("1.0 KB", 1024).compact(ref) == [1, 1024]
+    assert Cell("m", href="a.html").compact(ref) == [2, None, "a.html"]
+    assert Cell("x", note="why").compact(ref) == [0, None, None, 3]
+    assert list(strings) == ["x", "1.0 KB", "m", "why"]
