@@ -27,6 +27,8 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray
     classes: tuple[str, ...]
+    # Optional predefined split per sample: 0 train, 1 validation, 2 test.
+    assignment: np.ndarray | None = None
 
     @property
     def n_classes(self) -> int:
@@ -111,7 +113,29 @@ def _npz(params: dict[str, Any]) -> Dataset:
     if kind == "image":
         x = _images_last(x)
     y, classes = _labels(np.asarray(arrays["y"]), path)
-    return validate(Dataset(path.stem, kind, x, y, classes))
+    assignment = _assignment(arrays.get("split"), len(y), path)
+    return validate(Dataset(path.stem, kind, x, y, classes, assignment))
+
+
+SPLIT_NAMES = {"train": 0, "val": 1, "test": 2}
+
+
+def _assignment(split_arr: np.ndarray | None, n: int, path: Path) -> np.ndarray | None:
+    """An optional 'split' array: per sample 'train'/'val'/'test' (or 0/1/2)."""
+    if split_arr is None:
+        return None
+    if split_arr.dtype.kind in "US":
+        unknown = sorted({str(v) for v in split_arr} - set(SPLIT_NAMES))
+        if unknown:
+            raise DataError(f"{path}: split holds {unknown}; use train, val and test")
+        split_arr = np.vectorize(SPLIT_NAMES.get)(split_arr.astype(str))
+    values = np.asarray(split_arr)
+    if values.shape != (n,) or not np.isin(values, (0, 1, 2)).all():
+        raise DataError(f"{path}: split must give each of the {n} samples train/val/test (0/1/2)")
+    missing = [name for name, v in SPLIT_NAMES.items() if not (values == v).any()]
+    if missing:
+        raise DataError(f"{path}: the predefined split has no {' or '.join(missing)} samples")
+    return values.astype(np.int64)
 
 
 def _kind_of(x: np.ndarray, path: Path) -> str:
@@ -227,12 +251,18 @@ def split(ds: Dataset, seed: int, val_fraction: float, test_fraction: float) -> 
     """Stratified train/val/test split from the seed, normalisation fitted on train."""
     from sklearn.model_selection import train_test_split
 
-    idx = np.arange(len(ds.y))
-    rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=ds.y)
-    val_share = val_fraction / (1.0 - test_fraction)
-    train, val = train_test_split(
-        rest, test_size=val_share, random_state=seed + 1, stratify=ds.y[rest]
-    )
+    if ds.assignment is not None:
+        # The data's own split wins: the user decided what the test set is.
+        train, val, test = (np.flatnonzero(ds.assignment == v) for v in (0, 1, 2))
+    else:
+        idx = np.arange(len(ds.y))
+        rest, test = train_test_split(
+            idx, test_size=test_fraction, random_state=seed, stratify=ds.y
+        )
+        val_share = val_fraction / (1.0 - test_fraction)
+        train, val = train_test_split(
+            rest, test_size=val_share, random_state=seed + 1, stratify=ds.y[rest]
+        )
     x_train = ds.x[train]
     axes = (0, 1, 2) if ds.kind == "image" else (0,)
     mean = x_train.mean(axis=axes)

@@ -41,6 +41,7 @@ def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts
 
     trained = train(splits, job.model, job.policy, config.training, config.seed)
     meta = {**trained.metadata, "policy": job.policy.spec(), "model": job.model.spec()}
+    artifacts.put("state", job.key, "pt", trained.state_dict, {"trained": job.key})
     path = artifacts.put("trained", job.key, "onnx", trained.onnx_bytes, meta)
     return Built(path, meta, reused=False)
 

@@ -28,6 +28,7 @@ OPSET = 17
 @dataclass(frozen=True)
 class TrainedModel:
     onnx_bytes: bytes
+    state_dict: bytes  # torch.save of the weights: fine-tuning after compression starts here
     metadata: dict[str, Any]
 
 
@@ -97,8 +98,11 @@ def train(
     net.eval()
     train_seconds = time.perf_counter() - started
     onnx_bytes = export_onnx(net, splits)
+    state = io.BytesIO()
+    torch.save(net.state_dict(), state)
     return TrainedModel(
         onnx_bytes=onnx_bytes,
+        state_dict=state.getvalue(),
         metadata={
             "epochs": epochs_run,
             "best_epoch": best[1],

@@ -105,3 +105,28 @@ def test_image_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "two" / "b" / "z.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="x.png: not a readable image"):
         load("image_folder", {"path": str(tmp_path / "two")})
+
+
+def test_npz_predefined_split_is_used_as_given(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    y = np.tile([0, 1], 15)
+    names = np.array(["train"] * 20 + ["val"] * 4 + ["test"] * 6)
+    ds = load("npz", _npz(tmp_path, x=rng.normal(size=(30, 3)), y=y, split=names))
+    s = split(ds, 0, 0.15, 0.25)
+    np.testing.assert_array_equal(s.test[0], ds.x[24:])
+    np.testing.assert_array_equal(s.val[1], y[20:24])
+    with pytest.raises(DataError, match=r"split holds \['dev'\]; use train, val and test"):
+        load(
+            "npz",
+            _npz(tmp_path, x=np.zeros((6, 2)), y=np.repeat([0, 1], 3), split=np.array(["dev"] * 6)),
+        )
+    with pytest.raises(DataError, match="has no test samples"):
+        load(
+            "npz",
+            _npz(
+                tmp_path,
+                x=np.zeros((6, 2)),
+                y=np.repeat([0, 1], 3),
+                split=np.array([0, 0, 0, 0, 1, 1]),
+            ),
+        )
