@@ -59,6 +59,15 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session
+def screenshot(session: nox.Session) -> None:
+    """Run the default sweep and save the leaderboard's picture for the README."""
+    _ensure_chromium(session)
+    session.install("-e", ".[dev]")
+    session.run("harness", "run")
+    session.run("python", "tests/browser.py", "site/index.html", "docs/leaderboard.png")
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run one benchmark script: nox -s bench -- benchmarks/default_sweep.py"""
     session.install("-e", ".[dev]")
