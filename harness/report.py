@@ -29,6 +29,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, sel
 
 from harness import __version__, charts
 from harness.errors import StoreError
+from harness.previews import mosaic_png, slug
 from harness.report_data import (
     MISSING,
     HistoryPoint,
@@ -160,9 +161,10 @@ def _site_pages(
 ) -> dict[str, SiteFile]:
     """Everything but the candidate pages."""
     front_ids = {r.id for r in pareto_front(records)}
+    previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
         "index.html": env.get_template("index.html").render(
-            _index(ctx, records, front_ids, series)
+            _index(ctx, records, front_ids, series, previews)
         ),
         "history.html": env.get_template("history.html").render(_history(ctx, series, records)),
         "runs.html": env.get_template("runs.html").render(_runs(ctx, store)),
@@ -173,6 +175,8 @@ def _site_pages(
     counts = store.candidate_counts()
     for each in ctx.runs:
         out[f"runs/{each.id}.html"] = run_page.render(_run(ctx, each, counts.get(each.id, (0, 0))))
+    for preview in previews:
+        out[preview["src"]] = preview["png"]
     for name in ASSETS:
         out[f"assets/{name}"] = (package_files("harness.templates") / name).read_bytes()
     for name, path in models.values():
@@ -299,8 +303,26 @@ def _model_files(records: Sequence[CandidateRecord]) -> dict[int, tuple[str, Pat
     return found
 
 
+def _previews(store: Store, run_id: int) -> list[dict[str, Any]]:
+    """The run's augmentation previews as PNG files (none for tabular data)."""
+    stored = store.extra(run_id, "policy_previews") or []
+    return [
+        {
+            "name": p["name"],
+            "describe": p["describe"],
+            "src": f"previews/run{run_id}-{i}-{slug(p['name'])}.png",
+            "png": mosaic_png(p["pixels"]),
+        }
+        for i, p in enumerate(stored)
+    ]
+
+
 def _index(
-    ctx: Context, records: list[CandidateRecord], front_ids: set[int | None], series: list[Series]
+    ctx: Context,
+    records: list[CandidateRecord],
+    front_ids: set[int | None],
+    series: list[Series],
+    previews: list[dict[str, Any]],
 ) -> dict[str, Any]:
     ok = sum(r.status == "ok" for r in records)
     baselines = fp32_baselines(records)
@@ -337,6 +359,7 @@ def _index(
         picks=picks,
         regressed=len(regressed),
         figures=figures,
+        previews=previews,
         table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows),
     )
 

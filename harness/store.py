@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Numeric metrics stored as real columns, so SQL (and other tools) can query them.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -122,8 +122,19 @@ def _create_v1(db: sqlite3.Connection) -> None:
     )
 
 
+def _add_run_extras(db: sqlite3.Connection) -> None:
+    """v2: per-run data that is not a candidate, e.g. augmentation previews."""
+    db.execute(
+        "CREATE TABLE run_extras (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+        " name TEXT NOT NULL, data_json TEXT NOT NULL, PRIMARY KEY (run_id, name))"
+    )
+
+
 # Forward migrations: MIGRATIONS[v] takes a store at version v to v + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: _create_v1,
+    1: _add_run_extras,
+}
 
 
 class Store:
@@ -251,6 +262,19 @@ class Store:
             " FROM candidates GROUP BY run_id"
         ).fetchall()
         return {int(r["run_id"]): (int(r["ok"]), int(r["failed"])) for r in rows}
+
+    def put_extra(self, run_id: int, name: str, data: Any) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO run_extras (run_id, name, data_json) VALUES (?, ?, ?)",
+                (run_id, name, json.dumps(data, sort_keys=True, default=_json_default)),
+            )
+
+    def extra(self, run_id: int, name: str) -> Any:
+        row = self._db.execute(
+            "SELECT data_json FROM run_extras WHERE run_id = ? AND name = ?", (run_id, name)
+        ).fetchone()
+        return None if row is None else json.loads(row["data_json"])
 
     # -- candidates ---------------------------------------------------------
 

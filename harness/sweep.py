@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -141,6 +141,9 @@ class Sweep:
                 self.config.dataset.val_fraction, self.config.dataset.test_fraction,
             )  # fmt: skip
             calibration = calibration_data(splits, self.config.seed)
+            if dataset.kind == "image":
+                previews = policy_previews(self.config.policies, splits, self.config.seed)
+                self.store.put_extra(summary.run_id, "policy_previews", previews)
         with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
             eval_inputs = _write_eval_inputs(splits, self.config.seed, Path(tmp))
             by_job: dict[str, list[Candidate]] = defaultdict(list)
@@ -293,6 +296,24 @@ class Sweep:
         metrics: dict[str, Any] | None = None,
     ) -> None:
         self._record(summary, cand, "failed", reason, metrics or {}, details, None)
+
+
+PREVIEW_SAMPLES = 4
+PREVIEW_VARIANTS = 6
+
+
+def policy_previews(policies: Sequence[Any], splits: Splits, seed: int) -> list[dict[str, Any]]:
+    """A few training images under each policy, as 8-bit pixels, for the report's grids."""
+    from harness.augment import preview
+
+    x, y = splits.train[0][:PREVIEW_SAMPLES], splits.train[1][:PREVIEW_SAMPLES]
+    onehot = np.eye(splits.dataset.n_classes, dtype=np.float32)[y]
+    out = []  # a list, not a dict: the config's order of policies is kept
+    for policy in policies:
+        grid = preview(policy, x, onehot, seed, n_variants=PREVIEW_VARIANTS)
+        pixels = np.round(np.clip(grid, 0, 1) * 255).astype(np.uint8).tolist()
+        out.append({"name": policy.name, "describe": policy.describe(), "pixels": pixels})
+    return out
 
 
 def _format(cand: Candidate) -> str:

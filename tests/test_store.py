@@ -78,3 +78,20 @@ def test_newer_schema_is_refused_and_missing_store_is_a_clear_error(tmp_path: Pa
         Store.open_existing(tmp_path / "missing.db")
     with pytest.raises(StoreError, match="no run 7"):
         Store(tmp_path / "other.db").run(7)
+
+
+def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
+    from harness.store import MIGRATIONS
+
+    db = tmp_path / "v1.db"
+    conn = sqlite3.connect(db)
+    MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    run_id = _start(store)
+    store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}
+    assert store.extra(run_id, "missing") is None

@@ -97,6 +97,14 @@ def test_run_measures_every_candidate_renders_and_reuses_models(workdir: Path) -
     index = (workdir / "site" / "index.html").read_text()
     for compression in ("int8", "prune 50%", "svd 50%"):
         assert compression in index
+    # One preview grid per policy: 4 images x 6 draws, each 8x8 digit enlarged 7x.
+    from PIL import Image
+
+    for i, policy in enumerate(("none", "geometric")):
+        src = f"previews/run1-{i}-{policy}.png"
+        assert f'src="{src}"' in index
+        with Image.open(workdir / "site" / src) as grid:
+            assert grid.size == (6 * 56 + 7 * 3, 4 * 56 + 5 * 3)
 
     second = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
     assert second.exit_code == 0, second.output
