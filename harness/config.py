@@ -95,15 +95,25 @@ class RuntimeSpec:
 
 @dataclass(frozen=True)
 class LatencySpec:
+    """`batch` is the batch size of the leaderboard's latency; `extra_batches` are also
+    timed (e.g. 32, for throughput) and shown on each candidate's page."""
+
     batch: int
     warmup: int
     min_runs: int
     min_seconds: float
     max_runs: int
     timeout_seconds: float
+    extra_batches: tuple[int, ...] = ()
+
+    @property
+    def batches(self) -> tuple[int, ...]:
+        return (self.batch, *self.extra_batches)
 
     def spec(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["extra_batches"] = list(self.extra_batches)
+        return out
 
 
 @dataclass(frozen=True)
@@ -403,9 +413,23 @@ def _runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:
     return out
 
 
+def _batches(value: int | list) -> str | None:
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
+    ):
+        return f"must be a batch size >= 1 or a list of them, e.g. [1, 32]; got {value!r}"
+    if len(set(values)) != len(values):
+        return f"lists a batch size twice: {value!r}"
+    return None
+
+
 def _latency(sec: _Section) -> LatencySpec:
+    batches = sec.get("batch", (int, list), default=1, check=_batches)
+    batches = batches if isinstance(batches, list) else [batches]
     spec = LatencySpec(
-        batch=sec.get("batch", int, default=1, check=_at_least(1)),
+        batch=batches[0],
+        extra_batches=tuple(batches[1:]),
         warmup=sec.get("warmup", int, default=20, check=_at_least(0)),
         min_runs=sec.get("min_runs", int, default=100, check=_at_least(1)),
         min_seconds=sec.get("min_seconds", NUMBER, default=0.5, check=_between(0, 3600)),

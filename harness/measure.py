@@ -19,7 +19,8 @@ from harness.errors import MeasurementError
 @dataclass(frozen=True)
 class WorkerResult:
     outputs: list[np.ndarray]  # one array of model outputs per eval input, in order
-    samples_ns: np.ndarray  # one wall time per timed call
+    samples_ns: np.ndarray  # one wall time per timed call, at the primary batch size
+    extra_samples: dict[int, np.ndarray]  # the same at each extra batch size
     load_ms: float
     peak_rss_mb: float
     version: str
@@ -67,7 +68,8 @@ def run_worker(
         result: dict[str, Any] = json.loads((Path(tmp) / "result.json").read_text())
         return WorkerResult(
             outputs=[np.load(p) for p in result["outputs"]],
-            samples_ns=np.load(result["samples"]),
+            samples_ns=np.load(result["samples"][str(latency.batch)]),
+            extra_samples={b: np.load(result["samples"][str(b)]) for b in latency.extra_batches},
             load_ms=float(result["load_ms"]),
             peak_rss_mb=float(result["peak_rss_mb"]),
             version=str(result["version"]),

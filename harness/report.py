@@ -477,6 +477,13 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("Settings", settings), ("Training", train), ("Accuracy", accuracy),
         ("Latency", timing), ("Size", size),
     ]  # fmt: skip
+    for size, stats in (d.get("latency_batches") or {}).items():
+        at_size = [
+            (name, fmt_ms(stats.get(f"latency_{name}_ms"))) for name in ("p50", "p90", "p99")
+        ]
+        at_size.append(("throughput", f"{fmt_si(stats.get('throughput_per_s'))} / s"))
+        at_size.append(("runs", fmt_int(stats.get("runs"))))
+        sections.append((f"Latency at batch {size}", at_size))
     if m("parity_max_abs") is not None or m("parity_agreement") is not None:
         parity = [
             ("max |Δ output| vs ONNX Runtime", fmt_sci(m("parity_max_abs"))),

@@ -134,4 +134,9 @@ def evaluate(
         "runs": len(result.samples_ns),
         "batch": batch,
     }
+    if result.extra_samples:
+        details["latency_batches"] = {
+            str(size): {**summarize(samples, size), "runs": len(samples)}
+            for size, samples in result.extra_samples.items()
+        }
     return metrics, details

@@ -37,6 +37,13 @@ def test_default_config_parses_into_the_full_grid() -> None:
     assert {r.name for r in config.runtimes} == {"onnxruntime", "litert"}
 
 
+def test_latency_batch_may_list_extra_sizes(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(MINIMAL + "\n[latency]\nbatch = [1, 32]\n")
+    latency = load_config(path).latency
+    assert (latency.batch, latency.extra_batches, latency.batches) == (1, (32,), (1, 32))
+
+
 def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(MINIMAL)
@@ -99,6 +106,10 @@ def _error_for(tmp_path: Path, text: str) -> str:
             ('name = "digits"', 'name = "npz"\npath = "missing.npz"'),
             "bad.toml:dataset.path: missing.npz: no such file",
         ),
+        (
+            ("threads = 1", "threads = 1\n[latency]\nbatch = [1, 0]"),
+            "bad.toml:latency.batch: must be a batch size >= 1 or a list of them",
+        ),
         (('name = "digits"', 'name = "mnist"'), "bad.toml:dataset.name: 'mnist' is not allowed"),
     ],
 )
@@ -119,7 +130,7 @@ def test_every_problem_is_reported_before_stopping(tmp_path: Path) -> None:
     output = _error_for(tmp_path, text + "\n[latency]\nbatch = 0\n")
     assert "models.m.arch: must be str" in output
     assert "runtimes.onnxruntime.threads" in output
-    assert "latency.batch: must be >= 1, got 0" in output
+    assert "latency.batch: must be a batch size >= 1 or a list of them, e.g. [1, 32]; got 0" in output
     assert len(output.strip().splitlines()) == 3
 
 

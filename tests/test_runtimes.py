@@ -88,3 +88,15 @@ def test_a_worker_that_hangs_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     forever = LatencySpec(1, 0, 10**9, 3600.0, 10**9, timeout_seconds=3)
     with pytest.raises(MeasurementError, match="did not finish within 3 s"):
         run_worker(path, runtime, [tmp_path / "x.npy"], forever)
+
+
+def test_worker_times_each_extra_batch_size(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(gemm_model(), path)
+    np.save(tmp_path / "x.npy", np.zeros((10, 6), np.float32))
+    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
+    latency = LatencySpec(1, 2, 20, 0.0, 1000, 60, extra_batches=(32,))
+    result = run_worker(path, runtime, [tmp_path / "x.npy"], latency)
+    assert set(result.extra_samples) == {32}
+    assert len(result.extra_samples[32]) >= 20
+    assert result.extra_samples[32].min() > 0

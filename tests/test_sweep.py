@@ -46,6 +46,7 @@ threads = 1
 threads = 1
 
 [latency]
+batch = [1, 4]
 warmup = 2
 min_runs = 10
 min_seconds = 0.0
@@ -97,6 +98,8 @@ def test_run_measures_every_candidate_renders_and_reuses_models(workdir: Path) -
     index = (workdir / "site" / "index.html").read_text()
     for compression in ("int8", "prune 50%", "svd 50%"):
         assert compression in index
+    candidate_page = next((workdir / "site" / "candidates").glob("*.html")).read_text()
+    assert "Latency at batch 4" in candidate_page
     # One preview grid per policy: 4 images x 6 draws, each 8x8 digit enlarged 7x.
     from PIL import Image
 
