@@ -23,6 +23,20 @@ from harness.sweep import run_sweep
 STAGES = ("data", "train", "compress", "convert", "measure", "report", "total")
 
 
+def parity_report(workdir: Path) -> list[str]:
+    """LiteRT against ONNX Runtime on the same compressed graph, per candidate."""
+    with Store(workdir / "results.db") as store:
+        rows = store.candidates(store.latest_run_id() or 0)
+    lines = [f"{'policy':<13}{'compression':<12}{'max |diff|':>12}{'top-1 agree':>13}"]
+    for r in rows:
+        if r.runtime == "litert" and r.status == "ok":
+            lines.append(
+                f"{r.policy:<13}{r.compression:<12}{r.metric('parity_max_abs'):>12.2e}"
+                f"{r.metric('parity_agreement'):>13.4f}"
+            )
+    return lines
+
+
 def one_run(workdir: Path) -> tuple[dict[str, float], dict[str, int]]:
     config = load_config(None)
     with Store(workdir / "results.db") as store:
@@ -48,6 +62,7 @@ def main() -> None:
         try:
             cold, cold_counts = one_run(workdir)
             warm, warm_counts = one_run(workdir)
+            parity = parity_report(workdir)
         finally:
             os.chdir(cwd)
     print(f"{'stage':<10}{'cold s':>10}{'warm s':>10}{'warm/cold':>11}")
@@ -57,6 +72,7 @@ def main() -> None:
         print(f"{stage:<10}{c:>10.1f}{w:>10.1f}{ratio:>11}")
     print(f"cold: {cold_counts}")
     print(f"warm: {warm_counts}")
+    print("\n".join(parity))
     verdict = "meets" if cold["total"] < 300 else "MISSES"
     print(
         f"cold sweep {cold['total']:.0f} s on {os.cpu_count()} cores: {verdict} the 5-minute target"

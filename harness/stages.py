@@ -91,11 +91,15 @@ def convert_stage(
     from harness.convert.tflite import onnx_to_tflite
 
     model = onnx.load(str(compressed.path))
-    data = onnx_to_tflite(model)
-    if quantize != "none":
-        from harness.convert.litert_quant import quantize_tflite
+    if quantize == "none":
+        data = onnx_to_tflite(model)
+    else:
+        from harness.convert.litert_quant import check_float, quantize_tflite
 
-        data = quantize_tflite(data, quantize, calibration, model.graph.input[0].name)
+        check_float(model, quantize)
+        data = quantize_tflite(
+            onnx_to_tflite(model), quantize, calibration, model.graph.input[0].name
+        )
     meta = {"source": job.key, "quantize": quantize}
     path = artifacts.put("tflite", key, "tflite", data, meta)
     return Built(path, meta, reused=False)

@@ -51,3 +51,17 @@ def test_quantized_models_stay_close_to_float(
 def test_full_integer_without_calibration_is_a_conversion_error(float_model: bytes) -> None:
     with pytest.raises(ConversionError, match="quantize=int8 needs calibration data"):
         quantize_tflite(float_model, "int8", None, "input")
+
+
+def test_an_already_quantized_graph_is_refused_with_the_reason() -> None:
+    from harness.compress import PASSES, apply_chain
+    from harness.compress.base import PassContext
+    from harness.convert.litert_quant import check_float
+
+    model = gemm_model(seed=3, n_in=32, n_out=8)
+    check_float(model, "int8")  # a float graph passes
+    quantized, _ = apply_chain(
+        model, [PASSES.get("quantize").from_params({"bits": 8})], PassContext()
+    )
+    with pytest.raises(ConversionError, match=r"needs a float model.*\(DequantizeLinear\)"):
+        check_float(quantized, "int8")

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from harness.errors import ConversionError
 
@@ -24,6 +25,20 @@ RECIPES = {
     "weight_only": "weight_only_wi8_afp32",
 }
 SIGNATURE = "serving_default"
+
+
+QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
+
+
+def check_float(model: onnx.ModelProto, mode: str) -> None:
+    """ai-edge-quantizer re-quantizes a partly quantized model into one LiteRT cannot
+    prepare; say so up front instead of failing in the runtime."""
+    found = sorted({n.op_type for n in model.graph.node} & QUANTIZED_OPS)
+    if found:
+        raise ConversionError(
+            f"litert quantize={mode} needs a float model, but this compression already "
+            f"quantized it ({', '.join(found)}); pair it with float compressions (fp32, prune, svd)"
+        )
 
 
 def quantize_tflite(
@@ -41,7 +56,12 @@ def quantize_tflite(
         path.write_bytes(model)
         # The quantizer prints a size summary to stdout (the sweep's output is the progress
         # bar), and warns that its calibration interpreter keeps all tensors: by design.
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        quiet = io.StringIO()
+        with (
+            contextlib.redirect_stdout(quiet),
+            contextlib.redirect_stderr(quiet),  # its calibration progress bar
+            warnings.catch_warnings(),
+        ):
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
             try:
                 q = quantizer.Quantizer(str(path))
