@@ -245,7 +245,14 @@ class Sweep:
             "policy_describe": job.train.policy.describe(),
             "training": {
                 k: trained.meta.get(k)
-                for k in ("epochs", "best_epoch", "best_val_accuracy", "train_seconds", "seed")
+                for k in (
+                    "epochs",
+                    "best_epoch",
+                    "best_val_accuracy",
+                    "best_val_loss",
+                    "train_seconds",
+                    "seed",
+                )
             },
             "compression_spec": job.compression.spec(),
             "compression_notes": compressed.meta.get("notes", []) if compressed else [],

@@ -71,7 +71,10 @@ def train(
     x_train, y_train = splits.train
     x_val = torch.from_numpy(splits.model_input(splits.val[0]))
     y_val = splits.val[1]
-    best = (-1.0, 0, {k: v.clone() for k, v in net.state_dict().items()})
+    # Best = highest validation accuracy, ties broken by lower validation loss: a small
+    # validation split saturates its accuracy early, and the loss still tells models apart.
+    best = (-1.0, float("inf"), 0, {k: v.clone() for k, v in net.state_dict().items()})
+    y_val_t = torch.from_numpy(y_val)
     started = time.perf_counter()
     epochs_run = 0
     for epoch in range(training.epochs):
@@ -89,12 +92,15 @@ def train(
         epochs_run = epoch + 1
         net.eval()
         with torch.no_grad():
-            val_acc = float((net(x_val).argmax(1).numpy() == y_val).mean())
-        if val_acc > best[0]:
-            best = (val_acc, epoch + 1, {k: v.clone() for k, v in net.state_dict().items()})
-        elif epoch + 1 - best[1] >= training.patience:
+            val_logits = net(x_val)
+            val_acc = float((val_logits.argmax(1).numpy() == y_val).mean())
+            val_loss = float(torch.nn.functional.cross_entropy(val_logits, y_val_t))
+        if (val_acc, -val_loss) > (best[0], -best[1]):
+            state = {k: v.clone() for k, v in net.state_dict().items()}
+            best = (val_acc, val_loss, epoch + 1, state)
+        elif epoch + 1 - best[2] >= training.patience:
             break
-    net.load_state_dict(best[2])
+    net.load_state_dict(best[3])
     net.eval()
     train_seconds = time.perf_counter() - started
     onnx_bytes = export_onnx(net, splits)
@@ -105,8 +111,9 @@ def train(
         state_dict=state.getvalue(),
         metadata={
             "epochs": epochs_run,
-            "best_epoch": best[1],
+            "best_epoch": best[2],
             "best_val_accuracy": best[0],
+            "best_val_loss": round(best[1], 6),
             "train_seconds": round(train_seconds, 3),
             "seed": seed,
             "torch": torch.__version__,
