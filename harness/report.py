@@ -8,9 +8,7 @@ table.js, so a 10,000-candidate leaderboard stays a few MB; every candidate stil
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
 import json
 import os
 import sys
@@ -55,10 +53,10 @@ from harness.report_data import (
     leaderboard_table,
     pareto_front,
 )
+from harness.results_files import results_csv, results_json
 from harness.site import SiteFile, write_site
-from harness.store import METRIC_COLUMNS, CandidateRecord, Run, Store
+from harness.store import CandidateRecord, Run, Store
 
-RESULTS_SCHEMA_VERSION = 1
 INLINE_ROWS = 1000  # larger tables are embedded as JSON and built by table.js
 # history.html charts every regressed series (up to HISTORY_CHARTS), and at least the
 # HISTORY_MIN_CHARTS first; every candidate page charts its own series.
@@ -168,7 +166,7 @@ def _site_pages(
         ),
         "history.html": env.get_template("history.html").render(_history(ctx, series, records)),
         "runs.html": env.get_template("runs.html").render(_runs(ctx, store)),
-        "results.json": results_json(ctx, records, front_ids, models),
+        "results.json": results_json(ctx.run, ctx.generated, records, front_ids, models),
         "results.csv": results_csv(records, front_ids),
     }
     run_page = env.get_template("run.html")
@@ -581,59 +579,3 @@ def _run(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
             for stage, s in run.timings.items()
         ],
     )
-
-
-def _row_metrics(r: CandidateRecord) -> dict[str, float | int | None]:
-    return {name: r.metrics.get(name) for name in METRIC_COLUMNS}
-
-
-def results_json(
-    ctx: Context,
-    records: Sequence[CandidateRecord],
-    front_ids: set[int | None],
-    models: dict[int, tuple[str, Path]],
-) -> str:
-    """The run and its candidates; the schema is harness/results_schema.json."""
-    run = ctx.run
-    doc = {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "generated_at": ctx.generated,
-        "run": {
-            "id": run.id, "started_at": run.started_at, "finished_at": run.finished_at,
-            "status": run.status, "config": run.config, "config_hash": run.config_hash,
-            "harness_version": run.harness_version, "git_revision": run.git_revision,
-            "machine": run.machine, "machine_hash": run.machine_hash, "timings": run.timings,
-        },
-        "candidates": [
-            {
-                "id": r.id, "key": r.key, "dataset": r.dataset, "model": r.model,
-                "policy": r.policy, "compression": r.compression, "runtime": r.runtime,
-                "status": r.status, "error": r.error, "pareto": r.id in front_ids,
-                "page": candidate_href(r),
-                "model_file": f"models/{models[r.id][0]}" if r.id in models else None,
-                "metrics": _row_metrics(r),
-            }
-            for r in records
-        ],
-    }  # fmt: skip
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-CSV_FIELDS = (
-    "id", "key", "dataset", "model", "policy", "compression", "runtime", "status", "error",
-    "pareto", *METRIC_COLUMNS,
-)  # fmt: skip
-
-
-def results_csv(records: Sequence[CandidateRecord], front_ids: set[int | None]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    for r in records:
-        metrics = _row_metrics(r)
-        writer.writerow(
-            [r.id, r.key, r.dataset, r.model, r.policy, r.compression, r.runtime, r.status,
-             r.error or "", int(r.id in front_ids),
-             *("" if metrics[n] is None else metrics[n] for n in METRIC_COLUMNS)]
-        )  # fmt: skip
-    return buffer.getvalue()

@@ -16,7 +16,7 @@ import jinja2
 import jsonschema
 import pytest
 
-from harness import report, site
+from harness import report, results_files, site
 from harness.errors import HarnessError, StoreError
 from harness.report import build_site, render
 from harness.store import METRIC_COLUMNS, Store
@@ -116,7 +116,7 @@ def test_results_json_validates_and_matches_the_store(fx: Fixture, site_dir: Pat
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = json.loads((site_dir / "results.json").read_text())
     jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
-    assert doc["schema_version"] == report.RESULTS_SCHEMA_VERSION
+    assert doc["schema_version"] == results_files.RESULTS_SCHEMA_VERSION
     metric_props = schema["properties"]["candidates"]["items"]["properties"]["metrics"]
     assert list(metric_props["properties"]) == list(METRIC_COLUMNS)
     stored = {c.id: c for c in fx.store.candidates(fx.run_ids[-1])}
@@ -284,3 +284,15 @@ def test_pages_rendered_by_worker_processes_are_the_same(
     monkeypatch.setattr(report, "PARALLEL_PAGES", 1)
     monkeypatch.setattr(report, "PAGE_CHUNK", 7)
     assert render(fx.store, workers=2) == alone
+
+
+def test_results_csv_defuses_spreadsheet_formulas() -> None:
+    from harness.store import CandidateRecord
+
+    record = CandidateRecord(
+        key="k", dataset="d", model="=HYPERLINK(\"x\")", policy="+1", compression="c",
+        runtime="onnxruntime", status="failed", error="@SUM(A1)", id=1,
+    )  # fmt: skip
+    row = next(csv.DictReader(io.StringIO(results_files.results_csv([record], set()))))
+    assert row["model"] == '\'=HYPERLINK("x")'
+    assert (row["policy"], row["error"], row["compression"]) == ("'+1", "'@SUM(A1)", "c")
