@@ -68,9 +68,15 @@ class CompressionSpec:
 
     name: str
     passes: tuple[Any, ...]  # harness.compress.base.Pass instances
+    finetune_epochs: int = 0  # > 0: mirror prune/svd in PyTorch and fine-tune (built-in models)
 
-    def spec(self) -> list[dict[str, Any]]:
-        return [p.spec() for p in self.passes]
+    def spec(self) -> list[dict[str, Any]] | dict[str, Any]:
+        steps = [p.spec() for p in self.passes]
+        return (
+            {"steps": steps, "finetune_epochs": self.finetune_epochs}
+            if self.finetune_epochs
+            else steps
+        )
 
 
 @dataclass(frozen=True)
@@ -365,14 +371,22 @@ def _compressions(value: Any, errors: list[tuple[str, str]]) -> list[Compression
     from harness.compress import PASSES
 
     out = []
-    for name, steps in _named_tables(value, "compression", errors).items():
+    for name, entry in _named_tables(value, "compression", errors).items():
         path = f"compression.{name}"
+        finetune_epochs = 0
+        steps = entry
+        if isinstance(entry, dict):
+            # The table form adds chain-level settings: { steps = [...], finetune_epochs = 3 }
+            sec = _Section(entry, path, errors)
+            steps = sec.get("steps", list, default=[])
+            finetune_epochs = sec.get("finetune_epochs", int, default=0, check=_at_least(0))
+            sec.finish()
         if not isinstance(steps, list):
             errors.append((path, 'must be a list of steps like [{ pass = "quantize", bits = 8 }]'))
             continue
         passes = []
         for i, step in enumerate(steps):
-            where = f"{path}[{i}]"
+            where = f"{path}{'.steps' if isinstance(entry, dict) else ''}[{i}]"
             if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
                 errors.append(
                     (where, "must be a table with a 'pass' name, e.g. { pass = \"prune\" }")
@@ -386,7 +400,7 @@ def _compressions(value: Any, errors: list[tuple[str, str]]) -> list[Compression
                 passes.append(PASSES.get(step["pass"]).from_params(params))
             except ParamError as exc:
                 errors.append((f"{where}.{exc.key}", exc.message))
-        out.append(CompressionSpec(name=name, passes=tuple(passes)))
+        out.append(CompressionSpec(name, tuple(passes), finetune_epochs or 0))
     return out
 
 

@@ -475,6 +475,19 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("Settings", settings), ("Training", train), ("Accuracy", accuracy),
         ("Latency", timing), ("Size", size),
     ]  # fmt: skip
+    for note in d.get("compression_notes") or []:
+        if note.get("pass") == "finetune":
+            sections.append(
+                (
+                    "Fine-tuning after compression",
+                    [
+                        ("mirrored in PyTorch", ", ".join(note.get("mirrored", [])) or MISSING),
+                        ("validation accuracy before", fmt_pct(note.get("val_accuracy_before"))),
+                        ("validation accuracy after", fmt_pct(note.get("val_accuracy_after"))),
+                        ("epochs (best)", f"{note.get('epochs_run')} ({note.get('best_epoch')})"),
+                    ],
+                )
+            )
     for size, stats in (d.get("latency_batches") or {}).items():
         at_size = [
             (name, fmt_ms(stats.get(f"latency_{name}_ms"))) for name in ("p50", "p90", "p99")

@@ -54,7 +54,12 @@ def calibration_data(splits: Splits, seed: int) -> np.ndarray:
 
 
 def compress_stage(
-    job: CompressJob, trained: Built, calibration: np.ndarray, artifacts: Artifacts
+    job: CompressJob,
+    trained: Built,
+    calibration: np.ndarray,
+    artifacts: Artifacts,
+    splits: Splits,
+    config: Any,
 ) -> Built:
     cached = artifacts.get("compressed", job.key, "onnx")
     if cached:
@@ -67,11 +72,46 @@ def compress_stage(
 
     model = onnx.load(str(trained.path))
     ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
-    compressed, notes = apply_chain(model, list(job.compression.passes), ctx)
+    passes: list[Any] = list(job.compression.passes)
+    finetuned: list[dict[str, Any]] = []
+    if job.compression.finetune_epochs:
+        model, passes, ft_notes = _finetune(job, splits, config, artifacts)
+        finetuned.append({"pass": "finetune", **ft_notes})
+    compressed, notes = apply_chain(model, passes, ctx)
+    notes = finetuned + notes
     size = onnx_size(compressed)
     meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
     path = artifacts.put("compressed", job.key, "onnx", compressed.SerializeToString(), meta)
     return Built(path, meta, reused=False)
+
+
+def _finetune(
+    job: CompressJob, splits: Splits, config: Any, artifacts: Artifacts
+) -> tuple[Any, list[Any], dict[str, Any]]:
+    """Rebuild the trained PyTorch model, mirror the chain's structural passes, fine-tune,
+    re-export; returns the model and the passes left to apply to it."""
+    import torch
+
+    from harness.errors import CompressionError
+    from harness.finetune import finetune
+    from harness.models import ARCHITECTURES
+
+    state = artifacts.get("state", job.train.key, "pt")
+    if state is None:
+        raise CompressionError(
+            "finetune needs the trained PyTorch weights, which this cached model lacks; "
+            "delete the artifacts folder to retrain"
+        )
+    model = job.train.model
+    build = ARCHITECTURES.get(model.arch)
+    net = build(splits.input_shape, splits.dataset.n_classes, model.width, model.depth)
+    net.load_state_dict(torch.load(state[0], weights_only=True))
+    net.eval()
+    result = finetune(
+        net, job.compression.passes, splits, job.train.policy, config.training,
+        job.compression.finetune_epochs, config.seed,
+    )  # fmt: skip
+    return result.model, list(result.remaining), result.notes
 
 
 def convert_stage(

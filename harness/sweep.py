@@ -185,7 +185,9 @@ class Sweep:
             return
         with self.timed(summary, "compress"):
             try:
-                compressed = compress_stage(job, trained, calibration, self.artifacts)
+                compressed = compress_stage(
+                    job, trained, calibration, self.artifacts, splits, self.config
+                )
             except Exception as exc:
                 for cand in candidates:
                     self._record_failure(

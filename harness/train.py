@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,10 +51,83 @@ def _prepare_batch(
     return x_aug.astype(np.float32), t_aug
 
 
+@dataclass(frozen=True)
+class FitResult:
+    start_accuracy: float  # validation accuracy of the net as it was handed in (epoch 0)
+    best_accuracy: float
+    best_loss: float
+    best_epoch: int  # 0: no epoch beat the starting point
+    epochs_run: int
+
+
+def _validate(net: Any, x_val: Any, y_val: np.ndarray) -> tuple[float, float]:
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        logits = net(x_val)
+        loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y_val)))
+    return float((logits.argmax(1).numpy() == y_val).mean()), loss
+
+
+def fit(
+    net: Any,
+    splits: Splits,
+    policy: Policy,
+    training: TrainingSpec,
+    rng: np.random.Generator,
+    *,
+    epochs: int,
+    lr: float,
+    after_step: Callable[[], None] | None = None,
+) -> FitResult:
+    """The epoch loop shared by training and post-compression fine-tuning.
+
+    Cosine schedule from `lr`, soft-target loss (mixup/cutmix labels), `after_step` after
+    every optimizer step (fine-tuning re-applies pruning masks there). Best = highest
+    validation accuracy, ties broken by lower validation loss: a small validation split
+    saturates its accuracy early and the loss still tells models apart. Stops after
+    `training.patience` epochs without a new best; leaves `net` at its best, in eval mode.
+    """
+    import torch
+
+    optimizer = _optimizer(net, replace(training, lr=lr))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    x_train, y_train = splits.train
+    x_val = torch.from_numpy(splits.model_input(splits.val[0]))
+    y_val = splits.val[1]
+    start_acc, start_loss = _validate(net, x_val, y_val)
+    best = (start_acc, start_loss, 0, {k: v.clone() for k, v in net.state_dict().items()})
+    epochs_run = 0
+    for epoch in range(1, epochs + 1):
+        net.train()
+        order = rng.permutation(len(y_train))
+        for start in range(0, len(order), training.batch_size):
+            idx = order[start : start + training.batch_size]
+            xb, tb = _prepare_batch(policy, splits, x_train[idx], y_train[idx], rng)
+            optimizer.zero_grad()
+            logits = net(torch.from_numpy(xb))
+            loss = torch.sum(-torch.from_numpy(tb) * torch.log_softmax(logits, dim=1), dim=1).mean()
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step()
+        scheduler.step()
+        epochs_run = epoch
+        val_acc, val_loss = _validate(net, x_val, y_val)
+        if (val_acc, -val_loss) > (best[0], -best[1]):
+            best = (val_acc, val_loss, epoch, {k: v.clone() for k, v in net.state_dict().items()})
+        elif epoch - best[2] >= training.patience:
+            break
+    net.load_state_dict(best[3])
+    net.eval()
+    return FitResult(start_acc, best[0], best[1], best[2], epochs_run)
+
+
 def train(
     splits: Splits, model: ModelSpec, policy: Policy, training: TrainingSpec, seed: int
 ) -> TrainedModel:
-    """Train one model under one policy with early stopping on validation accuracy."""
+    """Train one model under one policy with early stopping on the validation split."""
     import torch
 
     from harness.models import ARCHITECTURES
@@ -65,43 +139,8 @@ def train(
 
     build = ARCHITECTURES.get(model.arch)
     net = build(splits.input_shape, splits.dataset.n_classes, model.width, model.depth)
-    optimizer = _optimizer(net, training)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=training.epochs)
-
-    x_train, y_train = splits.train
-    x_val = torch.from_numpy(splits.model_input(splits.val[0]))
-    y_val = splits.val[1]
-    # Best = highest validation accuracy, ties broken by lower validation loss: a small
-    # validation split saturates its accuracy early, and the loss still tells models apart.
-    best = (-1.0, float("inf"), 0, {k: v.clone() for k, v in net.state_dict().items()})
-    y_val_t = torch.from_numpy(y_val)
     started = time.perf_counter()
-    epochs_run = 0
-    for epoch in range(training.epochs):
-        net.train()
-        order = rng.permutation(len(y_train))
-        for start in range(0, len(order), training.batch_size):
-            idx = order[start : start + training.batch_size]
-            xb, tb = _prepare_batch(policy, splits, x_train[idx], y_train[idx], rng)
-            optimizer.zero_grad()
-            logits = net(torch.from_numpy(xb))
-            loss = torch.sum(-torch.from_numpy(tb) * torch.log_softmax(logits, dim=1), dim=1).mean()
-            loss.backward()
-            optimizer.step()
-        scheduler.step()
-        epochs_run = epoch + 1
-        net.eval()
-        with torch.no_grad():
-            val_logits = net(x_val)
-            val_acc = float((val_logits.argmax(1).numpy() == y_val).mean())
-            val_loss = float(torch.nn.functional.cross_entropy(val_logits, y_val_t))
-        if (val_acc, -val_loss) > (best[0], -best[1]):
-            state = {k: v.clone() for k, v in net.state_dict().items()}
-            best = (val_acc, val_loss, epoch + 1, state)
-        elif epoch + 1 - best[2] >= training.patience:
-            break
-    net.load_state_dict(best[3])
-    net.eval()
+    result = fit(net, splits, policy, training, rng, epochs=training.epochs, lr=training.lr)
     train_seconds = time.perf_counter() - started
     onnx_bytes = export_onnx(net, splits)
     state = io.BytesIO()
@@ -110,10 +149,10 @@ def train(
         onnx_bytes=onnx_bytes,
         state_dict=state.getvalue(),
         metadata={
-            "epochs": epochs_run,
-            "best_epoch": best[2],
-            "best_val_accuracy": best[0],
-            "best_val_loss": round(best[1], 6),
+            "epochs": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "best_val_accuracy": result.best_accuracy,
+            "best_val_loss": round(result.best_loss, 6),
             "train_seconds": round(train_seconds, 3),
             "seed": seed,
             "torch": torch.__version__,

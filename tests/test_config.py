@@ -92,6 +92,14 @@ def _error_for(tmp_path: Path, text: str) -> str:
             ("fp32 = []", 'p = [{ pass = "prune", ratio = -0.1 }]'),
             "bad.toml:compression.p[0].ratio: ",
         ),
+        (
+            ("fp32 = []", 'f = { steps = [{ pass = "prune", ratio = 2 }], finetune_epochs = 1 }'),
+            "bad.toml:compression.f.steps[0].ratio: ",
+        ),
+        (
+            ("fp32 = []", "f = { steps = [], finetune_epoch = 1 }"),
+            "bad.toml:compression.f.finetune_epoch: unknown key (did you mean 'finetune_epochs'?)",
+        ),
         (("fp32 = []", 's = [{ pass = "svd", rank = 0 }]'), "bad.toml:compression.s[0].rank: "),
         (
             ("fp32 = []", 'x = [{ pass = "quantise", bits = 8 }]'),
@@ -130,7 +138,9 @@ def test_every_problem_is_reported_before_stopping(tmp_path: Path) -> None:
     output = _error_for(tmp_path, text + "\n[latency]\nbatch = 0\n")
     assert "models.m.arch: must be str" in output
     assert "runtimes.onnxruntime.threads" in output
-    assert "latency.batch: must be a batch size >= 1 or a list of them, e.g. [1, 32]; got 0" in output
+    assert (
+        "latency.batch: must be a batch size >= 1 or a list of them, e.g. [1, 32]; got 0" in output
+    )
     assert len(output.strip().splitlines()) == 3
 
 

@@ -170,3 +170,29 @@ def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) ->
         # Whatever was measured before the failure is kept: the model's size.
         assert r.metric("params") and r.metric("params") > 0
     assert rows[("ort dynamic", "onnxruntime")].status == "ok"
+
+
+def test_finetune_recovers_pruned_accuracy_and_the_page_reports_it(workdir: Path) -> None:
+    text = (
+        MINI.replace(
+            '"svd 50%" = [{ pass = "svd", rank_ratio = 0.5 }]',
+            '"prune 70% ft" = { steps = [{ pass = "prune", ratio = 0.7 }], finetune_epochs = 3 }',
+        )
+        .replace('geometric = "geometric"\n', "")
+        .replace("[runtimes.litert]\nthreads = 1\n", "")
+    )
+    (workdir / "mini.toml").write_text(text)
+    result = CliRunner().invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    assert result.exit_code == 0, result.output
+    with Store(workdir / "r.db") as store:
+        rows = {r.compression: r for r in store.candidates(1)}
+    tuned = rows["prune 70% ft"]
+    assert tuned.status == "ok", tuned.error
+    note = tuned.details["compression_notes"][0]
+    assert note["pass"] == "finetune" and note["epochs"] == 3
+    assert note["val_accuracy_after"] >= note["val_accuracy_before"]
+    assert tuned.details["compression_spec"]["finetune_epochs"] == 3
+    # The pruned zeros survive fine-tuning: as sparse as the untuned chain.
+    assert tuned.metric("nonzeros") <= rows["prune 50%"].metric("nonzeros")
+    page = (workdir / "site" / "candidates").glob("*.html")
+    assert any("Fine-tuning after compression" in p.read_text() for p in page)
