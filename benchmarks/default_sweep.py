@@ -14,9 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.report import build_site
-
 from harness.config import load_config
+from harness.report import build_site
 from harness.store import Store
 from harness.sweep import run_sweep
 
