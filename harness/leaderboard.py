@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.report_data import fmt_acc_ci, fmt_kb, fmt_ms, rank
 from harness.store import CandidateRecord, Run
 
 
@@ -21,29 +22,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
     return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
 
 
-def rank(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    """Measured candidates, best accuracy first; ties go to the smaller, then faster model."""
-    ok = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
-    return sorted(
-        ok,
-        key=lambda r: (
-            -(r.metric("accuracy") or 0.0),
-            r.metric("file_bytes") or 0.0,
-            r.metric("latency_p50_ms") or 0.0,
-        ),
-    )
-
-
 def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
     ranked = rank(records)[:top]
     failed = sum(r.status != "ok" for r in records)
     rows = []
     for i, r in enumerate(ranked, 1):
-        acc, low, high = (r.metric(k) or 0.0 for k in ("accuracy", "accuracy_low", "accuracy_high"))
+        acc, low, high = (r.metric(k) for k in ("accuracy", "accuracy_low", "accuracy_high"))
         rows.append(
             (
                 str(i), r.model, r.policy, r.compression, r.runtime,
-                f"{acc * 100:.1f}% [{low * 100:.1f}, {high * 100:.1f}]",
+                fmt_acc_ci(acc, low, high),
                 f"{(r.metric('file_bytes') or 0) / 1024:.1f}",
                 f"{r.metric('latency_p50_ms') or 0:.4f}",
             )
@@ -98,9 +86,9 @@ def _metric_text(metric: str, value: float | None) -> str:
     if metric in ("accuracy", "robust_accuracy"):
         return f"{value * 100:.2f}%"
     if metric.endswith("_ms"):
-        return f"{value:.4f} ms"
+        return fmt_ms(value)
     if metric.endswith("bytes"):
-        return f"{value / 1024:.1f} KB"
+        return fmt_kb(value)
     return f"{value:g}"
 
 

@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from harness.leaderboard import rank
 from harness.plan import BASELINE
 from harness.store import CandidateRecord
 
@@ -139,6 +138,22 @@ def compression_family(label: str) -> str:
     """The first word of a compression label: 'prune 50% + int8' -> 'prune'."""
     words = label.split()
     return words[0] if words else label
+
+
+# -- ranking ----------------------------------------------------------------------------
+
+
+def rank(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
+    """Measured candidates, best accuracy first; ties go to the smaller, then faster model."""
+    ok = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
+    return sorted(
+        ok,
+        key=lambda r: (
+            -(r.metric("accuracy") or 0.0),
+            r.metric("file_bytes") or 0.0,
+            r.metric("latency_p50_ms") or 0.0,
+        ),
+    )
 
 
 # -- Pareto front ---------------------------------------------------------------------

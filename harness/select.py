@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError
-from harness.leaderboard import rank
+from harness.report_data import pareto_front, rank
 from harness.store import CandidateRecord
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "mb": 1024**2, "mib": 1024**2}
@@ -84,8 +84,6 @@ def eligible(records: Sequence[CandidateRecord], budget: Budget) -> list[Candida
 
 def select(records: Sequence[CandidateRecord], budget: Budget) -> list[CandidateRecord]:
     """Candidates within every limit and on the Pareto front (accuracy, size, p50), best first."""
-    from harness.report_data import pareto_front
-
     within = [
         r
         for r in eligible(records, budget)
