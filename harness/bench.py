@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.config import LatencySpec, RuntimeSpec
-from harness.errors import ConfigError, ConversionError, DataError, HarnessError
+from harness.datasets import check_samples, labels, read_npz
+from harness.errors import ConfigError, ConversionError, HarnessError
 from harness.hashing import hash_bytes
 from harness.measure import run_worker
 from harness.stages import evaluate
@@ -31,22 +32,12 @@ class BenchData:
 
 
 def load_bench_data(path: Path) -> BenchData:
-    """x (model-ready float32 inputs) and y (class ids) from an .npz."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; give an .npz holding arrays x and y")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "x" not in data.files or "y" not in data.files:
-                raise DataError(f"{path}: needs arrays 'x' and 'y'; found {sorted(data.files)}")
-            x, y = np.asarray(data["x"], np.float32), np.asarray(data["y"])
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    if len(x) != len(y) or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: y must be {len(x)} integer class ids; got {y.dtype}{y.shape}")
-    if not np.isfinite(x).all():
-        raise DataError(f"{path}: x holds NaN or infinite values")
-    n = int(y.max()) + 1 if len(y) else 0
-    return BenchData(x, y.astype(np.int64), tuple(str(i) for i in range(n)))
+    """x (model-ready float32 inputs, fed as stored) and y (class ids) from an .npz."""
+    arrays = read_npz(path)
+    x = np.asarray(arrays["x"], np.float32)
+    y, classes = labels(np.asarray(arrays["y"]), path)
+    check_samples(x, y, str(path))
+    return BenchData(x, y, classes)
 
 
 def check_model_file(path: Path, runtimes: tuple[str, ...]) -> tuple[str, ...]:

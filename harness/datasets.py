@@ -96,8 +96,8 @@ def _breast_cancer(params: dict[str, Any]) -> Dataset:
     )
 
 
-def _npz(params: dict[str, Any]) -> Dataset:
-    path = Path(params["path"])
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz that must hold x and y (datasets, and `harness bench` data)."""
     if not path.is_file():
         raise DataError(f"{path}: no such file; give the path of an .npz holding arrays x and y")
     try:
@@ -108,11 +108,17 @@ def _npz(params: dict[str, Any]) -> Dataset:
     for required in ("x", "y"):
         if required not in arrays:
             raise DataError(f"{path}: missing array '{required}'; found {sorted(arrays)}")
+    return arrays
+
+
+def _npz(params: dict[str, Any]) -> Dataset:
+    path = Path(params["path"])
+    arrays = read_npz(path)
     x = np.asarray(arrays["x"], dtype=np.float32)
     kind = _kind_of(x, path)
     if kind == "image":
         x = _images_last(x)
-    y, classes = _labels(np.asarray(arrays["y"]), path)
+    y, classes = labels(np.asarray(arrays["y"]), path)
     assignment = _assignment(arrays.get("split"), len(y), path)
     return validate(Dataset(path.stem, kind, x, y, classes, assignment))
 
@@ -155,7 +161,8 @@ def _images_last(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+def labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class ids as int64 and their names "0".."K-1", or a DataError naming the problem."""
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DataError(
             f"{path}: y must be a 1-D integer array of class ids; got {y.dtype}{y.shape}"
@@ -164,12 +171,17 @@ def _labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     return y.astype(np.int64), tuple(str(i) for i in range(n))
 
 
+def check_samples(x: np.ndarray, y: np.ndarray, name: str) -> None:
+    """One label per sample, and only finite inputs."""
+    if len(x) != len(y):
+        raise DataError(f"{name}: x has {len(x)} samples but y has {len(y)}")
+    if not np.isfinite(x).all():
+        raise DataError(f"{name}: x holds NaN or infinite values; clean or impute them first")
+
+
 def validate(ds: Dataset) -> Dataset:
     """Reject data no model could be trained on, with a message naming the fix."""
-    if len(ds.x) != len(ds.y):
-        raise DataError(f"{ds.name}: x has {len(ds.x)} samples but y has {len(ds.y)}")
-    if not np.isfinite(ds.x).all():
-        raise DataError(f"{ds.name}: x holds NaN or infinite values; clean or impute them first")
+    check_samples(ds.x, ds.y, ds.name)
     if ds.y.min(initial=0) < 0:
         raise DataError(f"{ds.name}: labels must be class ids 0..K-1; found {int(ds.y.min())}")
     counts = np.bincount(ds.y, minlength=ds.n_classes)
