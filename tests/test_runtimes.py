@@ -14,6 +14,7 @@ from harness.errors import MeasurementError, ParamError
 from harness.measure import run_worker
 from harness.runtimes import RUNTIMES, runtimes_for
 
+ORT = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
 LATENCY = LatencySpec(
     batch=1, warmup=2, min_runs=20, min_seconds=0.0, max_runs=1000, timeout_seconds=60
 )
@@ -62,8 +63,7 @@ def test_worker_measures_outputs_latency_and_memory(tmp_path: Path) -> None:
     onnx.save(gemm_model(), path)
     x = np.random.default_rng(2).normal(size=(300, 6)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
-    result = run_worker(path, runtime, [tmp_path / "x.npy"], LATENCY)
+    result = run_worker(path, ORT, [tmp_path / "x.npy"], LATENCY)
     assert result.outputs[0].shape == (300, 3)
     assert len(result.samples_ns) >= LATENCY.min_runs
     assert result.samples_ns.min() > 0
@@ -75,28 +75,25 @@ def test_a_broken_model_becomes_a_measurement_error_not_a_crash(tmp_path: Path) 
     path = tmp_path / "broken.onnx"
     path.write_bytes(b"not a model at all")
     np.save(tmp_path / "x.npy", np.zeros((2, 6), np.float32))
-    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
     with pytest.raises(MeasurementError, match=r"onnxruntime worker failed \(exit status 1\): .+"):
-        run_worker(path, runtime, [tmp_path / "x.npy"], LATENCY)
+        run_worker(path, ORT, [tmp_path / "x.npy"], LATENCY)
 
 
 def test_a_worker_that_hangs_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     onnx.save(gemm_model(), path)
     np.save(tmp_path / "x.npy", np.zeros((2, 6), np.float32))
-    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
     forever = LatencySpec(1, 0, 10**9, 3600.0, 10**9, timeout_seconds=3)
     with pytest.raises(MeasurementError, match="did not finish within 3 s"):
-        run_worker(path, runtime, [tmp_path / "x.npy"], forever)
+        run_worker(path, ORT, [tmp_path / "x.npy"], forever)
 
 
 def test_worker_times_each_extra_batch_size(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     onnx.save(gemm_model(), path)
     np.save(tmp_path / "x.npy", np.zeros((10, 6), np.float32))
-    runtime = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
     latency = LatencySpec(1, 2, 20, 0.0, 1000, 60, extra_batches=(32,))
-    result = run_worker(path, runtime, [tmp_path / "x.npy"], latency)
+    result = run_worker(path, ORT, [tmp_path / "x.npy"], latency)
     assert set(result.extra_samples) == {32}
     assert len(result.extra_samples[32]) >= 20
     assert result.extra_samples[32].min() > 0
