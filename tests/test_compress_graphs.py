@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from harness.compress import PASSES, apply_chain
 from harness.compress.base import PassContext
-from harness.compress.graph import Names, require_opset, weight_layers
+from harness.compress.graph import Names, output_layers, require_opset, weight_layers
 from harness.errors import CompressionError
 
 OPSET = 17
@@ -372,6 +372,23 @@ def test_weight_layers_find_the_output_channel_axis() -> None:
     assert [(layer.op, layer.out_axis, layer.in_axis) for layer in layers] == [
         ("MatMul", 1, 0), ("MatMul", 1, 0)
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (conv_net(), ["Gemm"]),  # the classifier Gemm writes the output itself
+        (mlp(), ["MatMul"]),  # the last MatMul, through its bias Add
+        (user_model(), ["Gemm"]),  # the side Conv reaches the output only through the Gemm
+    ],
+)
+def test_output_layers_are_those_with_no_weight_layer_after_them(
+    model: onnx.ModelProto, expected: list[str]
+) -> None:
+    layers, _ = weight_layers(model.graph)
+    found = output_layers(model.graph, layers)
+    assert [layer.op for layer in layers if layer.index in found] == expected
+    assert found == {layers[-1].index}
 
 
 def test_names_are_fresh() -> None:

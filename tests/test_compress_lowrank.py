@@ -146,6 +146,7 @@ def test_apply_never_mutates_its_input() -> None:
         ({}, "rank", "give exactly one of rank"),
         ({"rank": 4, "energy": 0.9}, "energy", "give only one of rank, rank_ratio, energy"),
         ({"rnak": 4}, "rnak", "did you mean 'rank'"),
+        ({"rank": 4, "layers": "denes"}, "layers", "did you mean 'dense'"),
     ],
 )
 def test_bad_params_are_param_errors(params: dict, key: str, message: str) -> None:
@@ -159,3 +160,44 @@ def test_spec_and_label() -> None:
     assert Svd.from_params({"rank": 8}).spec() == {"pass": "svd", "rank": 8}
     assert Svd(rank_ratio=0.5).label() == "svd 50%"
     assert Svd(rank=8).label() == "svd r8" and Svd(energy=0.9).label() == "svd e90%"
+    dense = Svd.from_params({"rank_ratio": 0.5, "layers": "dense"})
+    assert dense.spec() == {"pass": "svd", "rank_ratio": 0.5, "layers": "dense"}
+    assert dense.label() == "svd 50% dense"
+    kept = Svd.from_params({"rank": 4, "keep_output": True})
+    assert kept.spec() == {"pass": "svd", "rank": 4, "keep_output": True}
+    assert kept.label() == "svd r4 keep out"
+
+
+@pytest.mark.parametrize(("make", "output_layer"), [(conv_net, "gemm_output"), (mlp, None)])
+def test_keep_output_leaves_the_classifier_whole(make, output_layer: str | None) -> None:  # noqa: ANN001
+    model = make()
+    _, everything = factorized(model, rank_ratio=0.5)
+    out, notes = factorized(model, rank_ratio=0.5, keep_output=True)
+    last = output_layer or list(everything["layers"])[-1]
+    assert last in everything["layers"] and last not in notes["layers"]
+    assert notes["skipped"][last] == "output layer kept whole (keep_output)"
+    assert set(notes["layers"]) == set(everything["layers"]) - {last}
+    x = inputs_for(model)
+    assert run(out, x).shape == run(model, x).shape
+
+
+@pytest.mark.parametrize(
+    ("layers", "factorized_ops", "counts"),
+    [
+        ("dense", {"gemm_h", "gemm_output"}, {"Gemm": 4, "Conv": 2}),
+        ("conv", {"conv_c1", "conv_c2"}, {"Gemm": 2, "Conv": 4}),
+    ],
+)
+def test_layers_limits_which_ops_are_factorized(
+    layers: str, factorized_ops: set[str], counts: dict[str, int]
+) -> None:
+    model = conv_net()
+    out, notes = factorized(model, rank_ratio=0.5, layers=layers)
+    assert set(notes["layers"]) == factorized_ops
+    others = {"conv_c1", "conv_c2", "gemm_h", "gemm_output"} - factorized_ops
+    assert {k: notes["skipped"][k] for k in others} == dict.fromkeys(
+        others, f"not selected (layers = {layers})"
+    )
+    assert {op: len(nodes_of(out, op)) for op in counts} == counts
+    x = inputs_for(model)
+    assert run(out, x).shape == run(model, x).shape

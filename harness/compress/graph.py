@@ -168,6 +168,27 @@ def producers(graph: onnx.GraphProto) -> dict[str, int]:
     return {name: i for i, node in enumerate(graph.node) for name in node.output if name}
 
 
+def output_layers(graph: onnx.GraphProto, layers: Sequence[Layer]) -> set[int]:
+    """Node indices of the layers whose result reaches a graph output without passing
+    through another weight layer: a classifier's last Gemm (and its bias Add, Softmax...)."""
+    readers = consumers(graph)
+    weighted = {layer.index for layer in layers}
+    outputs = {o.name for o in graph.output}
+    found: set[int] = set()
+    for layer in layers:
+        tensors, seen = list(graph.node[layer.index].output), set()
+        while tensors:
+            name = tensors.pop()
+            if name in outputs:
+                found.add(layer.index)
+                break
+            for i, _ in readers.get(name, []):
+                if i not in weighted and i not in seen:
+                    seen.add(i)
+                    tensors.extend(graph.node[i].output)
+    return found
+
+
 def subgraph_reads(graph: onnx.GraphProto) -> set[str]:
     """Names read inside If/Loop/Scan bodies (they must never be dropped or renamed)."""
     names: set[str] = set()

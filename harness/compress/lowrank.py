@@ -32,6 +32,7 @@ from harness.compress.graph import (
     default_opset,
     drop_unused,
     initializer_index,
+    output_layers,
     set_nodes,
     weight_layers,
 )
@@ -40,6 +41,12 @@ from harness.errors import ParamError
 __all__ = ["Svd", "factorize"]
 
 CHOICES = ("rank", "rank_ratio", "energy")
+# Which layers the pass may factorize: the op types behind each `layers` value.
+LAYER_KINDS: dict[str, tuple[str, ...]] = {
+    "all": ("Gemm", "MatMul", "Conv"),
+    "dense": ("Gemm", "MatMul"),
+    "conv": ("Conv",),
+}
 
 
 def factorize(
@@ -64,16 +71,26 @@ def _matrix(layer: Layer, w: np.ndarray) -> np.ndarray:
 class Svd:
     """Truncated-SVD factorization of Conv/Gemm/MatMul weights; exactly one of rank,
     rank_ratio (fraction of min(m, n)) or energy (kept fraction of sum of squared singular
-    values) picks each layer's rank."""
+    values) picks each layer's rank; `layers` limits it to dense (Gemm/MatMul) or Conv layers.
+
+    keep_output leaves whole the layers that produce the model's outputs: a classifier's
+    last layer at a rank below the number of classes ties the class scores together, which
+    costs far more accuracy than its few parameters are worth."""
 
     name: ClassVar[str] = "svd"
     rank: int | None = None
     rank_ratio: float | None = None
     energy: float | None = None
+    layers: str = "all"
+    keep_output: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Svd:
-        p = Params(params, list(CHOICES))
+        p = Params(params, [*CHOICES, "layers", "keep_output"])
+        scope = {
+            "layers": p.choice("layers", list(LAYER_KINDS), default="all"),
+            "keep_output": p.boolean("keep_output", default=False),
+        }
         given = [k for k in CHOICES if p.given(k)]
         if not given:
             raise ParamError(
@@ -84,21 +101,29 @@ class Svd:
                 given[1], f"give only one of rank, rank_ratio, energy; got {' and '.join(given)}"
             )
         if given[0] == "rank":
-            return cls(rank=p.integer("rank", 1))
+            return cls(rank=p.integer("rank", 1), **scope)
         value = p.number(given[0], 0, 1, lo_open=True)
-        return cls(**{given[0]: value})
+        return cls(**{given[0]: value}, **scope)
 
     def spec(self) -> dict[str, Any]:
         chosen = {k: getattr(self, k) for k in CHOICES if getattr(self, k) is not None}
-        return {"pass": self.name, **chosen}
+        # Defaults stay implicit so that settings written before them keep their cache keys.
+        scope = {} if self.layers == "all" else {"layers": self.layers}
+        keep = {"keep_output": True} if self.keep_output else {}
+        return {"pass": self.name, **chosen, **scope, **keep}
 
     def label(self) -> str:
-        """'svd r8', 'svd 50%' (rank ratio) or 'svd e90%' (energy)."""
+        """'svd r8', 'svd 50%' (rank ratio) or 'svd e90%' (energy), then 'dense' or 'conv'
+        when limited to those layers and 'keep out' when the output layers stay whole."""
         if self.rank is not None:
-            return f"svd r{self.rank}"
-        if self.rank_ratio is not None:
-            return f"svd {percent(self.rank_ratio)}"
-        return f"svd e{percent(self.energy or 1.0)}"
+            text = f"svd r{self.rank}"
+        elif self.rank_ratio is not None:
+            text = f"svd {percent(self.rank_ratio)}"
+        else:
+            text = f"svd e{percent(self.energy or 1.0)}"
+        if self.layers != "all":
+            text += f" {self.layers}"
+        return f"{text} keep out" if self.keep_output else text
 
     def choose_rank(self, singular: np.ndarray) -> int:
         full = len(singular)
@@ -119,8 +144,15 @@ class Svd:
         index = initializer_index(graph)
         replaced: dict[int, list[onnx.NodeProto]] = {}
         done: dict[str, Any] = {}
+        kept = output_layers(graph, layers) if self.keep_output else set()
         for layer in layers:
             node = graph.node[layer.index]
+            if layer.op not in LAYER_KINDS[self.layers]:
+                skipped[layer.label] = f"not selected (layers = {self.layers})"
+                continue
+            if layer.index in kept:
+                skipped[layer.label] = "output layer kept whole (keep_output)"
+                continue
             reason = _unsupported(layer, node, readers, default_opset(model))
             w = numpy_helper.to_array(graph.initializer[index[layer.weight]])
             matrix = _matrix(layer, w)
