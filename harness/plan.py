@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.config import CompressionSpec, Config, ModelSpec, RuntimeSpec
 from harness.hashing import hash_spec
+from harness.models import REVISIONS
 
 BASELINE = "fp32"
 
@@ -59,7 +60,12 @@ def make_plan(config: Config) -> Plan:
     runtimes = sorted(config.runtimes, key=lambda r: r.engine != "onnxruntime")
     for model in config.models:
         for policy in config.policies:
-            train_spec = {**base, "model": model.spec(), "policy": policy.spec()}
+            revision = REVISIONS[model.arch]
+            train_spec = {
+                **base,
+                "model": {**model.spec(), "revision": revision},
+                "policy": policy.spec(),
+            }
             train = TrainJob(model, policy, hash_spec(train_spec))
             trains.append(train)
             for compression in config.compressions:

@@ -16,3 +16,12 @@ INPUT_KINDS: dict[str, set[str]] = {
     "small_cnn": {"image"},
     "mobile_cnn": {"image"},
 }
+
+# Bumped whenever an architecture's build() makes a different network from the same
+# (width, depth): the revision is part of the trained-model cache key and of the history
+# series key, so a cached model or an old series of the previous network is never reused.
+REVISIONS: dict[str, int] = {
+    "mlp": 1,
+    "small_cnn": 2,  # 2: pools only while the map stays >= 4x4 (the head sees 4x4, not 2x2)
+    "mobile_cnn": 1,
+}

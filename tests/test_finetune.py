@@ -123,7 +123,7 @@ def test_structured_prune_shrinks_and_recovers() -> None:
     # Removing the channels is exact: same logits as the fine-tuned model.
     np.testing.assert_allclose(_logits(final), _logits(result.model), atol=1e-4)
     assert _val_accuracy(final) == pytest.approx(notes["val_accuracy_after"])
-    assert notes["layers"]["9"] == {"skipped": "its channels reach a graph output"}
+    assert notes["layers"]["8"] == {"skipped": "its channels reach a graph output"}
     assert notes["layers"]["3"]["channels"]["kept"] < 16
 
 
@@ -135,7 +135,7 @@ def test_svd_factorizes_and_recovers() -> None:
     assert _ops(_original()) == ["Conv", "Conv", "Gemm", "Gemm"]
     # Each layer became two: k filters + 1x1 mix, or MatMul (no bias) + Gemm.
     assert _ops(result.model) == ["Conv"] * 4 + ["MatMul", "Gemm"] * 2
-    assert notes["layers"]["7"]["factorized"]["rank"] == 8  # 25% of min(64, 32)
+    assert notes["layers"]["6"]["factorized"]["rank"] == 8  # 25% of min(256, 32)
     assert onnx_size(result.model).params < onnx_size(_original()).params
 
 
