@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +90,50 @@ def test_a_worker_that_hangs_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     forever = LatencySpec(1, 0, 10**9, 3600.0, 10**9, timeout_seconds=3)
     with pytest.raises(MeasurementError, match="did not finish within 3 s"):
         run_worker(path, ORT, [tmp_path / "x.npy"], forever)
+
+
+def _worker_pids() -> list[int]:
+    """This process's children running harness.worker (from /proc: Linux)."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # the process ended while we looked
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == me and b"harness.worker" in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_worker_killed_by_a_signal_is_reported_with_the_signal(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(gemm_model(), path)
+    np.save(tmp_path / "x.npy", np.zeros((2, 6), np.float32))
+    long = LatencySpec(1, 0, 10**9, 3600.0, 10**9, timeout_seconds=120)
+
+    def kill_the_worker() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pids = _worker_pids()
+            if pids:
+                time.sleep(0.5)  # let it get into its timing loop
+                os.kill(pids[0], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_worker)
+    killer.start()
+    try:
+        with pytest.raises(
+            MeasurementError, match=rf"worker failed \(killed by signal {int(signal.SIGKILL)}\)"
+        ):
+            run_worker(path, ORT, [tmp_path / "x.npy"], long)
+    finally:
+        killer.join()
 
 
 def test_worker_times_each_extra_batch_size(tmp_path: Path) -> None:
