@@ -186,15 +186,15 @@ def _channel_entries(channels: np.ndarray, block: int) -> np.ndarray:
 def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks) -> dict:
     """Zero the output channels (weights and bias, and the channels of depthwise layers they
     feed) the structured pass would remove: same trace, same L1 scores, same choice."""
-    from harness.compress.prune import (
+    from harness.compress.channels import (
         CannotRewire,
         FixReshape,
         SetGroup,
         SliceConst,
         Tracer,
-        _scores,
-        choose_channels,
+        channel_scores,
     )
+    from harness.compress.prune import choose_channels
 
     by_index = {m.layer.index: m for m in matches}
     tracer = Tracer(model)
@@ -205,7 +205,7 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
         except CannotRewire as exc:
             notes[m.name] = {"skipped": str(exc)}
     keep = choose_channels(
-        {pl.layer.label: _scores(model, pl) for pl in plans}, p.ratio, p.scope == "layer"
+        {pl.layer.label: channel_scores(model, pl) for pl in plans}, p.ratio, p.scope == "layer"
     )
     for pl in plans:
         owner = by_index[pl.layer.index]

@@ -1,0 +1,370 @@
+"""The channel tracer of structured pruning: which constants must shrink, and how, when a
+layer loses output channels.
+
+A layer's output is followed forward through ops that keep channels apart (activations,
+pooling, BatchNormalization, per-channel constants, depthwise Conv, Flatten/Reshape into a
+dense layer) up to the layers that read those channels, planning one edit per touched
+constant. A trace that meets anything else raises CannotRewire, and the layer is left
+alone. Shared by the ONNX pass (harness.compress.prune) and fine-tuning
+(harness.finetune_layers), which must decide exactly alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from harness.compress.graph import (
+    Layer,
+    Names,
+    Shapes,
+    attr,
+    const_value,
+    consumers,
+    initializer_index,
+    node_label,
+    set_attr,
+    set_initializer,
+    subgraph_reads,
+    tensor_shapes,
+)
+
+__all__ = [
+    "CannotRewire",
+    "FixReshape",
+    "Plan",
+    "SetGroup",
+    "SliceConst",
+    "Tracer",
+    "channel_scores",
+]
+
+# Ops that act on each element (or each channel's own map) and keep channel order.
+ELEMENTWISE = frozenset(
+    {
+        "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
+        "Celu", "Softplus", "Softsign", "Gelu", "Mish", "Identity", "Dropout", "Abs", "Neg",
+        "Clip", "Erf", "Exp", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Sign",
+    }
+)  # fmt: skip
+POOLS = frozenset(
+    {"MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}
+)
+BROADCAST = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "PRelu", "Pow"})
+FIRST_ONLY = frozenset({"PRelu", "Pow"})  # the pruned tensor must be their first operand
+CHANNEL_PARAMS = {"BatchNormalization": (1, 2, 3, 4), "InstanceNormalization": (1, 2)}
+
+
+def _indices(keep: np.ndarray, block: int) -> np.ndarray:
+    """Entries along an axis where channel c spans [c*block, (c+1)*block)."""
+    return (keep[:, None] * block + np.arange(block)).reshape(-1)
+
+
+@dataclass(frozen=True)
+class SliceConst:
+    """Keep only the entries of kept channels along `axis` of a node's constant input."""
+
+    node: int
+    input: int
+    axis: int
+    block: int = 1
+
+    def apply(self, graph: onnx.GraphProto, keep: np.ndarray, names: Names) -> None:
+        node = graph.node[self.node]
+        name = node.input[self.input]
+        value = const_value(graph, name)
+        assert value is not None, name  # the trace only plans edits of constants
+        sliced = np.take(value, _indices(keep, self.block), axis=self.axis)
+        readers = sum(1 for n in graph.node for i in n.input if i == name)
+        if readers == 1 and name in initializer_index(graph):
+            set_initializer(graph, name, sliced)
+        else:  # shared or a Constant node: give this node its own copy
+            fresh = names.fresh(f"{name}_pruned")
+            graph.initializer.append(numpy_helper.from_array(sliced, fresh))
+            node.input[self.input] = fresh
+
+
+@dataclass(frozen=True)
+class SetGroup:
+    """A depthwise Conv keeps one group per kept channel."""
+
+    node: int
+
+    def apply(self, graph: onnx.GraphProto, keep: np.ndarray, names: Names) -> None:
+        set_attr(graph.node[self.node], "group", len(keep))
+
+
+@dataclass(frozen=True)
+class FixReshape:
+    """A Reshape that flattens the channels: its literal feature count shrinks."""
+
+    node: int
+    index: int  # position in the shape constant
+    per_channel: int  # output entries per kept channel
+
+    def apply(self, graph: onnx.GraphProto, keep: np.ndarray, names: Names) -> None:
+        node = graph.node[self.node]
+        shape = const_value(graph, node.input[1])
+        assert shape is not None
+        shape = shape.copy()
+        if shape[self.index] > 0:  # -1 and 0 adapt by themselves
+            shape[self.index] = len(keep) * self.per_channel
+        fresh = names.fresh(f"{node.input[1]}_pruned")
+        graph.initializer.append(numpy_helper.from_array(shape.astype(np.int64), fresh))
+        node.input[1] = fresh
+
+
+Edit = SliceConst | SetGroup | FixReshape
+
+
+@dataclass
+class Plan:
+    """Everything removing channels of one layer changes."""
+
+    layer: Layer
+    channels: int
+    edits: list[Edit] = field(default_factory=list)
+    tensors: set[str] = field(default_factory=set)  # whose shapes change
+
+
+class CannotRewire(Exception):
+    """Why a layer's output channels cannot be removed (becomes a note)."""
+
+
+@dataclass(frozen=True)
+class State:
+    """Where the pruned channels live in a tensor: `axis`, `block` entries per channel."""
+
+    tensor: str
+    axis: int
+    rank: int
+    block: int = 1
+
+
+class Tracer:
+    """Follows a layer's output to every reader, collecting the edits (pure: reads only)."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.graph = model.graph
+        self.shapes: Shapes = tensor_shapes(model)
+        self.readers = consumers(self.graph)
+        self.outputs = {v.name for v in self.graph.output}
+        self.nested = subgraph_reads(self.graph)
+        self.inits = {t.name for t in self.graph.initializer}
+
+    def plan(self, layer: Layer) -> Plan:
+        graph = self.graph
+        node = graph.node[layer.index]
+        if layer.op == "Conv" and attr(node, "group", 1) != 1:
+            raise CannotRewire("grouped Conv: its channels are tied to its input's")
+        if len(self.readers[layer.weight]) != 1:
+            raise CannotRewire("weight is shared with another node")
+        channels = layer.shape[layer.out_axis]
+        if channels < 2:
+            raise CannotRewire("a single output channel")
+        out = node.output[0]
+        rank = len(layer.shape) if layer.op == "Conv" else self._rank(out)
+        state = State(out, 1 if layer.op == "Conv" else rank - 1, rank)
+        plan = Plan(layer, channels, [SliceConst(layer.index, 1, layer.out_axis)])
+        if len(node.input) > 2 and node.input[2]:
+            if layer.op == "Conv":
+                plan.edits.append(self.const_edit(layer.index, 2, 0))
+            else:  # Gemm's C broadcasts against the (M, N) output
+                plan.edits += self.broadcast_edits(layer.index, 2, state, channels)
+        self._follow(state, channels, plan)
+        return plan
+
+    def _rank(self, name: str) -> int:
+        shape = self.shapes.get(name)
+        if shape is None:
+            raise CannotRewire(f"unknown rank of '{name}'")
+        return len(shape)
+
+    def const_edit(self, index: int, pos: int, axis: int, block: int = 1) -> SliceConst:
+        name = self.graph.node[index].input[pos]
+        if const_value(self.graph, name) is None:
+            raise CannotRewire(f"'{name}' is not a constant")
+        return SliceConst(index, pos, axis, block)
+
+    def _follow(self, state: State, channels: int, plan: Plan) -> None:
+        """Plan edits for every reader of `state.tensor` (recursively through pass-throughs)."""
+        plan.tensors.add(state.tensor)
+        if state.tensor in self.outputs:
+            raise CannotRewire("its channels reach a graph output")
+        if state.tensor in self.nested:
+            raise CannotRewire(f"'{state.tensor}' is read inside a subgraph")
+        for index, pos in self.readers.get(state.tensor, []):
+            node = self.graph.node[index]
+            where = f"{node.op_type} '{node_label(node, index)}'"
+            handler = _HANDLERS.get(node.op_type)
+            if handler is None or node.domain not in ("", "ai.onnx"):
+                raise CannotRewire(f"feeds {where}, which cannot be rewired")
+            for nxt in handler(self, index, pos, state, channels, plan, where):
+                self._follow(nxt, channels, plan)
+
+    def single_output(self, index: int, where: str) -> None:
+        node = self.graph.node[index]
+        if any(self.readers.get(o) or o in self.outputs for o in node.output[1:] if o):
+            raise CannotRewire(f"{where} has a second output in use")
+
+    def broadcast_edits(self, index: int, pos: int, state: State, channels: int) -> list[Edit]:
+        """Edits for a constant operand broadcast against the pruned tensor."""
+        node = self.graph.node[index]
+        value = const_value(self.graph, node.input[pos])
+        if value is None:
+            raise CannotRewire(
+                f"{node.op_type} '{node_label(node, index)}' combines it with a runtime tensor"
+            )
+        axis = state.axis - state.rank + value.ndim  # numpy broadcasting aligns the last axes
+        if axis < 0 or value.shape[axis] == 1:
+            return []
+        if value.shape[axis] != channels * state.block:
+            raise CannotRewire(f"constant '{node.input[pos]}' does not match the channels")
+        return [SliceConst(index, pos, axis, state.block)]
+
+
+# (tracer, node index, input position, state, channels, plan, "Op 'name'") -> next states
+Handler = Callable[[Tracer, int, int, State, int, Plan, str], list[State]]
+
+
+def _elementwise(
+    t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
+) -> list[State]:
+    node = t.graph.node[index]
+    if pos != 0:
+        raise CannotRewire(f"feeds a parameter input of {where}")
+    for extra in node.input[1:]:
+        value = const_value(t.graph, extra) if extra else np.zeros(())
+        if value is None or value.size != 1:
+            raise CannotRewire(f"{where} has a non-scalar parameter")
+    t.single_output(index, where)
+    return [State(node.output[0], s.axis, s.rank, s.block)]
+
+
+def _pool(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str) -> list[State]:
+    if s.axis != 1:
+        raise CannotRewire(f"{where} pools over axes other than the channels'")
+    t.single_output(index, where)
+    return [State(t.graph.node[index].output[0], 1, s.rank, s.block)]
+
+
+def _binary(
+    t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
+) -> list[State]:
+    node = t.graph.node[index]
+    if node.op_type in FIRST_ONLY and pos != 0:
+        raise CannotRewire(f"feeds a parameter input of {where}")
+    others = [i for i in range(len(node.input)) if i != pos and node.input[i]]
+    if any(node.input[i] == s.tensor for i in others):
+        raise CannotRewire(f"{where} reads it twice")
+    rank = s.rank
+    for i in others:
+        plan.edits += t.broadcast_edits(index, i, s, c)
+        value = const_value(t.graph, node.input[i])
+        rank = max(rank, 0 if value is None else value.ndim)
+    return [State(node.output[0], s.axis + rank - s.rank, rank, s.block)]
+
+
+def _norm(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str) -> list[State]:
+    node = t.graph.node[index]
+    if pos != 0 or s.axis != 1:
+        raise CannotRewire(f"{where} does not normalise along the pruned channels")
+    t.single_output(index, where)
+    plan.edits += [t.const_edit(index, i, 0, s.block) for i in CHANNEL_PARAMS[node.op_type]]
+    return [State(node.output[0], 1, s.rank, s.block)]
+
+
+def _conv(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str) -> list[State]:
+    node = t.graph.node[index]
+    if pos != 0 or s.axis != 1 or s.block != 1:
+        raise CannotRewire(f"feeds {where} other than as its input channels")
+    weight = const_value(t.graph, node.input[1])
+    if weight is None or node.input[1] not in t.inits:
+        raise CannotRewire(f"the weight of {where} is not an initializer")
+    group = attr(node, "group", 1)
+    if group == 1:
+        plan.edits.append(SliceConst(index, 1, 1))
+        return []
+    if group == c and weight.shape[1] == 1:  # depthwise (with channel multiplier)
+        mult = weight.shape[0] // group
+        plan.edits += [SliceConst(index, 1, 0, mult), SetGroup(index)]
+        if len(node.input) > 2 and node.input[2]:
+            plan.edits.append(t.const_edit(index, 2, 0, mult))
+        return [State(node.output[0], 1, s.rank, mult)]
+    raise CannotRewire(f"feeds grouped {where}")
+
+
+def _dense(
+    t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
+) -> list[State]:
+    node = t.graph.node[index]
+    if pos != 0 or s.axis != s.rank - 1 or (node.op_type == "Gemm" and attr(node, "transA", 0)):
+        raise CannotRewire(f"feeds {where} other than as its input features")
+    weight = const_value(t.graph, node.input[1])
+    if weight is None or weight.ndim != 2 or node.input[1] not in t.inits:
+        raise CannotRewire(f"the weight of {where} is not a 2-D initializer")
+    in_axis = 1 if node.op_type == "Gemm" and attr(node, "transB", 0) else 0
+    plan.edits.append(SliceConst(index, 1, in_axis, s.block))
+    return []
+
+
+def _inner(t: Tracer, name: str, axis: int) -> int:
+    shape = t.shapes.get(name)
+    if shape is None or any(d is None for d in shape[axis + 1 :]):
+        raise CannotRewire(f"unknown static shape of '{name}'")
+    return int(np.prod(shape[axis + 1 :], dtype=np.int64))
+
+
+def _flatten(
+    t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
+) -> list[State]:
+    node = t.graph.node[index]
+    axis = attr(node, "axis", 1)
+    axis = axis + s.rank if axis < 0 else axis
+    if axis != s.axis:
+        raise CannotRewire(f"{where} does not start flattening at the channel axis")
+    inner = _inner(t, s.tensor, s.axis)
+    return [State(node.output[0], 1, 2, s.block * inner)]
+
+
+def _reshape(
+    t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
+) -> list[State]:
+    """Only a flatten from the channel axis on: (d0..d[a-1], C, ...) -> (d0..d[a-1], C*...)."""
+    node = t.graph.node[index]
+    src, dst = t.shapes.get(s.tensor), t.shapes.get(node.output[0])
+    shape = const_value(t.graph, node.input[1])
+    if pos != 0 or shape is None:
+        raise CannotRewire(f"{where} has a computed shape")
+    if src is None or dst is None or len(dst) != s.axis + 1 or dst[: s.axis] != src[: s.axis]:
+        raise CannotRewire(f"{where} is not a flatten from the channel axis")
+    inner = _inner(t, s.tensor, s.axis)
+    if dst[s.axis] != c * s.block * inner:
+        raise CannotRewire(f"{where} is not a flatten from the channel axis")
+    plan.edits.append(FixReshape(index, s.axis, s.block * inner))
+    return [State(node.output[0], s.axis, s.axis + 1, s.block * inner)]
+
+
+_HANDLERS: dict[str, Handler] = {
+    **{op: _elementwise for op in ELEMENTWISE},
+    **{op: _pool for op in POOLS},
+    **{op: _binary for op in BROADCAST},
+    **{op: _norm for op in CHANNEL_PARAMS},
+    "Conv": _conv,
+    "Gemm": _dense,
+    "MatMul": _dense,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+}
+
+
+def channel_scores(model: onnx.ModelProto, plan: Plan) -> np.ndarray:
+    """L1 norm of each output channel's weights."""
+    init = model.graph.initializer[initializer_index(model.graph)[plan.layer.weight]]
+    w = np.abs(numpy_helper.to_array(init).astype(np.float64))
+    other = tuple(i for i in range(w.ndim) if i != plan.layer.out_axis)
+    return w.sum(axis=other)
