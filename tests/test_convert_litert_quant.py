@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,25 @@ def test_quantized_models_stay_close_to_float(
     if mode == "int8":
         assert session.input_dtype == np.int8  # real integer kernels, float I/O around them
         session.bind(x[:1])()
+
+
+def test_the_quantizer_leaves_the_terminal_to_the_progress_bar() -> None:
+    """LiteRT's C++ logs go to file descriptor 2 once per process, so a fresh one is used."""
+    probe = (
+        "import numpy as np\n"
+        "from harness.convert.litert_quant import quantize_tflite\n"
+        "from harness.convert.tflite import onnx_to_tflite\n"
+        "from tests.test_runtimes import gemm_model\n"
+        "model = onnx_to_tflite(gemm_model(seed=3, n_in=16, n_out=4))\n"
+        "x = np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32)\n"
+        "assert len(quantize_tflite(model, 'int8', x, 'input')) > 0\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
 
 
 def test_full_integer_without_calibration_is_a_conversion_error(float_model: bytes) -> None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,23 @@ def check_float(model: onnx.ModelProto, mode: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _native_stderr_into(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to `path` for the duration: LiteRT's C++ side logs ("Created
+    TensorFlow Lite XNNPACK delegate") straight to it, past sys.stderr, over the progress bar."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def quantize_tflite(
     model: bytes, mode: str, calibration: np.ndarray | None, input_name: str
 ) -> bytes:
@@ -60,6 +80,7 @@ def quantize_tflite(
         with (
             contextlib.redirect_stdout(quiet),
             contextlib.redirect_stderr(quiet),  # its calibration progress bar
+            _native_stderr_into(Path(tmp) / "native.log"),
             warnings.catch_warnings(),
         ):
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
