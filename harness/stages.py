@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from harness.artifacts import Artifacts
+from harness.compress import PASSES_VERSION
 from harness.datasets import Splits
 from harness.errors import HarnessError
 from harness.latency import keep_samples, summarize
@@ -21,6 +22,13 @@ from harness.metrics import accuracy, classification_report, parity
 from harness.plan import CompressJob, TrainJob
 
 CONVERTER_VERSION = "1"
+
+
+def compressed_key(job: CompressJob) -> str:
+    """The cache key of a compressed model: the job's settings and the passes' code version."""
+    return f"{job.key}-p{PASSES_VERSION}"
+
+
 CALIBRATION_SAMPLES = 256
 
 
@@ -61,7 +69,7 @@ def compress_stage(
     splits: Splits,
     config: Any,
 ) -> Built:
-    cached = artifacts.get("compressed", job.key, "onnx")
+    cached = artifacts.get("compressed", compressed_key(job), "onnx")
     if cached:
         return Built(cached[0], cached[1], reused=True)
     import onnx
@@ -81,7 +89,9 @@ def compress_stage(
     notes = finetuned + notes
     size = onnx_size(compressed)
     meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
-    path = artifacts.put("compressed", job.key, "onnx", compressed.SerializeToString(), meta)
+    path = artifacts.put(
+        "compressed", compressed_key(job), "onnx", compressed.SerializeToString(), meta
+    )
     return Built(path, meta, reused=False)
 
 
@@ -122,7 +132,7 @@ def convert_stage(
     calibration: np.ndarray | None = None,
 ) -> Built:
     """ONNX -> .tflite, then LiteRT's own quantizer when the target asks for it."""
-    key = f"{job.key}-c{CONVERTER_VERSION}-{quantize}"
+    key = f"{compressed_key(job)}-c{CONVERTER_VERSION}-{quantize}"
     cached = artifacts.get("tflite", key, "tflite")
     if cached:
         return Built(cached[0], cached[1], reused=True)
@@ -140,7 +150,7 @@ def convert_stage(
         data = quantize_tflite(
             onnx_to_tflite(model), quantize, calibration, model.graph.input[0].name
         )
-    meta = {"source": job.key, "quantize": quantize}
+    meta = {"source": compressed_key(job), "quantize": quantize}
     path = artifacts.put("tflite", key, "tflite", data, meta)
     return Built(path, meta, reused=False)
 

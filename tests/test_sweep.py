@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from harness.models import REVISIONS
 
 from harness.cli import cli
 from harness.config import load_config
@@ -67,7 +68,9 @@ def _args(workdir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def test_run_measures_every_candidate_renders_and_reuses_models(workdir: Path) -> None:
+def test_run_measures_every_candidate_renders_and_reuses_models(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
     first = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
     assert first.exit_code == 0, first.output
@@ -116,6 +119,15 @@ def test_run_measures_every_candidate_renders_and_reuses_models(workdir: Path) -
     listing = runner.invoke(cli, ["runs", "--db", str(workdir / "r.db")])
     assert listing.exit_code == 0
     assert [line.split()[0] for line in listing.output.splitlines()[2:]] == ["1", "2"]
+
+    # New pass code recompresses (but keeps the trained models); a new revision of the
+    # architecture retrains.
+    monkeypatch.setattr("harness.stages.PASSES_VERSION", "next")
+    third = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    assert "0 trained, 2 reused from cache; 8 compressed, 0 reused" in third.output
+    monkeypatch.setitem(REVISIONS, "small_cnn", REVISIONS["small_cnn"] + 1)
+    fourth = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    assert "2 trained, 0 reused from cache; 8 compressed, 0 reused" in fourth.output
 
 
 class _StopAfter:

@@ -20,7 +20,19 @@ from harness.registry import Registry
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["PASSES", "Pass", "PassContext", "PassResult", "apply_chain", "check_runs"]
+__all__ = [
+    "PASSES",
+    "PASSES_VERSION",
+    "Pass",
+    "PassContext",
+    "PassResult",
+    "apply_chain",
+    "check_runs",
+]
+
+# Bump when any pass (or fine-tuning) makes a different graph from the same settings: it is
+# part of every compressed model's cache key, so models made by older code are not reused.
+PASSES_VERSION = "1"
 
 PASSES: Registry[type[Pass]] = Registry("compression pass")
 PASSES.register("quantize", "harness.compress.quantize:Quantize")
