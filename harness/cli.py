@@ -101,9 +101,10 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
         f"run {summary.run_id}: {summary.ok} candidates measured, {summary.failed} failed"
         + (f", {summary.resumed} already done (resumed)" if summary.resumed else "")
     )
+    imported = f", {counts['imported']} imported" if counts["imported"] else ""
     click.echo(
-        f"models: {counts['trained']} trained, {counts['reused_trained']} reused from cache; "
-        f"{counts['compressed']} compressed, {counts['reused_compressed']} reused"
+        f"models: {counts['trained']} trained{imported}, {counts['reused_trained']} reused "
+        f"from cache; {counts['compressed']} compressed, {counts['reused_compressed']} reused"
     )
     click.echo(f"results: {db}")
     return summary, records

@@ -27,6 +27,7 @@ class DatasetSpec:
     params: dict[str, Any]
     val_fraction: float
     test_fraction: float
+    normalize: bool = True  # false: models see the samples as stored (imported models)
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -34,17 +35,29 @@ class DatasetSpec:
             "params": self.params,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
+            "normalize": self.normalize,
         }
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A built-in architecture to train (arch, width, depth), or an ONNX file trained
+    elsewhere (onnx, its sha256), which the sweep compresses and measures as it is."""
+
     name: str
     arch: str
     width: int
     depth: int
+    onnx: str | None = None  # absolute path of an imported model
+    sha256: str | None = None  # of that file: its identity in cache and history keys
+
+    @property
+    def imported(self) -> bool:
+        return self.onnx is not None
 
     def spec(self) -> dict[str, Any]:
+        if self.imported:
+            return {"name": self.name, "onnx": self.onnx, "sha256": self.sha256}
         return {"name": self.name, "arch": self.arch, "width": self.width, "depth": self.depth}
 
 
@@ -135,6 +148,7 @@ class Config:
     runtimes: tuple[RuntimeSpec, ...]
     latency: LatencySpec
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    data_kind: str = "image"  # "image" or "tabular", known before the data is loaded
 
     def spec(self) -> dict[str, Any]:
         """Everything that decides the results, JSON-able (stored with the run, hashed)."""
@@ -258,9 +272,25 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     seed = top.get("seed", int, default=0, check=_at_least(0))
     dataset = _dataset(_Section(top.get("dataset", dict, default={}), "dataset", errors), base_dir)
     data_kind = _data_kind(dataset)
-    models = _models(top.get("models", dict) or {}, errors, data_kind)
+    models = _models(top.get("models", dict) or {}, errors, data_kind, base_dir)
+    imported = [m for m in models if m.imported]
+    if imported and dataset.normalize:
+        errors.append(
+            (
+                "dataset.normalize",
+                f"models.{imported[0].name} is a model trained elsewhere, fed the samples as "
+                "stored; set normalize = false (built-in models then train on them as stored too)",
+            )
+        )
     training = _training(_Section(top.get("training", dict, default={}), "training", errors))
-    policies = _policies(top.get("policies", dict) or {}, errors, data_kind)
+    # Imported models are not trained, so a config of only those needs no policies.
+    only_imported = bool(models) and len(imported) == len(models)
+    raw_policies = top.get("policies", dict, default=None)
+    policies = (
+        []
+        if only_imported and raw_policies is None
+        else _policies(raw_policies or {}, errors, data_kind)
+    )
     compressions = _compressions(top.get("compression", dict) or {}, errors)
     runtimes = _runtimes(top.get("runtimes", dict) or {}, errors)
     latency = _latency(_Section(top.get("latency", dict, default={}), "latency", errors))
@@ -279,6 +309,7 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         runtimes=tuple(runtimes),
         latency=latency,
         raw=raw,
+        data_kind=data_kind,
     )
 
 
@@ -296,8 +327,11 @@ def _dataset(sec: _Section, base_dir: Path) -> DatasetSpec:
             params["path"] = str(resolved)
     val = sec.get("val_fraction", NUMBER, default=0.15, check=_between(0, 0.5, lo_open=True))
     test = sec.get("test_fraction", NUMBER, default=0.25, check=_between(0, 0.5, lo_open=True))
+    normalize = sec.get("normalize", bool, default=True)
     sec.finish()
-    return DatasetSpec(name=name or "", params=params, val_fraction=val, test_fraction=test)
+    return DatasetSpec(
+        name=name or "", params=params, val_fraction=val, test_fraction=test, normalize=normalize
+    )
 
 
 def _data_kind(dataset: DatasetSpec) -> str:
@@ -323,12 +357,17 @@ def _named_tables(value: Any, path: str, errors: list[tuple[str, str]]) -> dict[
     return value
 
 
-def _models(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list[ModelSpec]:
+def _models(
+    value: Any, errors: list[tuple[str, str]], data_kind: str, base_dir: Path
+) -> list[ModelSpec]:
     from harness.models import ARCHITECTURES, INPUT_KINDS
 
     out = []
     for name, table in _named_tables(value, "models", errors).items():
         sec = _Section(table, f"models.{name}", errors)
+        if isinstance(table, dict) and "onnx" in table:
+            out.append(_imported_model(sec, name, base_dir))
+            continue
         arch = sec.get("arch", str, check=_one_of(ARCHITECTURES.names()))
         width = sec.get("width", int, default=16, check=_at_least(1))
         depth = sec.get("depth", int, default=2, check=_at_least(1))
@@ -338,6 +377,33 @@ def _models(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list[M
             sec.error("arch", f"'{arch}' does not take {data_kind} data; use one of: {fits}")
         out.append(ModelSpec(name=name, arch=arch or "", width=width, depth=depth))
     return out
+
+
+def _imported_model(sec: _Section, name: str, base_dir: Path) -> ModelSpec:
+    """`onnx = "file.onnx"`: a model trained elsewhere, checked now (see harness.imported)."""
+    from harness.imported import read_model
+
+    given = sec.get("onnx", str)
+    for key in ("arch", "width", "depth"):
+        if key in sec.data:
+            sec.error(key, "give either arch (a built-in model to train) or onnx (your own "
+                      "trained model file), not both")  # fmt: skip
+            sec.used.add(key)
+    sec.finish()
+    if not given:  # a wrong type is already reported
+        if given == "":
+            sec.error("onnx", "must name your model's .onnx file")
+        return ModelSpec(name=name, arch="", width=0, depth=0, onnx="")
+    path = (base_dir / given).resolve()
+    if not path.is_file():
+        sec.error("onnx", f"{given}: no such file (relative to the config file)")
+        return ModelSpec(name=name, arch="", width=0, depth=0, onnx=str(path))
+    try:
+        _, sha256 = read_model(path)
+    except ValueError as exc:
+        sec.error("onnx", str(exc))
+        sha256 = None
+    return ModelSpec(name=name, arch="", width=0, depth=0, onnx=str(path), sha256=sha256)
 
 
 def _training(sec: _Section) -> TrainingSpec:

@@ -259,8 +259,11 @@ def load(name: str, params: dict[str, Any]) -> Dataset:
     return DATASETS.get(name)(params)
 
 
-def split(ds: Dataset, seed: int, val_fraction: float, test_fraction: float) -> Splits:
-    """Stratified train/val/test split from the seed, normalisation fitted on train."""
+def split(
+    ds: Dataset, seed: int, val_fraction: float, test_fraction: float, normalize: bool = True
+) -> Splits:
+    """Stratified train/val/test split from the seed, normalisation fitted on train (or none:
+    samples as stored, for models trained elsewhere with their own preprocessing)."""
     from sklearn.model_selection import train_test_split
 
     if ds.assignment is not None:
@@ -280,6 +283,8 @@ def split(ds: Dataset, seed: int, val_fraction: float, test_fraction: float) -> 
     mean = x_train.mean(axis=axes)
     std = x_train.std(axis=axes)
     std = np.where(std < 1e-6, 1.0, std)
+    if not normalize:
+        mean, std = np.zeros_like(mean), np.ones_like(std)
     norm = Normalization(tuple(float(v) for v in mean), tuple(float(v) for v in std))
     return Splits(
         dataset=ds,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.augment import Policy, parse_policy
 from harness.config import CompressionSpec, Config, ModelSpec, RuntimeSpec
 from harness.hashing import hash_spec
 from harness.models import REVISIONS
 
 BASELINE = "fp32"
+PRETRAINED = "pretrained"  # the policy column of an imported model: trained elsewhere
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,13 @@ class Plan:
     candidates: tuple[Candidate, ...]
 
 
+def _policies_for(model: ModelSpec, config: Config) -> tuple[Policy, ...]:
+    """The config's policies, or for a model trained elsewhere the one it came with."""
+    if model.imported:
+        return (parse_policy(PRETRAINED, "none", config.data_kind),)
+    return config.policies
+
+
 def make_plan(config: Config) -> Plan:
     """Every candidate of the sweep, ordered so each runtime's reference (ONNX Runtime) comes first."""
     base = {
@@ -59,11 +68,12 @@ def make_plan(config: Config) -> Plan:
     trains, compressions, candidates = [], [], []
     runtimes = sorted(config.runtimes, key=lambda r: r.engine != "onnxruntime")
     for model in config.models:
-        for policy in config.policies:
-            revision = REVISIONS[model.arch]
+        for policy in _policies_for(model, config):
+            # An imported file is its own identity (sha256); a built-in one is its code's.
+            revision = {} if model.imported else {"revision": REVISIONS[model.arch]}
             train_spec = {
                 **base,
-                "model": {**model.spec(), "revision": revision},
+                "model": {**model.spec(), **revision},
                 "policy": policy.spec(),
             }
             train = TrainJob(model, policy, hash_spec(train_spec))

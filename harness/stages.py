@@ -42,15 +42,29 @@ class Built:
 
 
 def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts) -> Built:
+    """Train the built-in model under its policy, or take in the imported file as it is."""
     cached = artifacts.get("trained", job.key, "onnx")
     if cached:
         return Built(cached[0], cached[1], reused=True)
+    if job.model.imported:
+        return _import_model(job, artifacts)
     from harness.train import train
 
     trained = train(splits, job.model, job.policy, config.training, config.seed)
     meta = {**trained.metadata, "policy": job.policy.spec(), "model": job.model.spec()}
     artifacts.put("state", job.key, "pt", trained.state_dict, {"trained": job.key})
     path = artifacts.put("trained", job.key, "onnx", trained.onnx_bytes, meta)
+    return Built(path, meta, reused=False)
+
+
+def _import_model(job: TrainJob, artifacts: Artifacts) -> Built:
+    import hashlib
+
+    data = Path(job.model.onnx or "").read_bytes()
+    if hashlib.sha256(data).hexdigest() != job.model.sha256:
+        raise HarnessError(f"{job.model.onnx} changed while the sweep ran; run it again")
+    meta = {"imported": job.model.onnx, "policy": job.policy.spec(), "model": job.model.spec()}
+    path = artifacts.put("trained", job.key, "onnx", data, meta)
     return Built(path, meta, reused=False)
 
 
@@ -106,6 +120,11 @@ def _finetune(
     from harness.finetune import finetune
     from harness.models import ARCHITECTURES
 
+    if job.train.model.imported:
+        raise CompressionError(
+            f"finetune works on built-in models only; {job.train.model.name} is an imported "
+            "ONNX file, whose training code the harness does not have"
+        )
     state = artifacts.get("state", job.train.key, "pt")
     if state is None:
         raise CompressionError(

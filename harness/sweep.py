@@ -22,8 +22,9 @@ from harness import __version__
 from harness.artifacts import Artifacts
 from harness.config import Config
 from harness.datasets import Splits, load, split
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.hashing import hash_spec
+from harness.imported import check_fits, read_model
 from harness.machine import describe_machine, git_revision, machine_hash
 from harness.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
 from harness.stages import (
@@ -116,15 +117,20 @@ class Sweep:
         return run_id, set()
 
     def run(self) -> SweepSummary:
+        # The data comes first: a dataset or an imported model that does not fit it stops
+        # the sweep with one line before a run is recorded.
+        started = time.perf_counter()
+        splits = self._load_data()
+        data_seconds = time.perf_counter() - started
         run_id, done = self.start()
         summary = SweepSummary(run_id=run_id, resumed=len(done))
+        summary.timings["data"] += data_seconds
         todo = [c for c in self.plan.candidates if c.key not in done]
         self.progress.begin(len(todo))
         status = "interrupted"
-        started = time.perf_counter()
         try:
             if todo:
-                self._run_candidates(summary, todo)
+                self._run_candidates(summary, todo, splits)
             status = "complete"
         finally:
             summary.timings["total"] = time.perf_counter() - started
@@ -133,15 +139,25 @@ class Sweep:
             )
         return summary
 
-    def _run_candidates(self, summary: SweepSummary, todo: list[Candidate]) -> None:
+    def _load_data(self) -> Splits:
+        spec = self.config.dataset
+        splits = split(
+            load(spec.name, spec.params), self.config.seed,
+            spec.val_fraction, spec.test_fraction, spec.normalize,
+        )  # fmt: skip
+        for model in self.config.models:
+            if model.imported:
+                try:
+                    onnx_model, _ = read_model(Path(model.onnx or ""))
+                except ValueError as exc:  # changed since the config was read
+                    raise ConfigError(f"models.{model.name}: {exc}") from None
+                check_fits(onnx_model, model.name, splits.input_shape, splits.dataset.n_classes)
+        return splits
+
+    def _run_candidates(self, summary: SweepSummary, todo: list[Candidate], splits: Splits) -> None:
         with self.timed(summary, "data"):
-            dataset = load(self.config.dataset.name, self.config.dataset.params)
-            splits = split(
-                dataset, self.config.seed,
-                self.config.dataset.val_fraction, self.config.dataset.test_fraction,
-            )  # fmt: skip
             calibration = calibration_data(splits, self.config.seed)
-            if dataset.kind == "image":
+            if splits.dataset.kind == "image" and self.config.policies:
                 previews = policy_previews(self.config.policies, splits, self.config.seed)
                 self.store.put_extra(summary.run_id, "policy_previews", previews)
         with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
@@ -160,13 +176,19 @@ class Sweep:
                               splits, calibration, eval_inputs)  # fmt: skip
 
     def _train(self, summary: SweepSummary, job: TrainJob, splits: Splits) -> Built | Exception:
-        self.progress.note(f"training {job.model.name} under policy {job.policy.name}")
+        if job.model.imported:
+            self.progress.note(f"importing {job.model.name} from {job.model.onnx}")
+        else:
+            self.progress.note(f"training {job.model.name} under policy {job.policy.name}")
         with self.timed(summary, "train"):
             try:
                 built = train_stage(job, splits, self.config, self.artifacts)
             except Exception as exc:  # recorded on each of its candidates
                 return exc
-        summary.counts["reused_trained" if built.reused else "trained"] += 1
+        if built.reused:
+            summary.counts["reused_trained"] += 1
+        else:
+            summary.counts["imported" if job.model.imported else "trained"] += 1
         return built
 
     def _run_job(
@@ -244,7 +266,11 @@ class Sweep:
         return {
             "model_spec": job.train.model.spec(),
             "policy_spec": job.train.policy.spec(),
-            "policy_describe": job.train.policy.describe(),
+            "policy_describe": (
+                "trained elsewhere (imported ONNX file)"
+                if job.train.model.imported
+                else job.train.policy.describe()
+            ),
             "training": {
                 k: trained.meta.get(k)
                 for k in (

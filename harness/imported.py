@@ -1,0 +1,93 @@
+"""Models trained elsewhere: an ONNX file a sweep compresses and measures instead of training.
+
+The config names the file (`[models.mine] onnx = "mine.onnx"`); it is checked when the
+config loads (readable, valid ONNX, one float32 input) and again once the dataset is
+loaded (its input and output shapes fit the data), so a wrong file stops the sweep with
+one line before anything runs. The file's content hash is its cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import onnx
+
+from harness.errors import ConfigError
+
+__all__ = ["check_fits", "read_model"]
+
+# ONNX element types the harness can feed: the dataset is float32 throughout.
+_FLOAT = onnx.TensorProto.FLOAT
+
+
+def _inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """Graph inputs that are real inputs, not initializers listed as inputs (old exporters)."""
+    weights = {init.name for init in model.graph.initializer}
+    return [v for v in model.graph.input if v.name not in weights]
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
+    """Each axis as its size, or its symbolic name ('?' when it has neither)."""
+    return [
+        d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+        for d in value.type.tensor_type.shape.dim
+    ]
+
+
+def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
+    """(the model, sha256 of the file); a one-line ValueError saying what is wrong."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        model = onnx.load_from_string(data)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path.name}: not a valid ONNX model ({first})") from None
+    inputs = _inputs(model)
+    if len(inputs) != 1:
+        raise ValueError(
+            f"{path.name}: has {len(inputs)} inputs; the harness feeds one tensor of samples"
+        )
+    if inputs[0].type.tensor_type.elem_type != _FLOAT:
+        kind = onnx.TensorProto.DataType.Name(inputs[0].type.tensor_type.elem_type).lower()
+        raise ValueError(
+            f"{path.name}: its input is {kind}; the harness feeds float32 samples "
+            "(export the model with a float input and quantize it here)"
+        )
+    return model, hashlib.sha256(data).hexdigest()
+
+
+def check_fits(
+    model: onnx.ModelProto, name: str, input_shape: tuple[int, ...], n_classes: int
+) -> None:
+    """ConfigError unless the model takes a batch of samples shaped `input_shape` and returns
+    one score per class."""
+    where = f"models.{name}"
+    dims = _dims(_inputs(model)[0])
+    want = ["batch", *input_shape]
+    if len(dims) != len(want) or any(
+        isinstance(d, int) and d != w for d, w in zip(dims[1:], input_shape, strict=False)
+    ):
+        raise ConfigError(
+            f"{where}: the model takes input {_shape(dims)} but the dataset gives "
+            f"{_shape(want)} (images as N, C, H, W); export it for this data"
+        )
+    if isinstance(dims[0], int):
+        raise ConfigError(
+            f"{where}: the model has a fixed batch size of {dims[0]}; export it with a "
+            "dynamic batch axis (torch.onnx.export dynamic_axes, tf2onnx's default)"
+        )
+    out = _dims(model.graph.output[0])
+    if out and isinstance(out[-1], int) and out[-1] != n_classes:
+        raise ConfigError(
+            f"{where}: the model returns {out[-1]} scores per sample but the dataset has "
+            f"{n_classes} classes"
+        )
+
+
+def _shape(dims: list[int | str]) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + ")"

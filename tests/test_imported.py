@@ -1,0 +1,208 @@
+"""Models trained elsewhere: an ONNX file swept through compression and runtimes, untrained.
+
+The imported model is a logistic regression fitted by scikit-learn on the digits training
+split and written as Flatten -> Gemm, so its accuracy is known independently of the harness.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+from harness.cli import cli
+from harness.datasets import load, split
+
+SEED = 4
+
+
+def logistic_onnx(path: Path, input_dims: tuple = ("batch", 1, 8, 8), n_classes: int = 10) -> float:
+    """Fit scikit-learn's logistic regression on the harness's own digits training split
+    (samples as stored), write it as ONNX and return its test accuracy from scikit-learn."""
+    from sklearn.linear_model import LogisticRegression
+
+    splits = split(load("digits", {}), SEED, 0.15, 0.25, normalize=False)
+    x_train, y_train = splits.train
+    clf = LogisticRegression(max_iter=500).fit(x_train.reshape(len(x_train), -1), y_train)
+    x_test, y_test = splits.test
+    accuracy = float(clf.score(x_test.reshape(len(x_test), -1), y_test))
+    features = int(np.prod([d for d in input_dims[1:] if isinstance(d, int)]))
+    w = np.zeros((n_classes, features), np.float32)
+    b = np.zeros(n_classes, np.float32)
+    w[: min(n_classes, 10), : min(features, 64)] = clf.coef_[:n_classes, :features]
+    b[: min(n_classes, 10)] = clf.intercept_[:n_classes]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["pixels"], ["flat"]),
+            helper.make_node("Gemm", ["flat", "W", "B"], ["scores"], transB=1),
+        ],
+        "sklearn_logistic",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, list(input_dims))],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", n_classes])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return accuracy
+
+
+CONFIG = f"""
+name = "imported"
+seed = {SEED}
+
+[dataset]
+name = "digits"
+normalize = false
+
+[models.logreg]
+onnx = "logreg.onnx"
+
+[compression]
+fp32 = []
+int8 = [{{ pass = "quantize", bits = 8 }}]
+"prune 50%" = [{{ pass = "prune", ratio = 0.5 }}]
+"svd r8" = [{{ pass = "svd", rank = 8 }}]
+"prune ft" = {{ steps = [{{ pass = "prune", ratio = 0.5 }}], finetune_epochs = 2 }}
+
+[runtimes.onnxruntime]
+threads = 1
+
+[runtimes.litert]
+threads = 1
+
+[latency]
+warmup = 2
+min_runs = 10
+min_seconds = 0.0
+"""
+
+
+def _args(tmp_path: Path) -> list[str]:
+    return [
+        "--db", str(tmp_path / "r.db"),
+        "--artifacts", str(tmp_path / "art"),
+        "--site", str(tmp_path / "site"),
+    ]  # fmt: skip
+
+
+def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path) -> None:
+    expected = logistic_onnx(tmp_path / "logreg.onnx")
+    (tmp_path / "sweep.toml").write_text(CONFIG)
+    runner = CliRunner()
+    first = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    assert first.exit_code == 0, first.output
+    assert "8 candidates measured, 2 failed" in first.output
+    assert "models: 0 trained, 1 imported, 0 reused from cache" in first.output
+
+    db = sqlite3.connect(tmp_path / "r.db")
+    rows = {
+        (c, rt): (policy, status, acc, size, error)
+        for policy, c, rt, status, acc, size, error in db.execute(
+            "SELECT policy, compression, runtime, status, accuracy, file_bytes, error"
+            " FROM candidates"
+        )
+    }
+    assert {r[0] for r in rows.values()} == {"pretrained"}
+    # The harness measures the same accuracy scikit-learn does, on both runtimes.
+    for runtime in ("onnxruntime", "litert"):
+        assert rows[("fp32", runtime)][1] == "ok"
+        assert rows[("fp32", runtime)][2] == pytest.approx(expected, abs=1e-9)
+    assert rows[("int8", "onnxruntime")][3] < 0.5 * rows[("fp32", "onnxruntime")][3]
+    assert rows[("int8", "onnxruntime")][2] > expected - 0.02
+    for compression in ("prune 50%", "svd r8"):
+        assert rows[(compression, "onnxruntime")][1] == "ok"
+    failed = rows[("prune ft", "onnxruntime")]
+    assert failed[1] == "failed" and "finetune works on built-in models only" in failed[4]
+
+    page = next((tmp_path / "site" / "candidates").glob("*.html")).read_text()
+    assert "trained elsewhere (imported ONNX file)" in page
+
+    second = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    assert "models: 0 trained, 1 reused from cache" in second.output
+
+
+@pytest.mark.parametrize(
+    ("make", "config_edit", "message"),
+    [
+        (
+            {"input_dims": ("batch", 1, 4, 4)},
+            None,
+            "harness: error: models.logreg: the model takes input (batch, 1, 4, 4) but the "
+            "dataset gives (batch, 1, 8, 8) (images as N, C, H, W); export it for this data",
+        ),
+        (
+            {"input_dims": (1, 1, 8, 8)},
+            None,
+            "harness: error: models.logreg: the model has a fixed batch size of 1; export it "
+            "with a dynamic batch axis",
+        ),
+        (
+            {"n_classes": 3},
+            None,
+            "harness: error: models.logreg: the model returns 3 scores per sample but the "
+            "dataset has 10 classes",
+        ),
+        (
+            {},
+            ("normalize = false", "normalize = true"),
+            "sweep.toml:dataset.normalize: models.logreg is a model trained elsewhere, fed the "
+            "samples as stored; set normalize = false",
+        ),
+        (
+            {},
+            ('onnx = "logreg.onnx"', 'onnx = "logreg.onnx"\narch = "mlp"'),
+            "sweep.toml:models.logreg.arch: give either arch (a built-in model to train) or "
+            "onnx (your own trained model file), not both",
+        ),
+        (
+            {},
+            ('onnx = "logreg.onnx"', 'onnx = "missing.onnx"'),
+            "sweep.toml:models.logreg.onnx: missing.onnx: no such file (relative to the "
+            "config file)",
+        ),
+        (
+            {},
+            ('onnx = "logreg.onnx"', 'onnx = "sweep.toml"'),
+            "sweep.toml:models.logreg.onnx: sweep.toml: not a valid ONNX model",
+        ),
+    ],
+)
+def test_a_model_that_does_not_fit_stops_the_sweep_with_one_line(
+    tmp_path: Path, make: dict, config_edit: tuple[str, str] | None, message: str
+) -> None:
+    logistic_onnx(tmp_path / "logreg.onnx", **make)
+    text = CONFIG if config_edit is None else CONFIG.replace(*config_edit)
+    (tmp_path / "sweep.toml").write_text(text)
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output
+    if (tmp_path / "r.db").exists():  # nothing was recorded: the check ran before the run
+        assert sqlite3.connect(tmp_path / "r.db").execute(
+            "SELECT count(*) FROM runs"
+        ).fetchone() == (0,)
+
+
+def test_the_sweep_keys_an_imported_model_by_its_content(tmp_path: Path) -> None:
+    from harness.config import load_config
+    from harness.plan import make_plan
+
+    logistic_onnx(tmp_path / "logreg.onnx")
+    (tmp_path / "sweep.toml").write_text(CONFIG)
+    before = make_plan(load_config(tmp_path / "sweep.toml"))
+    assert [(t.model.name, t.policy.name) for t in before.trains] == [("logreg", "pretrained")]
+    model = onnx.load(tmp_path / "logreg.onnx")
+    model.graph.initializer[1].float_data[:] = []  # a different bias: a different model
+    b = numpy_helper.to_array(model.graph.initializer[1]) + 1
+    model.graph.initializer[1].CopyFrom(numpy_helper.from_array(b.astype(np.float32), "B"))
+    onnx.save(model, tmp_path / "logreg.onnx")
+    after = make_plan(load_config(tmp_path / "sweep.toml"))
+    assert before.trains[0].key != after.trains[0].key
+    assert {c.key for c in before.candidates}.isdisjoint(c.key for c in after.candidates)
