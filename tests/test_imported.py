@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from harness.cli import cli
 from harness.datasets import load, split
+from tests.test_sweep import _args  # --db, --artifacts and --site inside the test's folder
 
 SEED = 4
 
@@ -81,14 +82,6 @@ warmup = 2
 min_runs = 10
 min_seconds = 0.0
 """
-
-
-def _args(tmp_path: Path) -> list[str]:
-    return [
-        "--db", str(tmp_path / "r.db"),
-        "--artifacts", str(tmp_path / "art"),
-        "--site", str(tmp_path / "site"),
-    ]  # fmt: skip
 
 
 def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path) -> None:
