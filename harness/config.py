@@ -6,6 +6,7 @@ Every problem in the file is collected and reported together, one line each, as
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -436,7 +437,7 @@ def _policies(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list
 def _compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionSpec]:
     from harness.compress import PASSES
 
-    out = []
+    out: list[CompressionSpec] = []
     for name, entry in _named_tables(value, "compression", errors).items():
         path = f"compression.{name}"
         finetune_epochs = 0
@@ -450,24 +451,84 @@ def _compressions(value: Any, errors: list[tuple[str, str]]) -> list[Compression
         if not isinstance(steps, list):
             errors.append((path, 'must be a list of steps like [{ pass = "quantize", bits = 8 }]'))
             continue
-        passes = []
-        for i, step in enumerate(steps):
-            where = f"{path}{'.steps' if isinstance(entry, dict) else ''}[{i}]"
-            if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
-                errors.append(
-                    (where, "must be a table with a 'pass' name, e.g. { pass = \"prune\" }")
-                )
-                continue
-            params = {k: v for k, v in step.items() if k != "pass"}
-            if step["pass"] not in PASSES:
-                errors.append((f"{where}.pass", PASSES.unknown_message(step["pass"])))
-                continue
-            try:
-                passes.append(PASSES.get(step["pass"]).from_params(params))
-            except ParamError as exc:
-                errors.append((f"{where}.{exc.key}", exc.message))
-        out.append(CompressionSpec(name, tuple(passes), finetune_epochs or 0))
+        prefix = f"{path}{'.steps' if isinstance(entry, dict) else ''}"
+        for setting, chain in _expand(name, steps, prefix, errors):
+            passes = []
+            for i, step in enumerate(chain):
+                where = f"{prefix}[{i}]"
+                params = {k: v for k, v in step.items() if k != "pass"}
+                if step["pass"] not in PASSES:
+                    _once(errors, f"{where}.pass", PASSES.unknown_message(step["pass"]))
+                    continue
+                try:
+                    passes.append(PASSES.get(step["pass"]).from_params(params))
+                except ParamError as exc:
+                    _once(errors, f"{where}.{exc.key}", exc.message)
+            if any(c.name == setting for c in out):
+                _once(errors, path, f"makes the setting '{setting}', which is already named")
+            out.append(CompressionSpec(setting, tuple(passes), finetune_epochs or 0))
     return out
+
+
+def _once(errors: list[tuple[str, str]], key: str, message: str) -> None:
+    """Record a problem once, though every expansion of a swept setting meets it."""
+    if (key, message) not in errors:
+        errors.append((key, message))
+
+
+def _expand(
+    name: str, steps: list[Any], prefix: str, errors: list[tuple[str, str]]
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """A list as a parameter's value sweeps it: one setting per value (the product over
+    several lists), named by filling "{param}" in the setting's name, or else by appending
+    "param=value". Returns [(setting name, concrete steps)]; problems go to `errors`."""
+    swept: list[tuple[int, str, list[Any]]] = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
+            errors.append(
+                (f"{prefix}[{i}]", "must be a table with a 'pass' name, e.g. { pass = \"prune\" }")
+            )
+            return []
+        for key, values in step.items():
+            if not isinstance(values, list):
+                continue
+            if not values or any(isinstance(v, list | dict) for v in values):
+                errors.append(
+                    (
+                        f"{prefix}[{i}].{key}",
+                        f"a list sweeps values, e.g. [2, 4, 8]; got {values!r}",
+                    )
+                )
+                return []
+            if len(set(map(repr, values))) != len(values):
+                errors.append((f"{prefix}[{i}].{key}", f"lists a value twice: {values!r}"))
+                return []
+            swept.append((i, key, values))
+    if not swept:
+        return [(name, steps)]
+    out = []
+    for combo in itertools.product(*(values for _, _, values in swept)):
+        chain = [dict(step) for step in steps]
+        filled: list[tuple[str, str]] = []
+        for (i, key, _), v in zip(swept, combo, strict=True):
+            chain[i][key] = v
+            filled.append((key, _show(v)))
+        keys = [key for key, _ in filled]
+        if len(set(keys)) == len(keys) and all(f"{{{key}}}" in name for key in keys):
+            setting = name
+            for key, v in filled:
+                setting = setting.replace(f"{{{key}}}", v)
+        else:
+            setting = " ".join([name, *(f"{key}={v}" for key, v in filled)])
+        out.append((setting, chain))
+    return out
+
+
+def _show(value: Any) -> str:
+    """How a swept value reads in a setting's name: 4, 0.5, true, minmax."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:

@@ -54,6 +54,35 @@ def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
     assert config.spec()["compression"] == {"fp32": []}
 
 
+def test_a_list_of_values_sweeps_a_parameter(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        MINIMAL.replace(
+            "fp32 = []",
+            'fp32 = []\n"int{bits}" = [{ pass = "quantize", bits = [2, 4, 8] }]\n'
+            'both = [{ pass = "prune", ratio = [0.25, 0.5] }, { pass = "quantize", bits = [4, 8] }]\n'
+            '"svd {rank_ratio}" = { steps = [{ pass = "svd", rank_ratio = [0.25, 0.5] }], '
+            "finetune_epochs = 2 }",
+        )
+    )
+    settings = {c.name: c for c in load_config(path).compressions}
+    assert list(settings) == [
+        "fp32", "int2", "int4", "int8",
+        "both ratio=0.25 bits=4", "both ratio=0.25 bits=8",
+        "both ratio=0.5 bits=4", "both ratio=0.5 bits=8",
+        "svd 0.25", "svd 0.5",
+    ]  # fmt: skip
+    assert settings["int4"].spec() == [
+        {"pass": "quantize", "bits": 4, "per_channel": True, "symmetric": True}
+    ]
+    assert [p.spec() for p in settings["both ratio=0.5 bits=8"].passes] == [
+        {"pass": "prune", "ratio": 0.5, "structured": False, "scope": "global"},
+        {"pass": "quantize", "bits": 8, "per_channel": True, "symmetric": True},
+    ]
+    assert settings["svd 0.5"].finetune_epochs == 2
+    assert settings["svd 0.5"].passes[0].rank_ratio == 0.5
+
+
 def _error_for(tmp_path: Path, text: str) -> str:
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -119,6 +148,22 @@ def _error_for(tmp_path: Path, text: str) -> str:
             "bad.toml:latency.batch: must be a batch size >= 1 or a list of them",
         ),
         (('name = "digits"', 'name = "mnist"'), "bad.toml:dataset.name: 'mnist' is not allowed"),
+        (
+            ("fp32 = []", 'q = [{ pass = "quantize", bits = [2, 9] }]'),
+            "bad.toml:compression.q[0].bits: must be an integer in [2, 8], got 9",
+        ),
+        (
+            ("fp32 = []", 'q = [{ pass = "quantize", bits = [] }]'),
+            "bad.toml:compression.q[0].bits: a list sweeps values, e.g. [2, 4, 8]; got []",
+        ),
+        (
+            ("fp32 = []", 'q = [{ pass = "quantize", bits = [4, 4] }]'),
+            "bad.toml:compression.q[0].bits: lists a value twice: [4, 4]",
+        ),
+        (
+            ("fp32 = []", 'int8 = []\n"int{bits}" = [{ pass = "quantize", bits = [4, 8] }]'),
+            "bad.toml:compression.int{bits}: makes the setting 'int8', which is already named",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_file_key_and_fix(
