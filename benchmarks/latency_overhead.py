@@ -87,7 +87,8 @@ def main() -> None:
     splits = split(load("digits", {}), 0, 0.15, 0.25)
     policy = parse_policy("none", "none", "image")
     print(
-        f"{'model':<12}{'runtime':<13}{'harness p50 ms':>16}{'bare p50 ms':>14}{'harness/bare':>14}"
+        f"{'model':<12}{'runtime':<13}{'harness p50 ms':>16}{'bare p50 ms':>14}"
+        f"{'harness/bare':>14}{'plain-call p50':>16}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         x_all = splits.model_input(splits.test[0])
