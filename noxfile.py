@@ -1,4 +1,4 @@
-"""The developer's verbs: `nox -s tests`, `lint`, `demo`, `e2e`, `screenshot`, `bench`.
+"""The developer's verbs: `nox -s tests`, `lint`, `typecheck`, `demo`, `e2e`, `screenshot`, `bench`.
 
 CI (.ci/run) calls exactly the README's test command, which is `nox -s tests`.
 """
@@ -11,7 +11,7 @@ import shutil
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -41,6 +41,13 @@ def lint(session: nox.Session) -> None:
     paths = ("harness", "models", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over the package, with the real libraries installed for their types."""
+    session.install("-e", ".[dev]", "mypy")
+    session.run("mypy")
 
 
 @nox.session

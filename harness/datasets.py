@@ -223,8 +223,8 @@ def _image_folder(params: dict[str, Any]) -> Dataset:
     for label, found in enumerate(files.values()):
         for path in found:
             try:
-                with Image.open(path) as img:
-                    img = img.convert("RGB" if color else "L")
+                with Image.open(path) as opened:
+                    img = opened.convert("RGB" if color else "L")
                     size = size or img.size
                     if img.size != size:
                         img = img.resize(size, Image.Resampling.BILINEAR)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Masks", "Match", "factorize", "fold_batchnorm", "match_layers", "prune_masks"]
 
 
-def _weight_types() -> tuple[type, ...]:
+def _weight_types() -> tuple[type[torch.nn.Module], ...]:
     from torch import nn
 
     return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -189,6 +189,7 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
     from harness.compress.channels import (
         CannotRewire,
         FixReshape,
+        Plan,
         SetGroup,
         SliceConst,
         Tracer,
@@ -198,7 +199,8 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
 
     by_index = {m.layer.index: m for m in matches}
     tracer = Tracer(model)
-    plans, notes = [], {}
+    plans: list[Plan] = []
+    notes: dict[str, dict[str, Any]] = {}
     for m in matches:
         try:
             plans.append(tracer.plan(m.layer))
@@ -217,24 +219,24 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
         for edit in pl.edits:
             if isinstance(edit, SetGroup | FixReshape):
                 continue  # shape bookkeeping: the torch model keeps its zero channels
-            m = by_index.get(edit.node) if isinstance(edit, SliceConst) else None
+            target = by_index.get(edit.node) if isinstance(edit, SliceConst) else None
             op = model.graph.node[edit.node].op_type
-            if m is None or edit.input not in (1, 2):
+            if target is None or edit.input not in (1, 2):
                 raise CompressionError(
                     f"finetune: pruning channels of '{owner.name}' also changes {op} "
                     f"'{model.graph.node[edit.node].name}', which cannot be mirrored in torch"
                 )
-            if edit.input == 1 and edit.axis != m.layer.out_axis:
+            if edit.input == 1 and edit.axis != target.layer.out_axis:
                 continue  # a reader of the channels (its input axis): it sees zeros
             entries = _channel_entries(removed, edit.block)
-            w = np.zeros(tuple(m.module.weight.shape), bool)
+            w = np.zeros(tuple(target.module.weight.shape), bool)
             b = None
             if edit.input == 1:
                 w[entries] = True
             else:
-                b = np.zeros(m.module.bias.shape[0], bool)
+                b = np.zeros(target.module.bias.shape[0], bool)
                 b[entries] = True
-            masks.zero(m.name, m.module, w, b)
+            masks.zero(target.name, target.module, w, b)
     return notes
 
 

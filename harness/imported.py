@@ -68,7 +68,7 @@ def check_fits(
     one score per class."""
     where = f"models.{name}"
     dims = _dims(_inputs(model)[0])
-    want = ["batch", *input_shape]
+    want: list[int | str] = ["batch", *input_shape]
     if len(dims) != len(want) or any(
         isinstance(d, int) and d != w for d, w in zip(dims[1:], input_shape, strict=False)
     ):

@@ -56,7 +56,7 @@ class Registry(Generic[T]):
             module, _, attr = entry.partition(":")
             entry = getattr(importlib.import_module(module), attr)
             self._entries[name] = entry
-        return entry  # type: ignore[return-value]
+        return entry
 
     def unregister(self, name: str) -> None:
         """Remove an entry (tests register temporary ones)."""

@@ -166,7 +166,12 @@ class CandidatePages:
             (
                 candidate_href(r),
                 self.template.render(
-                    candidate_page(self.ctx, r, self.series.get(r.key), self.models.get(r.id))
+                    candidate_page(
+                        self.ctx,
+                        r,
+                        self.series.get(r.key),
+                        self.models.get(r.id) if r.id is not None else None,
+                    )
                 ),
             )
             for r in self.records[start:stop]

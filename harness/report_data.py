@@ -534,7 +534,8 @@ def _history_row(s: Series, href: str | None, machine_hash: str) -> Row:
     p50 = timed[-1] if timed else None
     d_acc = _diff(prev.accuracy, last.accuracy) if prev else None
     d_file = _diff(prev.file_bytes, last.file_bytes) if prev else None
-    d_p50 = _num(timed[-1] / timed[-2] - 1) if len(timed) > 1 and timed[-2] and p50 else None
+    before = timed[-2] if len(timed) > 1 else None
+    d_p50 = _num(p50 / before - 1) if p50 and before else None
     latest = s.latest_regressions()
     label = s.label
     return Row(

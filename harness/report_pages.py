@@ -117,8 +117,8 @@ def _versus(pick: CandidateRecord, base: CandidateRecord | None) -> str:
         return "no fp32 baseline for this model and runtime"
     if base.id == pick.id:
         return "is the fp32 baseline"
-    acc = pick.metric("accuracy"), base.metric("accuracy")
-    delta = fmt_delta_pt(acc[0] - acc[1]) if None not in acc else MISSING
+    acc, base_acc = pick.metric("accuracy"), base.metric("accuracy")
+    delta = fmt_delta_pt(acc - base_acc) if acc is not None and base_acc is not None else MISSING
     size = fmt_ratio(base.metric("file_bytes"), pick.metric("file_bytes"), "smaller", "larger")
     speed = fmt_ratio(
         base.metric("latency_p50_ms"), pick.metric("latency_p50_ms"), "faster", "slower"

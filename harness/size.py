@@ -32,7 +32,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from harness.compress.graph import Shapes, attr, tensor_shapes
+from harness.compress.graph import Shapes, attr, int_attr, is_static, tensor_shapes
 
 __all__ = ["SizeStats", "file_size", "macs", "onnx_size", "parameters"]
 
@@ -89,7 +89,7 @@ def _zero_point(graph: onnx.GraphProto, node: onnx.NodeProto, ndim: int) -> np.n
     zp = numpy_helper.to_array(init).astype(np.int64)
     if zp.ndim == 1 and zp.size > 1:
         shape = [1] * ndim
-        shape[int(attr(node, "axis", 1)) % ndim] = -1  # type: ignore[call-overload]
+        shape[int_attr(node, "axis", 1) % ndim] = -1
         zp = zp.reshape(shape)
     return zp
 
@@ -118,42 +118,38 @@ def parameters(graph: onnx.GraphProto) -> tuple[int, int]:
     return params, nonzeros
 
 
-def _known(shape: tuple[int | None, ...] | None) -> bool:
-    return shape is not None and all(d is not None for d in shape)
-
-
-def _prod(shape: tuple[int | None, ...]) -> int:
-    return math.prod(d or 0 for d in shape)
+def _prod(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
 
 
 def _conv(node: onnx.NodeProto, shapes: Shapes, weight: int = 1) -> int:
     out, w = shapes.get(node.output[0]), shapes.get(node.input[weight])
-    if not (_known(out) and _known(w)):
+    if not (is_static(out) and is_static(w)):
         return 0
     return _prod(out) * _prod(w[1:])  # w: (Cout, Cin/group, k...)
 
 
 def _conv_transpose(node: onnx.NodeProto, shapes: Shapes) -> int:
     x, w = shapes.get(node.input[0]), shapes.get(node.input[1])
-    if not (_known(x) and _known(w)):
+    if not (is_static(x) and is_static(w)):
         return 0
     return _prod(x) * _prod(w[1:])  # w: (Cin, Cout/group, k...)
 
 
 def _matmul(node: onnx.NodeProto, shapes: Shapes) -> int:
     a, out = shapes.get(node.input[0]), shapes.get(node.output[0])
-    if not (_known(a) and _known(out)) or not a:
+    if not (is_static(a) and is_static(out)) or not a:
         return 0
     k = a[0] if node.op_type == "Gemm" and attr(node, "transA", 0) else a[-1]
-    return _prod(out) * (k or 0)
+    return _prod(out) * k
 
 
 def _recurrent(node: onnx.NodeProto, shapes: Shapes) -> int:
     x, w, r = (shapes.get(node.input[i]) for i in range(3))
-    if not (_known(x) and _known(w) and _known(r)) or len(x) < 2:
+    if not (is_static(x) and is_static(w) and is_static(r)) or len(x) < 2:
         return 0
     steps, batch = (x[1], x[0]) if attr(node, "layout", 0) else (x[0], x[1])
-    return (steps or 0) * (batch or 0) * (_prod(w) + _prod(r))
+    return steps * batch * (_prod(w) + _prod(r))
 
 
 MAC_RULES: dict[str, Callable[[onnx.NodeProto, Shapes], int]] = {

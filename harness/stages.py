@@ -199,7 +199,7 @@ def evaluate(
     metrics["peak_rss_mb"] = result.peak_rss_mb
     if reference is not None:
         metrics.update(parity(reference, logits))
-    details = {
+    details: dict[str, Any] = {
         key: report[key] for key in ("confusion", "classes", "per_class", "binary") if key in report
     }
     details["latency"] = {

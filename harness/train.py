@@ -184,7 +184,7 @@ def export_onnx(net: Any, splits: Splits) -> bytes:
         torch.onnx.export(
             net,
             (sample,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # a file object works; torch's hint says path
             dynamo=False,
             opset_version=OPSET,
             input_names=[INPUT_NAME],

@@ -26,6 +26,8 @@ from harness.compress.graph import (
     const_value,
     consumers,
     initializer_index,
+    int_attr,
+    is_static,
     node_label,
     set_attr,
     set_initializer,
@@ -285,7 +287,7 @@ def _conv(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: 
     weight = const_value(t.graph, node.input[1])
     if weight is None or node.input[1] not in t.inits:
         raise CannotRewire(f"the weight of {where} is not an initializer")
-    group = attr(node, "group", 1)
+    group = int_attr(node, "group", 1)
     if group == 1:
         plan.edits.append(SliceConst(index, 1, 1))
         return []
@@ -314,16 +316,17 @@ def _dense(
 
 def _inner(t: Tracer, name: str, axis: int) -> int:
     shape = t.shapes.get(name)
-    if shape is None or any(d is None for d in shape[axis + 1 :]):
+    inner = None if shape is None else shape[axis + 1 :]
+    if not is_static(inner):
         raise CannotRewire(f"unknown static shape of '{name}'")
-    return int(np.prod(shape[axis + 1 :], dtype=np.int64))
+    return int(np.prod(inner, dtype=np.int64))
 
 
 def _flatten(
     t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
 ) -> list[State]:
     node = t.graph.node[index]
-    axis = attr(node, "axis", 1)
+    axis = int_attr(node, "axis", 1)
     axis = axis + s.rank if axis < 0 else axis
     if axis != s.axis:
         raise CannotRewire(f"{where} does not start flattening at the channel axis")

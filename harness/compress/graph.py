@@ -7,8 +7,9 @@ Passes edit a private copy (`copy_model`) and never the caller's model.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableSequence, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard, TypeVar
 
 import numpy as np
 import onnx
@@ -28,6 +29,8 @@ __all__ = [
     "drop_unused",
     "drop_value_info",
     "initializer_index",
+    "int_attr",
+    "is_static",
     "node_label",
     "producers",
     "remove_initializers",
@@ -46,6 +49,8 @@ LAYER_OPS = ("Conv", "Gemm", "MatMul")
 # Ops whose constant operand is a broadcast term, not a weight matrix of their own.
 BROADCAST_OPS = frozenset({"Add", "Sub", "Mul", "Div", "PRelu", "Max", "Min", "Pow", "Where"})
 Shapes = dict[str, tuple[int | None, ...]]
+# The repeated message fields _replace rebuilds (onnx's protobuf containers are untyped).
+_Proto = TypeVar("_Proto", onnx.TensorProto, onnx.ValueInfoProto)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,14 @@ def attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
         if a.name == name:
             return helper.get_attribute_value(a)
     return default
+
+
+def int_attr(node: onnx.NodeProto, name: str, default: int) -> int:
+    """An INT attribute, or `default` when absent; a value of another type is a broken model."""
+    value = attr(node, name, default)
+    if not isinstance(value, int):
+        raise CompressionError(f"attribute '{name}' of {node.op_type} is not an integer")
+    return value
 
 
 def set_attr(node: onnx.NodeProto, name: str, value: object) -> None:
@@ -252,14 +265,14 @@ def drop_unused(graph: onnx.GraphProto) -> None:
             remove_initializers(graph, dead)
 
 
-def _replace(field: object, items: Sequence[object]) -> None:
+def _replace(field: MutableSequence[_Proto], items: Sequence[_Proto]) -> None:
     copies = []
     for item in items:
         c = type(item)()
         c.CopyFrom(item)
         copies.append(c)
-    del field[:]  # type: ignore[attr-defined]
-    field.extend(copies)  # type: ignore[attr-defined]
+    del field[:]
+    field.extend(copies)
 
 
 def remove_initializers(graph: onnx.GraphProto, names: Iterable[str]) -> None:
@@ -275,6 +288,11 @@ def drop_value_info(graph: onnx.GraphProto, names: Iterable[str]) -> None:
     keep = [v for v in graph.value_info if v.name not in stale]
     if len(keep) != len(graph.value_info):
         _replace(graph.value_info, keep)
+
+
+def is_static(shape: tuple[int | None, ...] | None) -> TypeGuard[tuple[int, ...]]:
+    """Whether a shape from tensor_shapes is known in every dimension."""
+    return shape is not None and all(d is not None for d in shape)
 
 
 def tensor_shapes(model: onnx.ModelProto) -> Shapes:

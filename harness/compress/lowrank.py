@@ -87,10 +87,8 @@ class Svd:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Svd:
         p = Params(params, [*CHOICES, "layers", "keep_output"])
-        scope = {
-            "layers": p.choice("layers", list(LAYER_KINDS), default="all"),
-            "keep_output": p.boolean("keep_output", default=False),
-        }
+        layers = p.choice("layers", list(LAYER_KINDS), default="all")
+        keep_output = p.boolean("keep_output", default=False)
         given = [k for k in CHOICES if p.given(k)]
         if not given:
             raise ParamError(
@@ -101,9 +99,11 @@ class Svd:
                 given[1], f"give only one of rank, rank_ratio, energy; got {' and '.join(given)}"
             )
         if given[0] == "rank":
-            return cls(rank=p.integer("rank", 1), **scope)
+            return cls(rank=p.integer("rank", 1), layers=layers, keep_output=keep_output)
         value = p.number(given[0], 0, 1, lo_open=True)
-        return cls(**{given[0]: value}, **scope)
+        if given[0] == "rank_ratio":
+            return cls(rank_ratio=value, layers=layers, keep_output=keep_output)
+        return cls(energy=value, layers=layers, keep_output=keep_output)
 
     def spec(self) -> dict[str, Any]:
         chosen = {k: getattr(self, k) for k in CHOICES if getattr(self, k) is not None}

@@ -127,7 +127,7 @@ def prune_unstructured(model: onnx.ModelProto, ratio: float, per_layer: bool) ->
     layers, skipped = weight_layers(model.graph)
     work = copy_model(model)
     index = initializer_index(work.graph)
-    labels = {}
+    labels: dict[str, str] = {}  # weight -> label of its first layer
     for layer in layers:
         labels.setdefault(layer.weight, layer.label)
     arrays = [numpy_helper.to_array(work.graph.initializer[index[w]]) for w in labels]

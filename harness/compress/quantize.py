@@ -182,14 +182,14 @@ class Quantize:
                         zp.astype(st.dtype), names.fresh(f"{weight}_zero_point")
                     )
                 )
-            kwargs = {} if axis is None else {"axis": axis}
             node = helper.make_node(
                 "DequantizeLinear",
                 [t.name for t in tensors],
                 [weight],
                 name=names.fresh(f"{weight}_dequantize"),
-                **kwargs,
             )
+            if axis is not None:  # per-tensor: no axis attribute at all
+                node.attribute.append(helper.make_attribute("axis", axis))
             decoded[weight] = (tensors, node)
             restored = dequantize_array(q, scale, zp, axis)
             per_layer[layer.label] = {

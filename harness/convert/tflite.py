@@ -28,6 +28,7 @@ tflite_layers.py, tflite_ops.py and tflite_consts.py the converters.
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 from ai_edge_litert import schema_py_generated as fb
 from onnx import numpy_helper
@@ -95,7 +96,7 @@ def _opset(model: onnx.ModelProto) -> int:
     raise ConversionError("the model imports no ONNX opset")
 
 
-def _to_array(tensor: onnx.TensorProto):  # noqa: ANN202 (numpy array of any dtype)
+def _to_array(tensor: onnx.TensorProto) -> np.ndarray:
     try:
         return numpy_helper.to_array(tensor)
     except Exception as e:  # external data that was not loaded, unknown types
@@ -106,9 +107,10 @@ def _convert(ctx: Context, node: onnx.NodeProto) -> None:
     """Fold a node whose inputs are all constants when a folder exists, else convert it."""
     values = [ctx.input(node, i) for i in range(len(node.input))]
     present = [v for v in values if v is not None]
-    if node.op_type in FOLDERS and present and all(isinstance(v, Const) for v in present):
-        arrays = [None if v is None else v.value for v in values]
-        dynamic = any(v.dynamic for v in present)
+    consts = [v for v in present if isinstance(v, Const)]
+    if node.op_type in FOLDERS and present and len(consts) == len(present):
+        arrays = [v.value if isinstance(v, Const) else None for v in values]
+        dynamic = any(v.dynamic for v in consts)
         try:
             results = FOLDERS[node.op_type](node, arrays, ctx.opset)
         except (ValueError, IndexError, TypeError) as e:

@@ -7,6 +7,7 @@ may only steer a Reshape (whose target comes from shape inference), never become
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -44,13 +45,13 @@ def passthrough(ctx: Context, node: onnx.NodeProto) -> None:
         training = ctx.optional_const(node, 2, "training_mode")
         if training is not None and bool(training.value):
             raise unsupported(node, "training_mode=True")
-    value = ctx.input(node, 0)
+    value = ctx.required(node, 0)
     ctx.set(node.output[0], replace(value, producer=None) if isinstance(value, Act) else value)
 
 
 @converts("Shape")
 def shape(ctx: Context, node: onnx.NodeProto) -> None:
-    value = ctx.input(node, 0)
+    value = ctx.required(node, 0)
     if isinstance(value, Act):
         dims, dynamic = value.shape, value.dynamic
     else:
@@ -65,7 +66,7 @@ def cast(ctx: Context, node: onnx.NodeProto) -> None:
     """Casts of constants fold (float16 keeps its storage); on runtime tensors only float to
     float casts are allowed, and float16 activations are computed in float32."""
     to = attrs(node)["to"]
-    value = ctx.input(node, 0)
+    value = ctx.required(node, 0)
     if isinstance(value, Act):
         if to not in (TensorProto.FLOAT, TensorProto.FLOAT16):
             raise unsupported(node, f"to {TensorProto.DataType.Name(to)} on a runtime tensor")
@@ -146,7 +147,7 @@ def dequantize_linear(ctx: Context, node: onnx.NodeProto) -> None:
         raise unsupported(node, "blocked quantization")
     scale = ctx.const(node, 1, "scale").value.astype(np.float32)
     zp = ctx.optional_const(node, 2, "zero point")
-    value = ctx.input(node, 0)
+    value = ctx.required(node, 0)
     if isinstance(value, Const):
         dtype = value.value.dtype
         if value.dynamic or not (dtype.kind in "iu" or dtype.name in ("int4", "uint4")):
@@ -158,9 +159,10 @@ def dequantize_linear(ctx: Context, node: onnx.NodeProto) -> None:
         return
     if value.dtype != fb.TensorType.INT8 or value.quant is None:
         raise unsupported(node, "the input must be an integer constant or QuantizeLinear output")
-    quant = value.quant
-    zero = (0 if zp is None else int(zp.value.reshape(-1)[0])) - (128 if quant.unsigned else 0)
-    if scale.size != 1 or (float(scale.reshape(-1)[0]), zero) != (quant.scale, quant.zero_point):
+    act_quant = value.quant
+    zero = (0 if zp is None else int(zp.value.reshape(-1)[0])) - (128 if act_quant.unsigned else 0)
+    expected = (act_quant.scale, act_quant.zero_point)
+    if scale.size != 1 or (float(scale.reshape(-1)[0]), zero) != expected:
         raise unsupported(node, "scale or zero point differs from the QuantizeLinear before it")
     out = ctx.output(node.output[0], value.perm)
     ctx.emit(OP.DEQUANTIZE, [value], [out], version=2)
@@ -252,7 +254,12 @@ def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a / b
 
 
-_MATH = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _divide}
+_MATH: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "Add": np.add,
+    "Sub": np.subtract,
+    "Mul": np.multiply,
+    "Div": _divide,
+}
 
 
 @folds(*_MATH)

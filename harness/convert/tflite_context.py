@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from ai_edge_litert import schema_py_generated as fb
 
@@ -141,6 +142,13 @@ class Context:
                 f"'{node.input[i]}' is read by node '{node.name}' before it is computed"
             ) from None
 
+    def required(self, node: onnx.NodeProto, i: int) -> Value:
+        """Input `i` of an op that cannot do without it: missing is an error, not None."""
+        value = self.input(node, i)
+        if value is None:
+            raise unsupported(node, f"input {i} is missing")
+        return value
+
     def const(self, node: onnx.NodeProto, i: int, what: str) -> Const:
         value = self.optional_const(node, i, what)
         if value is None:
@@ -161,9 +169,7 @@ class Context:
         A constant becomes a constant tensor; one of lower rank than `perm` first gets
         leading 1-axes, as ONNX broadcasting would give it.
         """
-        value = self.input(node, i)
-        if value is None:
-            raise unsupported(node, f"input {i} is missing")
+        value = self.required(node, i)
         if isinstance(value, Const):
             return self._materialize(node, node.input[i], value, perm)
         if value.dtype != fb.TensorType.FLOAT32:
@@ -229,7 +235,8 @@ class Context:
         ins = [x.index if isinstance(x, Act) else x for x in inputs]
         return self.builder.op(code, ins, [o.index for o in outputs], options, version=version)
 
-    def int32(self, values: Sequence[int] | np.ndarray, name: str) -> int:
+    def int32(self, values: npt.ArrayLike, name: str) -> int:
+        """An int32 constant tensor: a shape, axes, a permutation or [[begin, end], ...] pads."""
         return self.builder.constant(name, np.asarray(values, dtype=np.int32))
 
     def constant(self, const: Const, name: str) -> int:

@@ -114,9 +114,10 @@ def _batchnorm_params(ctx: Context, bn: onnx.NodeProto) -> tuple[np.ndarray, np.
     if a.get("training_mode", 0) or any(ctx.is_used(name) for name in bn.output[1:]):
         return None
     params = [ctx.input(bn, i) for i in range(1, 5)]
-    if not all(isinstance(p, Const) and not p.dynamic for p in params):
+    consts = [p for p in params if isinstance(p, Const) and not p.dynamic]
+    if len(consts) != len(params):
         return None
-    scale, bias, mean, var = (p.value.astype(np.float32).reshape(-1) for p in params)
+    scale, bias, mean, var = (p.value.astype(np.float32).reshape(-1) for p in consts)
     factor = scale / np.sqrt(var + np.float32(a.get("epsilon", 1e-5)))
     return factor, bias - mean * factor
 
@@ -181,7 +182,7 @@ def conv(ctx: Context, node: onnx.NodeProto) -> None:
     options.dilationHFactor, options.dilationWFactor = dilations
     out = ctx.output(out_name, NHWC)
     _check_spatial(node, x, out, padding, (kh, kw), strides, dilations)
-    inputs = [
+    inputs: list[Act | int] = [
         x,
         ctx.constant(weight, node.input[1]),
         ctx.builder.constant(f"{out_name}_bias", bias),
@@ -200,7 +201,11 @@ def _fully_connected(
     out = ctx.output(out_name)
     options = fb.FullyConnectedOptionsT()
     options.keepNumDims = keep
-    inputs = [x, ctx.constant(weight, weight_name), ctx.builder.constant(f"{out_name}_bias", bias)]
+    inputs: list[Act | int] = [
+        x,
+        ctx.constant(weight, weight_name),
+        ctx.builder.constant(f"{out_name}_bias", bias),
+    ]
     op = ctx.emit(OP.FULLY_CONNECTED, inputs, [out], options, version=5 if keep else 1)
     ctx.set(out_name, replace(out, producer=op))
 

@@ -41,8 +41,8 @@ def binary(ctx: Context, node: onnx.NodeProto) -> None:
     inputs = []
     for i in (0, 1):
         value = ctx.input(node, i)
-        low_rank = isinstance(value, Act) and value.rank < rank
-        inputs.append(ctx.act(node, i, identity(value.rank) if low_rank else perm))
+        view = identity(value.rank) if isinstance(value, Act) and value.rank < rank else perm
+        inputs.append(ctx.act(node, i, view))
     out = ctx.output(node.output[0], perm)
     op = ctx.emit(code, inputs, [out], options(), version=2 if rank > 4 else 1)
     ctx.set(node.output[0], replace(out, producer=op))
@@ -191,7 +191,7 @@ def reshape(ctx: Context, node: onnx.NodeProto) -> None:
 def transpose(ctx: Context, node: onnx.NodeProto) -> None:
     """Free: a runtime tensor is re-labelled with another layout, no TRANSPOSE op; a
     constant is transposed keeping its int8/int4/float16 storage."""
-    value = ctx.input(node, 0)
+    value = ctx.required(node, 0)
     rank = value.ndim if isinstance(value, Const) else value.rank
     perm = tuple(attrs(node).get("perm", range(rank - 1, -1, -1)))
     if isinstance(value, Const):
@@ -250,6 +250,6 @@ def pad(ctx: Context, node: onnx.NodeProto) -> None:
     if fill == 0.0:
         ctx.emit(OP.PAD, [x, padding], [out], fb.PadOptionsT(), version=version)
     else:
-        value = ctx.builder.constant(f"{node.output[0]}_value", np.array([fill], np.float32))
-        ctx.emit(OP.PADV2, [x, padding, value], [out], fb.PadV2OptionsT(), version=version)
+        filler = ctx.builder.constant(f"{node.output[0]}_value", np.array([fill], np.float32))
+        ctx.emit(OP.PADV2, [x, padding, filler], [out], fb.PadV2OptionsT(), version=version)
     ctx.set(node.output[0], out)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from ai_edge_litert import schema_py_generated as fb
 
 NHWC = (0, 2, 3, 1)  # tflite = onnx.transpose(NHWC) for a channels-last 4-D tensor
@@ -131,9 +132,10 @@ class Const:
         quant = None if self.quant is None else self.quant.transpose(perm)
         return replace(self, value=self.value.transpose(perm), quant=quant)
 
-    def scaled(self, factor: np.ndarray, axis: int) -> Const | None:
+    def scaled(self, factor: npt.ArrayLike, axis: int) -> Const | None:
         """Multiply along `axis` (folding BatchNorm or Gemm's alpha), keeping the storage
-        exact: quantized scales absorb positive factors; float16 cannot stay exact (None)."""
+        exact: quantized scales absorb positive factors; float16 cannot stay exact (None).
+        `factor` is a per-channel vector or a scalar."""
         shape = [1] * self.ndim
         factor = np.asarray(factor, np.float32).reshape(-1)
         shape[axis] = -1 if factor.size > 1 else 1

@@ -19,7 +19,7 @@ def _interpreter_module() -> Any:
         from ai_edge_litert import interpreter
     except ImportError:
         try:
-            from tflite_runtime import interpreter  # type: ignore[no-redef]
+            from tflite_runtime import interpreter
         except ImportError:
             raise RuntimeUnavailable(
                 "LiteRT is not installed; pip install ai-edge-litert"
