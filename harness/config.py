@@ -71,9 +71,12 @@ class TrainingSpec:
     weight_decay: float
     patience: int
     threads: int
+    workers: int = 1  # models trained at a time, each in its own process
 
     def spec(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """What decides the trained weights: not `workers`, which only decides how many
+        models train at once (the cache keys must not change with it)."""
+        return {k: v for k, v in self.__dict__.items() if k != "workers"}
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,7 @@ def _training(sec: _Section) -> TrainingSpec:
         weight_decay=sec.get("weight_decay", NUMBER, default=0.0, check=_between(0, 1)),
         patience=sec.get("patience", int, default=10, check=_at_least(1)),
         threads=sec.get("threads", int, default=2, check=_at_least(1)),
+        workers=sec.get("workers", int, default=1, check=_at_least(1)),
     )
     sec.finish()
     return spec

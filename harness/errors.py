@@ -5,6 +5,16 @@ class HarnessError(Exception):
     """A problem the user can fix; its message is one line saying what and how."""
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as one line: a HarnessError's own first line, anything else with its type
+    (a bare KeyError or ValueError says little without it)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(exc, HarnessError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class ConfigError(HarnessError):
     """The sweep config (or a command-line option) is invalid."""
 

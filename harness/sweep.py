@@ -22,11 +22,12 @@ from harness import __version__
 from harness.artifacts import Artifacts
 from harness.config import Config
 from harness.datasets import Splits, load, split
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, one_line
 from harness.hashing import hash_spec
 from harness.imported import check_fits, read_model
 from harness.machine import describe_machine, git_revision, machine_hash
 from harness.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
+from harness.pool import train_in_processes
 from harness.stages import (
     Built,
     calibration_data,
@@ -71,11 +72,7 @@ def now() -> str:
 
 def _reason(stage: str, exc: Exception) -> str:
     """One line for the leaderboard: the stage, and the error's first line."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    if not isinstance(exc, HarnessError):
-        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return f"{stage}: {text}"
+    return f"{stage}: {one_line(exc)}"
 
 
 class Sweep:
@@ -165,7 +162,7 @@ class Sweep:
             by_job: dict[str, list[Candidate]] = defaultdict(list)
             for cand in todo:
                 by_job[cand.job.key].append(cand)
-            trained: dict[str, Built | Exception] = {}
+            trained = self._train_in_parallel(summary, set(by_job), splits)
             for job in self.plan.compressions:
                 if job.key not in by_job:
                     continue
@@ -174,6 +171,33 @@ class Sweep:
                     trained[train_job.key] = self._train(summary, train_job, splits)
                 self._run_job(summary, job, trained[train_job.key], by_job[job.key],
                               splits, calibration, eval_inputs)  # fmt: skip
+
+    def _train_in_parallel(
+        self, summary: SweepSummary, job_keys: set[str], splits: Splits
+    ) -> dict[str, Built | Exception]:
+        """With training.workers > 1, every model still to train, that many at a time;
+        the rest (cached, imported) is taken in as the sweep reaches it."""
+        workers = self.config.training.workers
+        unique = {c.train.key: c.train for c in self.plan.compressions if c.key in job_keys}
+        jobs = [
+            t
+            for t in unique.values()
+            if not t.model.imported and self.artifacts.get("trained", t.key, "onnx") is None
+        ]
+        if workers < 2 or len(jobs) < 2:
+            return {}
+        self.progress.note(f"training {len(jobs)} models, {workers} at a time")
+
+        def done(job: TrainJob, outcome: Built | Exception) -> None:
+            what = f"{job.model.name} under policy {job.policy.name}"
+            if isinstance(outcome, Exception):
+                self.progress.note(f"training {what} failed: {one_line(outcome)}")
+            else:
+                summary.counts["trained"] += 1
+                self.progress.note(f"trained {what}")
+
+        with self.timed(summary, "train"):
+            return train_in_processes(jobs, splits, self.config, self.artifacts, workers, done)
 
     def _train(self, summary: SweepSummary, job: TrainJob, splits: Splits) -> Built | Exception:
         if job.model.imported:

@@ -1,0 +1,87 @@
+"""Training in worker processes gives the models in-process training gives."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from harness.artifacts import Artifacts
+from harness.config import load_config
+from harness.datasets import load, split
+from harness.errors import HarnessError
+from harness.plan import make_plan
+from harness.pool import train_in_processes
+from harness.stages import Built, train_stage
+from harness.store import Store
+from harness.sweep import run_sweep
+
+CONFIG = """
+name = "pool"
+seed = 1
+[dataset]
+name = "digits"
+[models.cnn]
+arch = "small_cnn"
+width = 4
+depth = 1
+[training]
+epochs = 3
+threads = 1
+workers = {workers}
+[policies]
+none = "none"
+geometric = "geometric"
+noise = {{ steps = [{{ op = "noise", p = 0.5, magnitude = 2 }}] }}
+[compression]
+fp32 = []
+[runtimes.onnxruntime]
+threads = 1
+[latency]
+warmup = 1
+min_runs = 5
+min_seconds = 0.0
+"""
+
+
+def _sweep(tmp_path: Path, workers: int) -> tuple[dict[str, bytes], dict[str, float], dict]:
+    folder = tmp_path / f"workers{workers}"
+    folder.mkdir()
+    (folder / "c.toml").write_text(CONFIG.format(workers=workers))
+    config = load_config(folder / "c.toml")
+    with Store(folder / "r.db") as store:
+        summary = run_sweep(config, store, folder / "art")
+        accuracy = {r.policy: r.metric("accuracy") for r in store.candidates(summary.run_id)}
+    models = {p.stem: p.read_bytes() for p in (folder / "art" / "trained").glob("*.onnx")}
+    return models, accuracy, dict(summary.counts)
+
+
+def test_three_models_two_at_a_time_match_training_one_by_one(tmp_path: Path) -> None:
+    serial, serial_acc, serial_counts = _sweep(tmp_path, 1)
+    parallel, parallel_acc, parallel_counts = _sweep(tmp_path, 2)
+    assert len(serial) == 3
+    assert parallel == serial  # same cache keys (workers is not in them), same bytes
+    assert parallel_acc == serial_acc
+    assert serial_counts["trained"] == parallel_counts["trained"] == 3
+
+
+def test_a_job_that_fails_in_a_worker_comes_back_as_one_line(tmp_path: Path) -> None:
+    config = load_config(None)
+    config = replace(config, training=replace(config.training, epochs=1, threads=1))
+    plan = make_plan(config)
+    good = plan.trains[0]
+    bad = replace(good, model=replace(good.model, arch="no_such_arch"), key="bad")
+    splits = split(load("digits", {}), 0, 0.15, 0.25)
+    seen: list[str] = []
+    results = train_in_processes(
+        [good, bad], splits, config, Artifacts(tmp_path), 2, lambda job, _: seen.append(job.key)
+    )
+    assert sorted(seen) == sorted([good.key, "bad"])
+    built = results[good.key]
+    assert isinstance(built, Built) and not built.reused and built.path.is_file()
+    # The worker cached it where the sweep looks: training it here again reuses that file.
+    again = train_stage(good, splits, config, Artifacts(tmp_path))
+    assert again.reused and again.path == built.path
+    error = results["bad"]
+    assert isinstance(error, HarnessError)
+    assert str(error).startswith("KeyError: ") and "no_such_arch" in str(error)
+    assert "\n" not in str(error)
