@@ -6,7 +6,6 @@ Every problem in the file is collected and reported together, one line each, as
 
 from __future__ import annotations
 
-import itertools
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, ParamError
+from harness.grid import GridError, expand, find_sweeps
 from harness.registry import nearest
 
 DEFAULT_CONFIG_NAME = "default.toml"
@@ -428,13 +428,31 @@ def _training(sec: _Section) -> TrainingSpec:
 def _policies(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list[Any]:
     from harness.augment import parse_policy
 
-    out = []
+    out: list[Any] = []
     for name, spec in _named_tables(value, "policies", errors).items():
-        try:
-            out.append(parse_policy(name, spec, data_kind))
-        except ParamError as exc:
-            key = f"policies.{name}" + (f".{exc.key}" if exc.key else "")
-            errors.append((key, exc.message))
+        variants: list[tuple[str, Any]] = [(name, spec)]
+        if isinstance(spec, dict) and "preset" in spec:  # a preset's scalars may be swept
+            try:
+                variants = [
+                    (n, t[0]) for n, t in expand(name, [spec], find_sweeps([spec], ["ops"]))
+                ]
+            except GridError as exc:
+                errors.append((f"policies.{name}.{exc.key}", exc.message))
+                continue
+        for policy_name, policy_spec in variants:
+            try:
+                policy = parse_policy(policy_name, policy_spec, data_kind)
+            except ParamError as exc:
+                key = f"policies.{name}" + (f".{exc.key}" if exc.key else "")
+                _once(errors, key, exc.message)
+                continue
+            if any(p.name == policy_name for p in out):
+                _once(
+                    errors,
+                    f"policies.{name}",
+                    f"makes the policy '{policy_name}', which is already named",
+                )
+            out.append(policy)
     return out
 
 
@@ -456,7 +474,24 @@ def _compressions(value: Any, errors: list[tuple[str, str]]) -> list[Compression
             errors.append((path, 'must be a list of steps like [{ pass = "quantize", bits = 8 }]'))
             continue
         prefix = f"{path}{'.steps' if isinstance(entry, dict) else ''}"
-        for setting, chain in _expand(name, steps, prefix, errors):
+        bad = [
+            i for i, step in enumerate(steps)
+            if not isinstance(step, dict) or not isinstance(step.get("pass"), str)
+        ]  # fmt: skip
+        if bad:
+            errors.append(
+                (
+                    f"{prefix}[{bad[0]}]",
+                    "must be a table with a 'pass' name, e.g. { pass = \"prune\" }",
+                )
+            )
+            continue
+        try:
+            settings = expand(name, steps, find_sweeps(steps))
+        except GridError as exc:
+            errors.append((f"{prefix}[{exc.index}].{exc.key}", exc.message))
+            continue
+        for setting, chain in settings:
             passes = []
             for i, step in enumerate(chain):
                 where = f"{prefix}[{i}]"
@@ -478,61 +513,6 @@ def _once(errors: list[tuple[str, str]], key: str, message: str) -> None:
     """Record a problem once, though every expansion of a swept setting meets it."""
     if (key, message) not in errors:
         errors.append((key, message))
-
-
-def _expand(
-    name: str, steps: list[Any], prefix: str, errors: list[tuple[str, str]]
-) -> list[tuple[str, list[dict[str, Any]]]]:
-    """A list as a parameter's value sweeps it: one setting per value (the product over
-    several lists), named by filling "{param}" in the setting's name, or else by appending
-    "param=value". Returns [(setting name, concrete steps)]; problems go to `errors`."""
-    swept: list[tuple[int, str, list[Any]]] = []
-    for i, step in enumerate(steps):
-        if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
-            errors.append(
-                (f"{prefix}[{i}]", "must be a table with a 'pass' name, e.g. { pass = \"prune\" }")
-            )
-            return []
-        for key, values in step.items():
-            if not isinstance(values, list):
-                continue
-            if not values or any(isinstance(v, list | dict) for v in values):
-                errors.append(
-                    (
-                        f"{prefix}[{i}].{key}",
-                        f"a list sweeps values, e.g. [2, 4, 8]; got {values!r}",
-                    )
-                )
-                return []
-            if len(set(map(repr, values))) != len(values):
-                errors.append((f"{prefix}[{i}].{key}", f"lists a value twice: {values!r}"))
-                return []
-            swept.append((i, key, values))
-    if not swept:
-        return [(name, steps)]
-    out = []
-    for combo in itertools.product(*(values for _, _, values in swept)):
-        chain = [dict(step) for step in steps]
-        filled: list[tuple[str, str]] = []
-        for (i, key, _), v in zip(swept, combo, strict=True):
-            chain[i][key] = v
-            filled.append((key, _show(v)))
-        keys = [key for key, _ in filled]
-        if len(set(keys)) == len(keys) and all(f"{{{key}}}" in name for key in keys):
-            setting = name
-            for key, v in filled:
-                setting = setting.replace(f"{{{key}}}", v)
-        else:
-            setting = " ".join([name, *(f"{key}={v}" for key, v in filled)])
-        out.append((setting, chain))
-    return out
-
-
-def _show(value: Any) -> str:
-    """How a swept value reads in a setting's name: 4, 0.5, true, minmax."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:

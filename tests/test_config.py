@@ -83,6 +83,21 @@ def test_a_list_of_values_sweeps_a_parameter(tmp_path: Path) -> None:
     assert settings["svd 0.5"].passes[0].rank_ratio == 0.5
 
 
+def test_a_list_of_values_sweeps_a_policy_preset_parameter(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        MINIMAL.replace(
+            'none = "none"',
+            'none = "none"\nra = { preset = "randaugment", n = 2, m = [5, 9] }\n'
+            '"ta {m}" = { preset = "randaugment", n = 1, m = [3], ops = ["rotate", "shear"] }',
+        )
+    )
+    policies = {p.name: p for p in load_config(path).policies}
+    assert list(policies) == ["none", "ra m=5", "ra m=9", "ta 3"]
+    assert dict(policies["ra m=9"].params)["m"] == 9
+    assert dict(policies["ta 3"].params)["ops"] == ("rotate", "shear")
+
+
 def _error_for(tmp_path: Path, text: str) -> str:
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -148,6 +163,10 @@ def _error_for(tmp_path: Path, text: str) -> str:
             "bad.toml:latency.batch: must be a batch size >= 1 or a list of them",
         ),
         (('name = "digits"', 'name = "mnist"'), "bad.toml:dataset.name: 'mnist' is not allowed"),
+        (
+            ('none = "none"', 'ra = { preset = "randaugment", n = 2, m = [5, 99] }'),
+            "bad.toml:policies.ra.m: ",
+        ),
         (
             ("fp32 = []", 'q = [{ pass = "quantize", bits = [2, 9] }]'),
             "bad.toml:compression.q[0].bits: must be an integer in [2, 8], got 9",
