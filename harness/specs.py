@@ -1,0 +1,161 @@
+"""What a sweep config decides, as frozen dataclasses: parsed once by harness.config, read
+everywhere else. Each `spec()` is the JSON-able part that decides results (hashed into
+cache and history keys), so settings that do not change results stay out of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CompressionSpec", "Config", "DatasetSpec", "LatencySpec", "ModelSpec", "RuntimeSpec",
+    "TrainingSpec",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    params: dict[str, Any]
+    val_fraction: float
+    test_fraction: float
+    normalize: bool = True  # false: models see the samples as stored (imported models)
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": self.params,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "normalize": self.normalize,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A built-in architecture to train (arch, width, depth), or an ONNX file trained
+    elsewhere (onnx, its sha256), which the sweep compresses and measures as it is."""
+
+    name: str
+    arch: str
+    width: int
+    depth: int
+    onnx: str | None = None  # absolute path of an imported model
+    sha256: str | None = None  # of that file: its identity in cache and history keys
+
+    @property
+    def imported(self) -> bool:
+        return self.onnx is not None
+
+    def spec(self) -> dict[str, Any]:
+        if self.imported:
+            return {"name": self.name, "onnx": self.onnx, "sha256": self.sha256}
+        return {"name": self.name, "arch": self.arch, "width": self.width, "depth": self.depth}
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    patience: int
+    threads: int
+    workers: int = 1  # models trained at a time, each in its own process
+
+    def spec(self) -> dict[str, Any]:
+        """What decides the trained weights: not `workers`, which only decides how many
+        models train at once (the cache keys must not change with it)."""
+        return {k: v for k, v in self.__dict__.items() if k != "workers"}
+
+
+@dataclass(frozen=True)
+class CompressionSpec:
+    """A named chain of passes; the empty chain is the uncompressed baseline."""
+
+    name: str
+    passes: tuple[Any, ...]  # harness.compress.base.Pass instances
+    finetune_epochs: int = 0  # > 0: mirror prune/svd in PyTorch and fine-tune (built-in models)
+
+    def spec(self) -> list[dict[str, Any]] | dict[str, Any]:
+        steps = [p.spec() for p in self.passes]
+        return (
+            {"steps": steps, "finetune_epochs": self.finetune_epochs}
+            if self.finetune_epochs
+            else steps
+        )
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """A target: `name` labels it on the leaderboard, `engine` is the registered runtime.
+
+    Two targets may share an engine with different settings, e.g. LiteRT float and
+    LiteRT full-integer: `[runtimes."litert int8"]` with `runtime = "litert"`.
+    """
+
+    name: str
+    settings: dict[str, Any]
+    engine: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.engine:
+            object.__setattr__(self, "engine", self.name)
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "runtime": self.engine, "settings": self.settings}
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """`batch` is the batch size of the leaderboard's latency; `extra_batches` are also
+    timed (e.g. 32, for throughput) and shown on each candidate's page."""
+
+    batch: int
+    warmup: int
+    min_runs: int
+    min_seconds: float
+    max_runs: int
+    timeout_seconds: float
+    extra_batches: tuple[int, ...] = ()
+
+    @property
+    def batches(self) -> tuple[int, ...]:
+        return (self.batch, *self.extra_batches)
+
+    def spec(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["extra_batches"] = list(self.extra_batches)
+        return out
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    name: str
+    seed: int
+    dataset: DatasetSpec
+    models: tuple[ModelSpec, ...]
+    training: TrainingSpec
+    policies: tuple[Any, ...]  # harness.augment.Policy instances
+    compressions: tuple[CompressionSpec, ...]
+    runtimes: tuple[RuntimeSpec, ...]
+    latency: LatencySpec
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    data_kind: str = "image"  # "image" or "tabular", known before the data is loaded
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that decides the results, JSON-able (stored with the run, hashed)."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "dataset": self.dataset.spec(),
+            "models": [m.spec() for m in self.models],
+            "training": self.training.spec(),
+            "policies": {p.name: p.spec() for p in self.policies},
+            "compression": {c.name: c.spec() for c in self.compressions},
+            "runtimes": [r.spec() for r in self.runtimes],
+            "latency": self.latency.spec(),
+        }
