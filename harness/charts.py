@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.report_data import Series, compression_family, pareto_front
+from harness.history import (
+    Series,
+)
+from harness.report_data import (
+    compression_family,
+    pareto_front,
+)
 from harness.store import CandidateRecord
 
 Figure = dict[str, Any]

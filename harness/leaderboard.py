@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.report_data import fmt_acc_ci, fmt_kb, fmt_ms, rank
+from harness.formats import (
+    fmt_acc_ci,
+    fmt_kb,
+    fmt_ms,
+)
+from harness.report_data import (
+    rank,
+)
 from harness.store import CandidateRecord, Run
 
 

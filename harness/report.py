@@ -24,13 +24,15 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from harness.errors import StoreError
-from harness.previews import mosaic_png, slug
-from harness.report_data import (
+from harness.history import (
     HistoryPoint,
     Series,
     SeriesLabel,
-    candidate_href,
     history_series,
+)
+from harness.previews import mosaic_png, slug
+from harness.report_data import (
+    candidate_href,
     pareto_front,
 )
 from harness.report_pages import (

@@ -1,7 +1,7 @@
 """What the report shows, computed from stored rows (pure functions, no I/O).
 
-Pareto fronts, the best pick under common budgets, history series with regression marks,
-the rows of the site's tables, and the number formats every page shares.
+Pareto fronts, the best pick under common budgets and the rows of the site's tables; the
+number formats are in harness.formats, the history series in harness.history.
 """
 
 from __future__ import annotations
@@ -9,11 +9,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from harness.formats import (
+    MISSING,
+    fmt_acc_ci,
+    fmt_change,
+    fmt_delta_pt,
+    fmt_int,
+    fmt_kb,
+    fmt_ms,
+    fmt_pct,
+    fmt_si,
+)
+from harness.history import Series
 from harness.plan import BASELINE
 from harness.store import CandidateRecord
 
@@ -24,114 +35,7 @@ MAXIMIZE = frozenset(
 )  # fmt: skip
 FRONT_METRICS = ("accuracy", "file_bytes", "latency_p50_ms")
 
-# Regression thresholds, between consecutive runs of one series.
-ACCURACY_DROP = 0.005  # half a percentage point
-LATENCY_RISE = 0.10  # p50 up by more than 10%, same machine only
-MISSING = "–"
 TABLE_PAGE_ROWS = 500
-
-
-# -- number formats ---------------------------------------------------------------------
-
-
-def fmt_kb(n_bytes: float | None) -> str:
-    return MISSING if n_bytes is None else f"{n_bytes / 1024:,.1f} KB"
-
-
-def _sig3(value: float) -> str:
-    """Three significant digits without exponent notation: 0.0123, 1.23, 123, 1,230."""
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    rounded = float(f"{value:.3g}")
-    decimals = max(0, 2 - math.floor(math.log10(abs(rounded))))
-    return f"{rounded:,.{decimals}f}"
-
-
-def fmt_sci(value: float | None) -> str:
-    """Three significant digits, in exponent notation when tiny: 2.38e-06."""
-    return MISSING if value is None else f"{value:.3g}"
-
-
-def fmt_ms(ms: float | None) -> str:
-    return MISSING if ms is None else f"{_sig3(ms)} ms"
-
-
-def fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return MISSING
-    if seconds < 60:
-        return f"{_sig3(seconds)} s"
-    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
-
-
-def fmt_pct(fraction: float | None) -> str:
-    return MISSING if fraction is None else f"{fraction * 100:.1f}%"
-
-
-def fmt_acc_ci(acc: float | None, low: float | None, high: float | None) -> str:
-    """97.2% [95.6, 98.3]: the accuracy and its 95% interval."""
-    if acc is None:
-        return MISSING
-    if low is None or high is None:
-        return fmt_pct(acc)
-    return f"{acc * 100:.1f}% [{low * 100:.1f}, {high * 100:.1f}]"
-
-
-def fmt_int(n: float | None) -> str:
-    return MISSING if n is None else f"{round(n):,}"
-
-
-def fmt_si(n: float | None) -> str:
-    """A count with k/M/G and three significant digits (MACs)."""
-    if n is None:
-        return MISSING
-    for scale, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
-        if abs(n) >= scale:
-            return f"{_sig3(n / scale)}{suffix}"
-    return fmt_int(n)
-
-
-def fmt_delta_pt(delta: float | None) -> str:
-    """An accuracy difference in percentage points, signed: +0.4 pt, −1.2 pt."""
-    return MISSING if delta is None else f"{delta * 100:+.1f} pt".replace("-", "−")
-
-
-def fmt_change(before: float | None, after: float | None) -> str:
-    """A relative change, signed: +12.0%, −3.5%."""
-    if before is None or after is None or before == 0:
-        return MISSING
-    return f"{(after / before - 1) * 100:+.1f}%".replace("-", "−")
-
-
-def fmt_ratio(base: float | None, value: float | None, smaller: str, larger: str) -> str:
-    """How value compares with base as a factor: '4.1× smaller' or '1.3× larger'."""
-    if not base or not value:
-        return MISSING
-    if value <= base:
-        return f"{base / value:.1f}× {smaller}"
-    return f"{value / base:.1f}× {larger}"
-
-
-def fmt_spec(spec: object) -> str:
-    """A settings dict or list as short text: 'bits=8, pass=quantize'."""
-    if isinstance(spec, Mapping):
-        return ", ".join(f"{k}={fmt_spec(v)}" for k, v in sorted(spec.items())) or "none"
-    if isinstance(spec, list | tuple):
-        return "; ".join(fmt_spec(v) for v in spec) or "none"
-    return str(spec)
-
-
-def fmt_time(iso: str | None) -> str:
-    """A stored ISO timestamp as '2026-01-01 09:30 UTC' (unchanged when it does not parse)."""
-    if not iso:
-        return MISSING
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def compression_family(label: str) -> str:
@@ -260,124 +164,6 @@ def budget_picks(
         base = baselines.get((pick.model, pick.runtime)) if pick else None
         picks.append(BudgetPick(budget, pick, base))
     return picks
-
-
-# -- history ---------------------------------------------------------------------------
-
-
-class HistoryPoint(NamedTuple):
-    """One candidate of one run, as the history needs it (a tuple: there are many)."""
-
-    run_id: int
-    machine_hash: str
-    status: str
-    accuracy: float | None
-    file_bytes: float | None
-    latency_p50_ms: float | None
-
-
-@dataclass(frozen=True)
-class SeriesLabel:
-    key: str
-    model: str
-    policy: str
-    compression: str
-    runtime: str
-
-
-class Regression(NamedTuple):
-    run_id: int
-    metric: str  # accuracy | file_bytes | latency_p50_ms | status
-    before: float | None
-    after: float | None
-
-    @property
-    def text(self) -> str:
-        """'accuracy −1.2 pt', 'file size +3.0%', 'p50 +12.5%' or 'failed (was ok)'."""
-        if self.metric == "accuracy":
-            return f"accuracy {fmt_delta_pt((self.after or 0) - (self.before or 0))}"
-        if self.metric == "file_bytes":
-            return f"file size {fmt_change(self.before, self.after)}"
-        if self.metric == "latency_p50_ms":
-            return f"p50 {fmt_change(self.before, self.after)}"
-        return "failed (was ok)"
-
-
-@dataclass(frozen=True)
-class Series:
-    label: SeriesLabel
-    points: tuple[HistoryPoint, ...]  # oldest first
-    regressions: tuple[Regression, ...]
-
-    def latest_regressions(self) -> tuple[Regression, ...]:
-        last = self.points[-1].run_id
-        return tuple(r for r in self.regressions if r.run_id == last)
-
-
-def find_regressions(points: Sequence[HistoryPoint], machine_hash: str) -> list[Regression]:
-    """Each point against the previous measured one: accuracy drop > 0.5 pt, any size growth,
-    and p50 up > 10% (latency compared only between runs on `machine_hash`)."""
-    found: list[Regression] = []
-    prev: HistoryPoint | None = None  # the latest measured point
-    prev_timed: HistoryPoint | None = None  # the latest measured point on machine_hash
-    was_ok = False
-    for point in points:
-        if point.status != "ok":
-            if was_ok:
-                found.append(Regression(point.run_id, "status", None, None))
-            was_ok = False
-            continue
-        was_ok = True
-        if prev is not None:
-            if _drop(prev.accuracy, point.accuracy, ACCURACY_DROP):
-                found.append(Regression(point.run_id, "accuracy", prev.accuracy, point.accuracy))
-            if _rise(prev.file_bytes, point.file_bytes, 0.0):
-                found.append(
-                    Regression(point.run_id, "file_bytes", prev.file_bytes, point.file_bytes)
-                )
-        if point.machine_hash == machine_hash:
-            if prev_timed is not None and _rise(
-                prev_timed.latency_p50_ms, point.latency_p50_ms, LATENCY_RISE
-            ):
-                before = prev_timed.latency_p50_ms
-                found.append(
-                    Regression(point.run_id, "latency_p50_ms", before, point.latency_p50_ms)
-                )
-            prev_timed = point
-        prev = point
-    return found
-
-
-# Float noise must not turn a change of exactly the threshold into a regression.
-_EPSILON = 1e-9
-
-
-def _drop(before: float | None, after: float | None, threshold: float) -> bool:
-    return before is not None and after is not None and before - after > threshold + _EPSILON
-
-
-def _rise(before: float | None, after: float | None, fraction: float) -> bool:
-    return before is not None and after is not None and after > before * (1 + fraction) + _EPSILON
-
-
-def history_series(
-    points: Mapping[SeriesLabel, Sequence[HistoryPoint]], machine_hash: str
-) -> list[Series]:
-    """Series with their regressions; those regressed in their latest run first."""
-    series = [
-        Series(label, tuple(pts), tuple(find_regressions(pts, machine_hash)))
-        for label, pts in points.items()
-        if pts
-    ]
-    return sorted(
-        series,
-        key=lambda s: (
-            not s.latest_regressions(),
-            not s.regressions,
-            -(s.points[-1].accuracy or 0.0),
-            s.label.key,
-        ),
-    )
 
 
 # -- tables ----------------------------------------------------------------------------

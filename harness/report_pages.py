@@ -10,11 +10,8 @@ from typing import Any
 from urllib.parse import quote
 
 from harness import __version__, charts
-from harness.report_data import (
+from harness.formats import (
     MISSING,
-    Series,
-    budget_picks,
-    candidate_href,
     fmt_acc_ci,
     fmt_delta_pt,
     fmt_int,
@@ -27,6 +24,13 @@ from harness.report_data import (
     fmt_si,
     fmt_spec,
     fmt_time,
+)
+from harness.history import (
+    Series,
+)
+from harness.report_data import (
+    budget_picks,
+    candidate_href,
     fp32_baselines,
     history_table,
     leaderboard_table,

@@ -9,7 +9,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.report_data import candidate_href
+from harness.report_data import (
+    candidate_href,
+)
 from harness.store import METRIC_COLUMNS, CandidateRecord, Run
 
 RESULTS_SCHEMA_VERSION = 1

@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError
-from harness.report_data import pareto_front, rank
+from harness.report_data import (
+    pareto_front,
+    rank,
+)
 from harness.store import CandidateRecord
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "mb": 1024**2, "mib": 1024**2}

@@ -5,15 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.report_data import (
-    DEFAULT_BUDGETS,
-    Budget,
-    Cell,
-    HistoryPoint,
-    SeriesLabel,
-    best_under,
-    budget_picks,
-    find_regressions,
+from harness.formats import (
     fmt_acc_ci,
     fmt_change,
     fmt_delta_pt,
@@ -22,8 +14,20 @@ from harness.report_data import (
     fmt_ratio,
     fmt_si,
     fmt_time,
-    fp32_baselines,
+)
+from harness.history import (
+    HistoryPoint,
+    SeriesLabel,
+    find_regressions,
     history_series,
+)
+from harness.report_data import (
+    DEFAULT_BUDGETS,
+    Budget,
+    Cell,
+    best_under,
+    budget_picks,
+    fp32_baselines,
     leaderboard_table,
     pareto_front,
     pareto_mask,
