@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from harness.datasets import Splits
 
 TILE = 56  # pixels per tile: 8x8 digits are enlarged with nearest-neighbour, not smoothed
 GAP = 3
@@ -38,3 +41,21 @@ def slug(name: str) -> str:
     """A file-name-safe form of a policy name (names may hold anything)."""
     text = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
     return text or "policy"
+
+
+PREVIEW_SAMPLES = 4
+PREVIEW_VARIANTS = 6
+
+
+def policy_previews(policies: Sequence[Any], splits: Splits, seed: int) -> list[dict[str, Any]]:
+    """A few training images under each policy, as 8-bit pixels, for the report's grids."""
+    from harness.augment import preview
+
+    x, y = splits.train[0][:PREVIEW_SAMPLES], splits.train[1][:PREVIEW_SAMPLES]
+    onehot = np.eye(splits.dataset.n_classes, dtype=np.float32)[y]
+    out = []  # a list, not a dict: the config's order of policies is kept
+    for policy in policies:
+        grid = preview(policy, x, onehot, seed, n_variants=PREVIEW_VARIANTS)
+        pixels = np.round(np.clip(grid, 0, 1) * 255).astype(np.uint8).tolist()
+        out.append({"name": policy.name, "describe": policy.describe(), "pixels": pixels})
+    return out

@@ -19,7 +19,7 @@ from harness.errors import HarnessError
 from harness.latency import keep_samples, summarize
 from harness.measure import WorkerResult
 from harness.metrics import accuracy, classification_report, parity
-from harness.plan import CompressJob, TrainJob
+from harness.plan import Candidate, CompressJob, TrainJob
 
 CONVERTER_VERSION = "1"
 
@@ -66,6 +66,21 @@ def _import_model(job: TrainJob, artifacts: Artifacts) -> Built:
     meta = {"imported": job.model.onnx, "policy": job.policy.spec(), "model": job.model.spec()}
     path = artifacts.put("trained", job.key, "onnx", data, meta)
     return Built(path, meta, reused=False)
+
+
+def write_eval_inputs(splits: Splits, seed: int, folder: Path) -> list[Path]:
+    """The test split and its fixed perturbed copy, as the model takes them."""
+    from harness.robust import perturb
+
+    x_test = splits.test[0]
+    if splits.dataset.kind == "image":
+        robust = splits.model_input(perturb(x_test, seed, "image"))
+    else:
+        robust = perturb(splits.model_input(x_test), seed, "tabular")
+    paths = [folder / "test.npy", folder / "robust.npy"]
+    np.save(paths[0], splits.model_input(x_test))
+    np.save(paths[1], robust.astype(np.float32))
+    return paths
 
 
 def calibration_data(splits: Splits, seed: int) -> np.ndarray:
@@ -213,3 +228,35 @@ def evaluate(
             for size, samples in result.extra_samples.items()
         }
     return metrics, details
+
+
+def candidate_details(cand: Candidate, trained: Built, compressed: Built | None) -> dict[str, Any]:
+    """What a candidate's page shows about how it was made, stored with its row."""
+    job = cand.job
+    return {
+        "model_spec": job.train.model.spec(),
+        "policy_spec": job.train.policy.spec(),
+        "policy_describe": (
+            "trained elsewhere (imported ONNX file)"
+            if job.train.model.imported
+            else job.train.policy.describe()
+        ),
+        "training": {
+            k: trained.meta.get(k)
+            for k in (
+                "epochs",
+                "best_epoch",
+                "best_val_accuracy",
+                "best_val_loss",
+                "train_seconds",
+                "seed",
+            )
+        },
+        "compression_spec": job.compression.spec(),
+        "compression_notes": compressed.meta.get("notes", []) if compressed else [],
+        "runtime_info": {
+            "name": cand.runtime.engine,
+            "version": None,
+            "settings": cand.runtime.settings,
+        },
+    }

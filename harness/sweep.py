@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,13 +28,16 @@ from harness.imported import check_fits, read_model
 from harness.machine import describe_machine, git_revision, machine_hash
 from harness.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
 from harness.pool import train_in_processes
+from harness.previews import policy_previews
 from harness.stages import (
     Built,
     calibration_data,
+    candidate_details,
     compress_stage,
     convert_stage,
     evaluate,
     train_stage,
+    write_eval_inputs,
 )
 from harness.store import CandidateRecord, Store
 
@@ -158,7 +161,7 @@ class Sweep:
                 previews = policy_previews(self.config.policies, splits, self.config.seed)
                 self.store.put_extra(summary.run_id, "policy_previews", previews)
         with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
-            eval_inputs = _write_eval_inputs(splits, self.config.seed, Path(tmp))
+            eval_inputs = write_eval_inputs(splits, self.config.seed, Path(tmp))
             by_job: dict[str, list[Candidate]] = defaultdict(list)
             for cand in todo:
                 by_job[cand.job.key].append(cand)
@@ -237,13 +240,16 @@ class Sweep:
             except Exception as exc:
                 for cand in candidates:
                     self._record_failure(
-                        summary, cand, _reason("compress", exc), self._details(cand, trained, None)
+                        summary,
+                        cand,
+                        _reason("compress", exc),
+                        candidate_details(cand, trained, None),
                     )
                 return
         summary.counts["reused_compressed" if compressed.reused else "compressed"] += 1
         reference: np.ndarray | None = None
         for cand in candidates:
-            details = self._details(cand, trained, compressed)
+            details = candidate_details(cand, trained, compressed)
             metrics: dict[str, Any] = dict(compressed.meta["size"])
             stage = "convert"
             try:
@@ -284,36 +290,6 @@ class Sweep:
                 self._record(summary, cand, "ok", None, metrics, details, model_file.path)
             except Exception as exc:
                 self._record_failure(summary, cand, _reason(stage, exc), details, metrics)
-
-    def _details(self, cand: Candidate, trained: Built, compressed: Built | None) -> dict[str, Any]:
-        job = cand.job
-        return {
-            "model_spec": job.train.model.spec(),
-            "policy_spec": job.train.policy.spec(),
-            "policy_describe": (
-                "trained elsewhere (imported ONNX file)"
-                if job.train.model.imported
-                else job.train.policy.describe()
-            ),
-            "training": {
-                k: trained.meta.get(k)
-                for k in (
-                    "epochs",
-                    "best_epoch",
-                    "best_val_accuracy",
-                    "best_val_loss",
-                    "train_seconds",
-                    "seed",
-                )
-            },
-            "compression_spec": job.compression.spec(),
-            "compression_notes": compressed.meta.get("notes", []) if compressed else [],
-            "runtime_info": {
-                "name": cand.runtime.engine,
-                "version": None,
-                "settings": cand.runtime.settings,
-            },
-        }
 
     def _record(
         self,
@@ -357,43 +333,10 @@ class Sweep:
         self._record(summary, cand, "failed", reason, metrics or {}, details, None)
 
 
-PREVIEW_SAMPLES = 4
-PREVIEW_VARIANTS = 6
-
-
-def policy_previews(policies: Sequence[Any], splits: Splits, seed: int) -> list[dict[str, Any]]:
-    """A few training images under each policy, as 8-bit pixels, for the report's grids."""
-    from harness.augment import preview
-
-    x, y = splits.train[0][:PREVIEW_SAMPLES], splits.train[1][:PREVIEW_SAMPLES]
-    onehot = np.eye(splits.dataset.n_classes, dtype=np.float32)[y]
-    out = []  # a list, not a dict: the config's order of policies is kept
-    for policy in policies:
-        grid = preview(policy, x, onehot, seed, n_variants=PREVIEW_VARIANTS)
-        pixels = np.round(np.clip(grid, 0, 1) * 255).astype(np.uint8).tolist()
-        out.append({"name": policy.name, "describe": policy.describe(), "pixels": pixels})
-    return out
-
-
 def _format(cand: Candidate) -> str:
     from harness.runtimes import RUNTIMES
 
     return RUNTIMES.get(cand.runtime.engine).model_format
-
-
-def _write_eval_inputs(splits: Splits, seed: int, folder: Path) -> list[Path]:
-    """The test split and its fixed perturbed copy, as the model takes them."""
-    from harness.robust import perturb
-
-    x_test = splits.test[0]
-    if splits.dataset.kind == "image":
-        robust = splits.model_input(perturb(x_test, seed, "image"))
-    else:
-        robust = perturb(splits.model_input(x_test), seed, "tabular")
-    paths = [folder / "test.npy", folder / "robust.npy"]
-    np.save(paths[0], splits.model_input(x_test))
-    np.save(paths[1], robust.astype(np.float32))
-    return paths
 
 
 def run_sweep(
