@@ -1,26 +1,10 @@
-"""Pareto fronts, budget picks, regressions and number formats, checked against brute force."""
+"""Pareto fronts, budget picks and table rows, checked against brute force."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from harness.formats import (
-    fmt_acc_ci,
-    fmt_change,
-    fmt_delta_pt,
-    fmt_kb,
-    fmt_ms,
-    fmt_ratio,
-    fmt_si,
-    fmt_time,
-)
-from harness.history import (
-    HistoryPoint,
-    SeriesLabel,
-    find_regressions,
-    history_series,
-)
 from harness.report_data import (
     DEFAULT_BUDGETS,
     Budget,
@@ -142,55 +126,6 @@ def test_budget_picks_carry_the_fp32_baseline_of_their_model_and_runtime() -> No
     assert small.baseline is not None and small.baseline.id == 1
 
 
-def _points(*rows: tuple[str, str, float | None, float | None, float | None]) -> list[HistoryPoint]:
-    return [HistoryPoint(i + 1, m, s, a, f, p) for i, (m, s, a, f, p) in enumerate(rows)]
-
-
-def test_regressions_follow_the_thresholds() -> None:
-    points = _points(
-        ("A", "ok", 0.970, 1000, 1.00),
-        ("A", "ok", 0.966, 1000, 1.09),  # -0.4 pt, +9%: within tolerance
-        ("A", "ok", 0.966, 1000, 1.09),  # unchanged
-        ("A", "ok", 0.960, 1001, 1.21),  # -0.6 pt, +1 byte, +11%
-        ("A", "failed", None, None, None),  # failed after working
-        ("A", "failed", None, None, None),  # still failing: reported once
-        ("A", "ok", 0.960, 1001, 1.21),  # compared with run 3, not the failed runs
-    )
-    found = [(r.run_id, r.metric) for r in find_regressions(points, "A")]
-    assert found == [(4, "accuracy"), (4, "file_bytes"), (4, "latency_p50_ms"), (5, "status")]
-
-
-def test_a_change_of_exactly_the_threshold_is_no_regression() -> None:
-    points = _points(("A", "ok", 0.97, 1000, 1.0), ("A", "ok", 0.965, 1000, 1.1))
-    assert find_regressions(points, "A") == []
-
-
-def test_latency_is_compared_only_on_the_reference_machine() -> None:
-    points = _points(
-        ("A", "ok", 0.97, 1000, 1.00),
-        ("B", "ok", 0.97, 1000, 5.00),  # another machine: neither a regression nor a base
-        ("A", "ok", 0.97, 1000, 1.05),
-        ("A", "ok", 0.97, 1000, 1.20),  # +14% against run 3
-    )
-    assert [(r.run_id, r.metric) for r in find_regressions(points, "A")] == [(4, "latency_p50_ms")]
-    assert find_regressions(points, "B") == []
-
-
-def test_series_regressed_in_their_latest_run_come_first() -> None:
-    def label(key: str) -> SeriesLabel:
-        return SeriesLabel(key, "cnn", "none", "int8", "litert")
-
-    steady = _points(("A", "ok", 0.99, 1000, 1.0), ("A", "ok", 0.99, 1000, 1.0))
-    old_drop = _points(
-        ("A", "ok", 0.99, 1000, 1.0), ("A", "ok", 0.90, 1000, 1.0), ("A", "ok", 0.90, 1000, 1.0)
-    )
-    new_drop = _points(("A", "ok", 0.95, 1000, 1.0), ("A", "ok", 0.93, 1000, 1.0))
-    series = history_series({label("s"): steady, label("o"): old_drop, label("n"): new_drop}, "A")
-    assert [s.label.key for s in series] == ["n", "o", "s"]
-    assert [r.text for r in series[0].latest_regressions()] == ["accuracy −2.0 pt"]
-    assert series[1].latest_regressions() == ()
-
-
 def test_leaderboard_rows_rank_measured_first_and_show_failures_with_reason() -> None:
     records = [
         _record(1, 0.95, 10_000, 0.1),
@@ -209,29 +144,6 @@ def test_leaderboard_rows_rank_measured_first_and_show_failures_with_reason() ->
     strings, first = embedded["strings"], embedded["rows"][0]
     assert [strings[first[0]], strings[first[1]]] == ["ok", "★"]
     assert [strings[first[2][0]], first[2][1], first[2][2]] == ["cnn", None, "candidates/3.html"]
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [(0.012345, "0.0123 ms"), (0.09996, "0.100 ms"), (1.234, "1.23 ms"), (123.4, "123 ms"),
-     (1234.5, "1,230 ms"), (0.0, "0 ms"), (None, "–")],
-)  # fmt: skip
-def test_milliseconds_have_three_significant_digits(value: float | None, text: str) -> None:
-    assert fmt_ms(value) == text
-
-
-def test_formats() -> None:
-    assert fmt_kb(12_595) == "12.3 KB"
-    assert fmt_kb(5_242_880) == "5,120.0 KB"
-    assert fmt_acc_ci(0.9722, 0.9561, 0.9834) == "97.2% [95.6, 98.3]"
-    assert fmt_acc_ci(0.9722, None, None) == "97.2%"
-    assert fmt_si(151_296) == "151 k" and fmt_si(1_234_567) == "1.23 M" and fmt_si(12) == "12"
-    assert fmt_delta_pt(-0.012) == "−1.2 pt" and fmt_delta_pt(0.004) == "+0.4 pt"
-    assert fmt_change(1.0, 1.474) == "+47.4%" and fmt_change(0, 1) == "–"
-    assert fmt_ratio(40_000, 10_000, "smaller", "larger") == "4.0× smaller"
-    assert fmt_ratio(1.0, 1.3, "faster", "slower") == "1.3× slower"
-    assert fmt_time("2026-01-03T09:30:00+01:00") == "2026-01-03 08:30 UTC"
-    assert fmt_time("yesterday") == "yesterday"
 
 
 def test_compact_cells_drop_trailing_blanks() -> None:
