@@ -247,13 +247,18 @@ def compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionS
     out: list[CompressionSpec] = []
     for name, entry in _named_tables(value, "compression", errors).items():
         path = f"compression.{name}"
-        finetune_epochs = 0
+        finetune_epochs, finetune_lr = 0, None
         steps = entry
         if isinstance(entry, dict):
             # The table form adds chain-level settings: { steps = [...], finetune_epochs = 3 }
             sec = Section(entry, path, errors)
             steps = sec.get("steps", list, default=[])
             finetune_epochs = sec.get("finetune_epochs", int, default=0, check=at_least(0))
+            finetune_lr = sec.get(
+                "finetune_lr", NUMBER, default=None, check=_between(0, 10, lo_open=True)
+            )
+            if finetune_lr is not None and not finetune_epochs:
+                sec.error("finetune_lr", "sets the fine-tuning rate; give finetune_epochs too")
             sec.finish()
         if not isinstance(steps, list):
             errors.append((path, 'must be a list of steps like [{ pass = "quantize", bits = 8 }]'))
@@ -290,7 +295,14 @@ def compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionS
                     _once(errors, f"{where}.{exc.key}", exc.message)
             if any(c.name == setting for c in out):
                 _once(errors, path, f"makes the setting '{setting}', which is already named")
-            out.append(CompressionSpec(setting, tuple(passes), finetune_epochs or 0))
+            out.append(
+                CompressionSpec(
+                    setting,
+                    tuple(passes),
+                    finetune_epochs or 0,
+                    None if finetune_lr is None else float(finetune_lr),
+                )
+            )
     return out
 
 

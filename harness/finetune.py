@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["FinetuneResult", "finetune", "plan_chain"]
 
 STRUCTURAL = ("prune", "svd")
-FT_LR_FACTOR = 0.1  # fine-tuning learning rate: training.lr / 10
+# Fine-tuning starts at the training learning rate unless the setting gives one: on these
+# small nets, recovery within a few epochs needs it (benchmarks/finetune_lr.py: svd 25%
+# recovers to 0.918 at lr, 0.733 at lr/10; no setting did better at lr/10).
 EXACT_TOL = 1e-4  # repeated passes must reproduce the fine-tuned model's logits
 
 
@@ -102,10 +104,12 @@ def finetune(
     training: TrainingSpec,
     epochs: int,
     seed: int,
+    lr: float | None = None,
 ) -> FinetuneResult:
     """Mirror the chain's structural passes on `net` (left untouched: a copy is changed),
-    fine-tune for up to `epochs` at training.lr / 10 under `policy`, keep the best epoch by
-    validation accuracy (epoch 0 = compressed, not fine-tuned) and re-export it."""
+    fine-tune for up to `epochs` at `lr` (default training.lr, cosine schedule) under
+    `policy`, keep the best epoch by validation accuracy (epoch 0 = compressed, not
+    fine-tuned) and re-export it."""
     import torch
 
     from harness.finetune_layers import Masks, factorize, fold_batchnorm, match_layers, prune_masks
@@ -114,6 +118,7 @@ def finetune(
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     mirrored, remaining = plan_chain(passes)
+    rate = training.lr if lr is None else lr
     with _torch_settings(training.threads):
         torch.manual_seed(seed)
         work = fold_batchnorm(net)
@@ -132,7 +137,7 @@ def finetune(
                 layers.setdefault(module, {}).update(info)
         fitted = fit(
             work, splits, policy, training, np.random.default_rng(seed),
-            epochs=epochs, lr=training.lr * FT_LR_FACTOR, after_step=masks.apply,
+            epochs=epochs, lr=rate, after_step=masks.apply,
         )  # fmt: skip
         for module, zeros in masks.zeros().items():
             layers.setdefault(module, {})["zeros"] = zeros
@@ -140,6 +145,7 @@ def finetune(
     _check_exact(model, [p for p in remaining if _name(p) in STRUCTURAL], splits)
     notes = {
         "epochs": epochs,
+        "lr": rate,
         "epochs_run": fitted.epochs_run,
         "best_epoch": fitted.best_epoch,
         "val_accuracy_before": fitted.start_accuracy,

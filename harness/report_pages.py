@@ -230,6 +230,7 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
                         ("validation accuracy before", fmt_pct(note.get("val_accuracy_before"))),
                         ("validation accuracy after", fmt_pct(note.get("val_accuracy_after"))),
                         ("epochs (best)", f"{note.get('epochs_run')} ({note.get('best_epoch')})"),
+                        ("learning rate", f"{note['lr']:g}" if note.get("lr") else MISSING),
                     ],
                 )
             )

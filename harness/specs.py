@@ -78,14 +78,14 @@ class CompressionSpec:
     name: str
     passes: tuple[Any, ...]  # harness.compress.base.Pass instances
     finetune_epochs: int = 0  # > 0: mirror prune/svd in PyTorch and fine-tune (built-in models)
+    finetune_lr: float | None = None  # None: the training learning rate
 
     def spec(self) -> list[dict[str, Any]] | dict[str, Any]:
         steps = [p.spec() for p in self.passes]
-        return (
-            {"steps": steps, "finetune_epochs": self.finetune_epochs}
-            if self.finetune_epochs
-            else steps
-        )
+        if not self.finetune_epochs:
+            return steps
+        lr = {} if self.finetune_lr is None else {"finetune_lr": self.finetune_lr}
+        return {"steps": steps, "finetune_epochs": self.finetune_epochs, **lr}
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ def _finetune(
     net.eval()
     result = finetune(
         net, job.compression.passes, splits, job.train.policy, config.training,
-        job.compression.finetune_epochs, config.seed,
+        job.compression.finetune_epochs, config.seed, job.compression.finetune_lr,
     )  # fmt: skip
     return result.model, list(result.remaining), result.notes
 

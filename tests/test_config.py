@@ -62,7 +62,7 @@ def test_a_list_of_values_sweeps_a_parameter(tmp_path: Path) -> None:
             'fp32 = []\n"int{bits}" = [{ pass = "quantize", bits = [2, 4, 8] }]\n'
             'both = [{ pass = "prune", ratio = [0.25, 0.5] }, { pass = "quantize", bits = [4, 8] }]\n'
             '"svd {rank_ratio}" = { steps = [{ pass = "svd", rank_ratio = [0.25, 0.5] }], '
-            "finetune_epochs = 2 }",
+            "finetune_epochs = 2, finetune_lr = 0.001 }",
         )
     )
     settings = {c.name: c for c in load_config(path).compressions}
@@ -80,6 +80,11 @@ def test_a_list_of_values_sweeps_a_parameter(tmp_path: Path) -> None:
         {"pass": "quantize", "bits": 8, "per_channel": True, "symmetric": True},
     ]
     assert settings["svd 0.5"].finetune_epochs == 2
+    assert settings["svd 0.5"].spec() == {
+        "steps": [{"pass": "svd", "rank_ratio": 0.5}],
+        "finetune_epochs": 2,
+        "finetune_lr": 0.001,
+    }
     assert settings["svd 0.5"].passes[0].rank_ratio == 0.5
 
 
@@ -143,6 +148,14 @@ def _error_for(tmp_path: Path, text: str) -> str:
         (
             ("fp32 = []", "f = { steps = [], finetune_epoch = 1 }"),
             "bad.toml:compression.f.finetune_epoch: unknown key (did you mean 'finetune_epochs'?)",
+        ),
+        (
+            ("fp32 = []", 'f = { steps = [{ pass = "prune", ratio = 0.5 }], finetune_lr = 0.01 }'),
+            "bad.toml:compression.f.finetune_lr: sets the fine-tuning rate; give finetune_epochs too",
+        ),
+        (
+            ("fp32 = []", "f = { steps = [], finetune_epochs = 1, finetune_lr = 0 }"),
+            "bad.toml:compression.f.finetune_lr: must be in (0, 10], got 0",
         ),
         (("fp32 = []", 's = [{ pass = "svd", rank = 0 }]'), "bad.toml:compression.s[0].rank: "),
         (

@@ -137,6 +137,17 @@ def test_svd_factorizes_and_recovers() -> None:
     assert _ops(result.model) == ["Conv"] * 4 + ["MatMul", "Gemm"] * 2
     assert notes["layers"]["6"]["factorized"]["rank"] == 8  # 25% of min(256, 32)
     assert onnx_size(result.model).params < onnx_size(_original()).params
+    assert notes["lr"] == FAST.lr  # the training rate unless the setting gives one
+
+
+def test_the_setting_s_learning_rate_is_the_one_fine_tuning_uses() -> None:
+    splits, policy, _, _ = _setup()
+    passes = [_pass("svd", rank_ratio=0.25)]
+    slow = finetune(_net(), passes, splits, policy, FAST, 2, 0, lr=1e-6)
+    fast = finetune(_net(), passes, splits, policy, FAST, 2, 0, lr=FAST.lr)
+    assert (slow.notes["lr"], fast.notes["lr"]) == (1e-6, FAST.lr)
+    # A rate that barely moves the weights recovers nothing; the training rate does.
+    assert slow.notes["val_accuracy_after"] < fast.notes["val_accuracy_after"]
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ __all__ = [
 
 # Bump when any pass (or fine-tuning) makes a different graph from the same settings: it is
 # part of every compressed model's cache key, so models made by older code are not reused.
-PASSES_VERSION = "1"
+PASSES_VERSION = "2"  # 2: fine-tuning starts at the training learning rate, not a tenth
 
 PASSES: Registry[type[Pass]] = Registry("compression pass")
 PASSES.register("quantize", "harness.compress.quantize:Quantize")
