@@ -35,6 +35,10 @@ SETTINGS = {
     "int8 weight-only": [{"pass": "quantize", "bits": 8}],
     "int4 weight-only": [{"pass": "quantize", "bits": 4}],
     "int6 weight-only": [{"pass": "quantize", "bits": 6}],
+    "int8 conv + int4 dense": [
+        {"pass": "quantize", "bits": 8, "layers": "conv"},
+        {"pass": "quantize", "bits": 4, "layers": "dense"},
+    ],
     "float16": [{"pass": "float16"}],
     "ort int8 static": [{"pass": "ort_int8", "mode": "static", "calibrate": "minmax"}],
     "ort int8 entropy": [{"pass": "ort_int8", "mode": "static", "calibrate": "entropy"}],

@@ -44,6 +44,27 @@ def test_int8_is_a_third_of_the_file_and_close() -> None:
     assert initializer(out, "c1.b").data_type == TensorProto.FLOAT  # biases stay float
 
 
+def test_two_passes_limited_to_conv_and_dense_layers_make_a_mixed_precision_model() -> None:
+    model = conv_net()
+    chain = [
+        make_pass("quantize", bits=8, layers="conv"),
+        make_pass("quantize", bits=4, layers="dense"),
+    ]
+    out, notes = apply_chain(model, chain, ctx_for(model))
+    assert sorted(notes[0]["layers"]) == ["conv_c1", "conv_c2"]
+    assert notes[0]["skipped"]["gemm_h"] == "not selected (layers = conv)"
+    assert sorted(notes[1]["layers"]) == ["gemm_h", "gemm_output"]
+    for name in ("c1.w", "c2.w"):
+        assert initializer(out, f"{name}_quantized").data_type == TensorProto.INT8
+    for name in ("fc1.w", "fc2.w"):
+        assert initializer(out, f"{name}_quantized").data_type == TensorProto.INT4
+    int8, _ = quantized(model, bits=8)
+    int4, _ = quantized(model, bits=4)
+    assert onnx_size(int4).file_bytes < onnx_size(out).file_bytes < onnx_size(int8).file_bytes
+    x = inputs_for(model)
+    assert rel_err(run(out, x), run(model, x)) < 0.3
+
+
 def test_int4_is_a_quarter_of_the_file_and_bumps_the_opset_to_21() -> None:
     model = conv_net()
     out, notes = quantized(model, bits=4)
@@ -142,6 +163,11 @@ def test_apply_never_mutates_its_input() -> None:
         ({}, "bits", "is required"),
         ({"bitz": 8}, "bitz", "unknown key (did you mean 'bits'?)"),
         ({"bits": 8, "per_channel": "yes"}, "per_channel", "must be true or false"),
+        (
+            {"bits": 8, "layers": "fc"},
+            "layers",
+            "'fc' is not allowed; choose from: all, dense, conv",
+        ),
     ],
 )
 def test_bad_params_are_param_errors(params: dict, key: str, message: str) -> None:
@@ -160,4 +186,7 @@ def test_spec_and_label() -> None:
     assert q.spec() == {"pass": "quantize", "bits": 4, "per_channel": False, "symmetric": True}
     assert q.label() == "int4 per-tensor"
     assert Quantize(bits=8).label() == "int8" and Float16().label() == "fp16"
+    dense = Quantize.from_params({"bits": 4, "layers": "dense"})
+    assert dense.spec()["layers"] == "dense" and dense.label() == "int4 dense"
+    assert "layers" not in Quantize(bits=4).spec()  # the default keeps older cache keys
     assert Float16().spec() == {"pass": "float16"}

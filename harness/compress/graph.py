@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from harness.errors import CompressionError
 
 __all__ = [
+    "LAYER_KINDS",
     "DEFAULT_DOMAINS",
     "Layer",
     "Names",
@@ -46,6 +47,12 @@ __all__ = [
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 LAYER_OPS = ("Conv", "Gemm", "MatMul")
+# The op types behind a pass's `layers` setting (quantize, svd): all, dense or conv layers.
+LAYER_KINDS: dict[str, tuple[str, ...]] = {
+    "all": ("Gemm", "MatMul", "Conv"),
+    "dense": ("Gemm", "MatMul"),
+    "conv": ("Conv",),
+}
 # Ops whose constant operand is a broadcast term, not a weight matrix of their own.
 BROADCAST_OPS = frozenset({"Add", "Sub", "Mul", "Div", "PRelu", "Max", "Min", "Pow", "Where"})
 Shapes = dict[str, tuple[int | None, ...]]

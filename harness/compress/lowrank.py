@@ -24,6 +24,7 @@ from onnx import helper, numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult, percent
 from harness.compress.graph import (
+    LAYER_KINDS,
     Layer,
     Names,
     attr,
@@ -41,12 +42,6 @@ from harness.errors import ParamError
 __all__ = ["Svd", "factorize"]
 
 CHOICES = ("rank", "rank_ratio", "energy")
-# Which layers the pass may factorize: the op types behind each `layers` value.
-LAYER_KINDS: dict[str, tuple[str, ...]] = {
-    "all": ("Gemm", "MatMul", "Conv"),
-    "dense": ("Gemm", "MatMul"),
-    "conv": ("Conv",),
-}
 
 
 def factorize(

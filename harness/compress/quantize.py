@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult
 from harness.compress.graph import (
+    LAYER_KINDS,
     Layer,
     Names,
     copy_model,
@@ -116,38 +117,52 @@ def _round(x: float) -> float:
 
 @dataclass(frozen=True)
 class Quantize:
-    """Weight-only b-bit quantization into DequantizeLinear (int4 needs opset 21)."""
+    """Weight-only b-bit quantization into DequantizeLinear (int4 needs opset 21).
+
+    `layers` limits it to dense (Gemm/MatMul) or Conv layers, so that two passes make a
+    mixed-precision model: conv layers at 8 bits, then dense layers at 4."""
 
     name: ClassVar[str] = "quantize"
     bits: int
     per_channel: bool = True
     symmetric: bool = True
+    layers: str = "all"
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Quantize:
-        p = Params(params, ["bits", "per_channel", "symmetric"])
+        p = Params(params, ["bits", "per_channel", "symmetric", "layers"])
         return cls(
             bits=p.integer("bits", 2, 8),
             per_channel=p.boolean("per_channel", default=True),
             symmetric=p.boolean("symmetric", default=True),
+            layers=p.choice("layers", list(LAYER_KINDS), default="all"),
         )
 
     def spec(self) -> dict[str, Any]:
+        # "all" stays implicit so that settings written before `layers` keep their cache keys.
+        scope = {} if self.layers == "all" else {"layers": self.layers}
         return {
             "pass": self.name,
             "bits": self.bits,
             "per_channel": self.per_channel,
             "symmetric": self.symmetric,
+            **scope,
         }
 
     def label(self) -> str:
-        """'int8'; non-default settings are appended: 'int4 per-tensor', 'int8 affine'."""
+        """'int8'; non-default settings are appended: 'int4 per-tensor', 'int8 affine',
+        'int4 dense'."""
         extra = ("" if self.per_channel else " per-tensor") + ("" if self.symmetric else " affine")
-        return f"int{self.bits}{extra}"
+        scope = "" if self.layers == "all" else f" {self.layers}"
+        return f"int{self.bits}{extra}{scope}"
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
         st = storage(self.bits, self.symmetric)
-        layers, skipped = weight_layers(model.graph)
+        found, skipped = weight_layers(model.graph)
+        layers = [layer for layer in found if layer.op in LAYER_KINDS[self.layers]]
+        for layer in found:
+            if layer.op not in LAYER_KINDS[self.layers]:
+                skipped[layer.label] = f"not selected (layers = {self.layers})"
         notes: dict[str, Any] = {
             "bits": self.bits,
             "storage": st.name,
