@@ -69,6 +69,13 @@ def test_rank_ratio_half_records_ranks_and_saves_parameters() -> None:
     assert run(out, x).shape == run(model, x).shape
 
 
+def test_keep_output_judges_output_layers_among_all_layers_not_only_the_selected() -> None:
+    """The last Conv feeds the Gemms: with layers = conv it is still not an output layer."""
+    _, notes = factorized(conv_net(), rank_ratio=0.5, layers="conv", keep_output=True)
+    assert set(notes["layers"]) == {"conv_c1", "conv_c2"}
+    assert notes["skipped"]["gemm_output"] == "not selected (layers = conv)"
+
+
 @pytest.mark.parametrize("params", [{"rank": 1000}, {"energy": 1.0}, {"rank_ratio": 1.0}])
 def test_full_rank_saves_nothing_and_is_left_alone(params: dict) -> None:
     model = conv_net()

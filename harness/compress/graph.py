@@ -33,9 +33,11 @@ __all__ = [
     "int_attr",
     "is_static",
     "node_label",
+    "output_layers",
     "producers",
     "remove_initializers",
     "require_opset",
+    "select_layers",
     "set_attr",
     "set_initializer",
     "set_nodes",
@@ -186,6 +188,18 @@ def consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[int, int]]]:
 
 def producers(graph: onnx.GraphProto) -> dict[str, int]:
     return {name: i for i, node in enumerate(graph.node) for name in node.output if name}
+
+
+def select_layers(layers: Sequence[Layer], kind: str, skipped: dict[str, str]) -> list[Layer]:
+    """The layers a pass's `layers = kind` setting selects (LAYER_KINDS); each other one is
+    noted in `skipped`, so the notes say why it was left alone."""
+    chosen = []
+    for layer in layers:
+        if layer.op in LAYER_KINDS[kind]:
+            chosen.append(layer)
+        else:
+            skipped[layer.label] = f"not selected (layers = {kind})"
+    return chosen
 
 
 def output_layers(graph: onnx.GraphProto, layers: Sequence[Layer]) -> set[int]:

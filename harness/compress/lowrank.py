@@ -34,6 +34,7 @@ from harness.compress.graph import (
     drop_unused,
     initializer_index,
     output_layers,
+    select_layers,
     set_nodes,
     weight_layers,
 )
@@ -131,7 +132,10 @@ class Svd:
         return min(full, int(np.searchsorted(kept, (self.energy or 1.0) - 1e-9)) + 1)
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
-        layers, skipped = weight_layers(model.graph)
+        found, skipped = weight_layers(model.graph)
+        # Output layers are found among all weight layers, whichever `layers` selects.
+        kept = output_layers(model.graph, found) if self.keep_output else set()
+        layers = select_layers(found, self.layers, skipped)
         readers = consumers(model.graph)
         work = copy_model(model)
         graph = work.graph
@@ -139,12 +143,8 @@ class Svd:
         index = initializer_index(graph)
         replaced: dict[int, list[onnx.NodeProto]] = {}
         done: dict[str, Any] = {}
-        kept = output_layers(graph, layers) if self.keep_output else set()
         for layer in layers:
             node = graph.node[layer.index]
-            if layer.op not in LAYER_KINDS[self.layers]:
-                skipped[layer.label] = f"not selected (layers = {self.layers})"
-                continue
             if layer.index in kept:
                 skipped[layer.label] = "output layer kept whole (keep_output)"
                 continue

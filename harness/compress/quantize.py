@@ -27,6 +27,7 @@ from harness.compress.graph import (
     initializer_index,
     remove_initializers,
     require_opset,
+    select_layers,
     set_nodes,
     weight_layers,
 )
@@ -159,10 +160,7 @@ class Quantize:
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
         st = storage(self.bits, self.symmetric)
         found, skipped = weight_layers(model.graph)
-        layers = [layer for layer in found if layer.op in LAYER_KINDS[self.layers]]
-        for layer in found:
-            if layer.op not in LAYER_KINDS[self.layers]:
-                skipped[layer.label] = f"not selected (layers = {self.layers})"
+        layers = select_layers(found, self.layers, skipped)
         notes: dict[str, Any] = {
             "bits": self.bits,
             "storage": st.name,
