@@ -185,45 +185,34 @@ def _channel_entries(channels: np.ndarray, block: int) -> np.ndarray:
 
 def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks) -> dict:
     """Zero the output channels (weights and bias, and the channels of depthwise layers they
-    feed) the structured pass would remove: same trace, same L1 scores, same choice."""
-    from harness.compress.channels import (
-        CannotRewire,
-        FixReshape,
-        Plan,
-        SetGroup,
-        SliceConst,
-        Tracer,
-        channel_scores,
-    )
-    from harness.compress.prune import choose_channels
+    feed) the structured pass would remove: same groups, same L1 scores, same choice."""
+    from harness.compress.channels import FixReshape, SetGroup, SliceConst
+    from harness.compress.prune import channel_groups, choose_channels
 
     by_index = {m.layer.index: m for m in matches}
-    tracer = Tracer(model)
-    plans: list[Plan] = []
-    notes: dict[str, dict[str, Any]] = {}
-    for m in matches:
-        try:
-            plans.append(tracer.plan(m.layer))
-        except CannotRewire as exc:
-            notes[m.name] = {"skipped": str(exc)}
-    keep = choose_channels(
-        {pl.layer.label: channel_scores(model, pl) for pl in plans}, p.ratio, p.scope == "layer"
-    )
-    for pl in plans:
-        owner = by_index[pl.layer.index]
-        kept = keep[pl.layer.label]
-        notes[owner.name] = {"channels": {"kept": len(kept), "of": pl.channels}}
-        removed = np.setdiff1d(np.arange(pl.channels), kept)
+    skipped: dict[str, str] = {}
+    groups = channel_groups(model, [m.layer for m in matches], skipped)
+    by_label = {m.layer.label: m for m in matches}
+    notes: dict[str, dict[str, Any]] = {
+        by_label[label].name: {"skipped": reason} for label, reason in skipped.items()
+    }
+    keep = choose_channels({g.label: g.scores(model) for g in groups}, p.ratio, p.scope == "layer")
+    for g in groups:
+        kept = keep[g.label]
+        for member in g.plans:
+            owner = by_index[member.layer.index]
+            notes[owner.name] = {"channels": {"kept": len(kept), "of": g.channels}}
+        removed = np.setdiff1d(np.arange(g.channels), kept)
         if not len(removed):
             continue
-        for edit in pl.edits:
+        for edit in g.edits:
             if isinstance(edit, SetGroup | FixReshape):
                 continue  # shape bookkeeping: the torch model keeps its zero channels
             target = by_index.get(edit.node) if isinstance(edit, SliceConst) else None
             op = model.graph.node[edit.node].op_type
             if target is None or edit.input not in (1, 2):
                 raise CompressionError(
-                    f"finetune: pruning channels of '{owner.name}' also changes {op} "
+                    f"finetune: pruning channels of '{g.label}' also changes {op} "
                     f"'{model.graph.node[edit.node].name}', which cannot be mirrored in torch"
                 )
             if edit.input == 1 and edit.axis != target.layer.out_axis:

@@ -15,14 +15,21 @@ from harness.compress.prune import Prune, choose_channels, smallest_mask
 from harness.errors import ParamError
 from harness.size import onnx_size
 from tests.test_compress_graphs import (
+    USER_INPUT,
+    _bn,
+    _bn_node,
     conv_net,
     ctx_for,
+    he,
     initializer,
     inputs_for,
+    make_model,
     make_pass,
     mlp,
     mobile_net,
+    node,
     nodes_of,
+    rng,
     run,
     user_model,
 )
@@ -149,18 +156,100 @@ def test_matmul_bias_add_is_sliced_too() -> None:
     assert initializer(out, "w2").dims == [24, 10]
 
 
-def test_residual_add_and_concat_are_skipped_with_reasons() -> None:
+def test_a_concat_stops_pruning_and_says_so() -> None:
+    """The residual block's output also feeds a Concat: its group cannot be rewired."""
     model = user_model()
     out, notes = pruned(model, ratio=0.5, structured=True)
     assert notes["kept"] == {}
     assert notes["skipped"] == {
-        "conv_s": "Add 'add_sum' combines it with a runtime tensor",
-        "conv_rc": "Add 'add_sum' combines it with a runtime tensor",
+        "conv_s": "feeds Concat 'concat_cat', which cannot be rewired",
+        "conv_rc": "feeds Concat 'concat_cat', which cannot be rewired",
         "conv_side": "feeds Concat 'concat_cat', which cannot be rewired",
         "gemm_output": "its channels reach a graph output",
     }
     x = inputs_for(model)
     np.testing.assert_allclose(run(out, x), run(model, x), atol=1e-6)
+
+
+WEAK = [0, 2, 5, 7]  # channels made weak in both layers of the residual group
+KEPT = [1, 3, 4, 6]
+
+
+def residual_net(seed: int = 6) -> onnx.ModelProto:
+    """Conv-Relu (t), then Conv-BN added back onto t, Relu, GlobalAveragePool, Gemm: the two
+    Convs' channels meet in the Add, so they can only lose the same ones."""
+    r = rng(seed)
+    inits = {
+        "stem.w": he(r, 8, 3, 3, 3),
+        "stem.b": (r.standard_normal(8) * 0.1).astype(np.float32),
+        "res.w": he(r, 8, 8, 3, 3),
+        **_bn(r, "bn", 8),
+        "fc.w": he(r, 5, 8),
+        "fc.b": (r.standard_normal(5) * 0.1).astype(np.float32),
+    }
+    for name in ("stem.w", "res.w"):
+        inits[name][WEAK] *= 1e-3
+    pads = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
+    nodes = [
+        node("Conv", ["input", "stem.w", "stem.b"], ["s"], **pads),
+        node("Relu", ["s"], ["t"]),
+        node("Conv", ["t", "res.w"], ["rc"], **pads),
+        _bn_node("bn", "rc", "rb"),
+        node("Add", ["rb", "t"], ["sum"]),
+        node("Relu", ["sum"], ["block"]),
+        node("GlobalAveragePool", ["block"], ["gap"]),
+        node("Flatten", ["gap"], ["flat"]),
+        node("Gemm", ["flat", "fc.w", "fc.b"], ["output"], transB=1),
+    ]
+    return make_model(nodes, inits, USER_INPUT, (1, 5))
+
+
+def _sliced_by_hand(model: onnx.ModelProto, keep: list[int]) -> onnx.ModelProto:
+    """The residual net with only `keep` channels, sliced here with numpy, not by the pass."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    value = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    sliced = {
+        "stem.w": value["stem.w"][keep], "stem.b": value["stem.b"][keep],
+        "res.w": value["res.w"][keep][:, keep], "fc.w": value["fc.w"][:, keep],
+        **{f"bn.{p}": value[f"bn.{p}"][keep] for p in ("scale", "bias", "mean", "var")},
+    }  # fmt: skip
+    for name, array in sliced.items():
+        set_initializer(out.graph, name, array)
+    return out
+
+
+def test_a_residual_add_joins_its_layers_into_one_group_that_loses_the_same_channels() -> None:
+    model = residual_net()
+    out, notes = pruned(model, ratio=0.5, structured=True, scope="layer")
+    assert notes["groups"] == [["conv_s", "conv_rc"]]
+    assert notes["kept"] == {"conv_s": {"kept": 4, "of": 8}, "conv_rc": {"kept": 4, "of": 8}}
+    assert notes["skipped"] == {"gemm_output": "its channels reach a graph output"}
+    assert initializer(out, "res.w").dims == [4, 4, 3, 3]
+    assert initializer(out, "fc.w").dims == [5, 4]
+    x = inputs_for(model)
+    np.testing.assert_allclose(run(out, x), run(_sliced_by_hand(model, KEPT), x), atol=1e-5)
+    # The stem Conv keeps half its filters, the residual Conv a quarter of its weights.
+    assert onnx_size(out).macs < 0.32 * onnx_size(model).macs
+
+
+def test_an_add_of_a_tensor_no_layer_prunes_leaves_its_layer_whole() -> None:
+    """t + input: the model's input channels cannot be pruned, so neither can t's."""
+    r = rng(7)
+    inits = {"w": he(r, 3, 3, 3, 3), "fc.w": he(r, 5, 3), "fc.b": np.zeros(5, np.float32)}
+    nodes = [
+        node("Conv", ["input", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Add", ["c", "input"], ["sum"]),
+        node("GlobalAveragePool", ["sum"], ["gap"]),
+        node("Flatten", ["gap"], ["flat"]),
+        node("Gemm", ["flat", "fc.w", "fc.b"], ["output"], transB=1),
+    ]
+    model = make_model(nodes, inits, USER_INPUT, (1, 5))
+    out, notes = pruned(model, ratio=0.5, structured=True)
+    assert (
+        notes["skipped"]["conv_c"] == "Add 'add_sum' adds channels that no prunable layer's match"
+    )
+    np.testing.assert_allclose(run(out, inputs_for(model)), run(model, inputs_for(model)))
 
 
 def test_every_layer_keeps_at_least_one_channel() -> None:

@@ -236,6 +236,36 @@ def test_batchnorm_folding_and_depthwise_channels_on_mobile_cnn() -> None:
     assert "grouped" in depthwise["skipped"] and depthwise["zeros"] > 0
 
 
+class _Residual(torch.nn.Module):
+    """A stem Conv whose output is added back after a second Conv: one channel group."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.res = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = torch.relu(self.stem(x))
+        return self.head(self.pool(torch.relu(t + self.res(t))).flatten(1))
+
+
+def test_a_residual_group_is_mirrored_and_removing_it_is_exact() -> None:
+    splits, policy, _, _ = _setup()
+    prune = _pass("prune", ratio=0.5, structured=True)
+    result = finetune(_Residual().eval(), [prune], splits, policy, FAST, 2, seed=0)
+    notes = result.notes["layers"]
+    assert notes["stem"]["channels"] == notes["res"]["channels"] == {"kept": 4, "of": 8}
+    final, pass_notes = apply_chain(result.model, result.remaining, _ctx())
+    assert pass_notes[0]["groups"] == [[label for label in pass_notes[0]["kept"]]]
+    # finetune checked this too (its _check_exact); here it is seen from outside.
+    np.testing.assert_allclose(_logits(final), _logits(result.model), atol=1e-4)
+    conv_weights = [w for w in _weights(final) if w.ndim == 4]
+    assert [w.shape[:2] for w in conv_weights] == [(4, 1), (4, 4)]
+
+
 def test_importing_finetune_does_not_import_torch() -> None:
     probe = (
         "import sys, harness.finetune, harness.finetune_layers\n"

@@ -38,6 +38,7 @@ from harness.compress.graph import (
 __all__ = [
     "CannotRewire",
     "FixReshape",
+    "Join",
     "Plan",
     "SetGroup",
     "SliceConst",
@@ -123,6 +124,17 @@ class FixReshape:
 Edit = SliceConst | SetGroup | FixReshape
 
 
+@dataclass(frozen=True)
+class Join:
+    """The pruned tensor meets another runtime tensor in an elementwise op (a residual Add):
+    that tensor's channels must be pruned alike, so its layer joins this one's group."""
+
+    tensor: str  # the other operand
+    axis: int  # where the channels are in it
+    block: int
+    where: str  # "Add '/block/Add'", for notes
+
+
 @dataclass
 class Plan:
     """Everything removing channels of one layer changes."""
@@ -131,6 +143,8 @@ class Plan:
     channels: int
     edits: list[Edit] = field(default_factory=list)
     tensors: set[str] = field(default_factory=set)  # whose shapes change
+    states: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor: (axis, block)
+    joins: list[Join] = field(default_factory=list)
 
 
 class CannotRewire(Exception):
@@ -195,6 +209,7 @@ class Tracer:
     def _follow(self, state: State, channels: int, plan: Plan) -> None:
         """Plan edits for every reader of `state.tensor` (recursively through pass-throughs)."""
         plan.tensors.add(state.tensor)
+        plan.states[state.tensor] = (state.axis, state.block)
         if state.tensor in self.outputs:
             raise CannotRewire("its channels reach a graph output")
         if state.tensor in self.nested:
@@ -212,6 +227,19 @@ class Tracer:
         node = self.graph.node[index]
         if any(self.readers.get(o) or o in self.outputs for o in node.output[1:] if o):
             raise CannotRewire(f"{where} has a second output in use")
+
+    def join(self, name: str, state: State, channels: int, where: str) -> list[Join]:
+        """The runtime operand `name` of an elementwise op the pruned tensor feeds: none if
+        it broadcasts over the channels, else a Join (its channels must go alike)."""
+        shape = self.shapes.get(name)
+        if shape is None:
+            raise CannotRewire(f"{where} combines it with a tensor of unknown shape")
+        axis = state.axis - state.rank + len(shape)
+        if axis < 0 or shape[axis] == 1:
+            return []
+        if shape[axis] != channels * state.block:
+            raise CannotRewire(f"{where} combines it with a tensor of other channels")
+        return [Join(name, axis, state.block, where)]
 
     def broadcast_edits(self, index: int, pos: int, state: State, channels: int) -> list[Edit]:
         """Edits for a constant operand broadcast against the pruned tensor."""
@@ -265,8 +293,13 @@ def _binary(
         raise CannotRewire(f"{where} reads it twice")
     rank = s.rank
     for i in others:
+        name = node.input[i]
+        value = const_value(t.graph, name)
+        if value is None and node.op_type not in FIRST_ONLY:
+            plan.joins += t.join(name, s, c, where)
+            rank = max(rank, t._rank(name))
+            continue
         plan.edits += t.broadcast_edits(index, i, s, c)
-        value = const_value(t.graph, node.input[i])
         rank = max(rank, 0 if value is None else value.ndim)
     return [State(node.output[0], s.axis + rank - s.rank, rank, s.block)]
 

@@ -2,10 +2,11 @@
 and rewire every consumer so the dense model really shrinks (structured).
 
 Structured pruning follows each layer's output to the layers that read its channels
-(harness.compress.channels) and plans one edit per touched constant. A layer is pruned
-only if the whole trace can be rewired; otherwise it is left as it is, with the reason
-in the notes. Outputs that reach a graph
-output are never pruned: that would change what the model returns.
+(harness.compress.channels) and plans one edit per touched constant. Layers whose outputs
+meet in an elementwise op (a residual Add) form a group that loses the same channels,
+chosen by their summed L1 norms. A layer is pruned only if its whole group can be
+rewired; otherwise it is left as it is, with the reason in the notes. Outputs that reach
+a graph output are never pruned: that would change what the model returns.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import onnx
 from onnx import numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult, percent
-from harness.compress.channels import CannotRewire, Plan, Tracer, channel_scores
+from harness.compress.channels import CannotRewire, Edit, Plan, Tracer, channel_scores
 from harness.compress.graph import (
+    Layer,
     Names,
     copy_model,
     drop_unused,
@@ -31,7 +33,7 @@ from harness.compress.graph import (
     weight_layers,
 )
 
-__all__ = ["Prune", "choose_channels", "smallest_mask"]
+__all__ = ["Group", "Prune", "channel_groups", "choose_channels", "smallest_mask"]
 
 SCOPES = ("global", "layer")
 
@@ -90,8 +92,38 @@ def choose_channels(
     }
 
 
-def prune_structured(model: onnx.ModelProto, ratio: float, per_layer: bool) -> PassResult:
-    layers, skipped = weight_layers(model.graph)
+@dataclass(frozen=True)
+class Group:
+    """Layers whose output channels go alike: one, or those a residual Add joins."""
+
+    plans: tuple[Plan, ...]
+
+    @property
+    def label(self) -> str:
+        return " + ".join(p.layer.label for p in self.plans)
+
+    @property
+    def channels(self) -> int:
+        return self.plans[0].channels
+
+    @property
+    def edits(self) -> list[Edit]:
+        """Every member's edits, once: the members' traces meet after the Add."""
+        return list(dict.fromkeys(e for p in self.plans for e in p.edits))
+
+    @property
+    def tensors(self) -> set[str]:
+        return set().union(*(p.tensors for p in self.plans))
+
+    def scores(self, model: onnx.ModelProto) -> np.ndarray:
+        return np.sum([channel_scores(model, p) for p in self.plans], axis=0)
+
+
+def channel_groups(
+    model: onnx.ModelProto, layers: list[Layer], skipped: dict[str, str]
+) -> list[Group]:
+    """The prunable groups among `layers`; each layer that cannot be pruned gets its reason
+    in `skipped` (a group is pruned whole or not at all)."""
     tracer = Tracer(model)
     plans: list[Plan] = []
     for layer in layers:
@@ -99,27 +131,71 @@ def prune_structured(model: onnx.ModelProto, ratio: float, per_layer: bool) -> P
             plans.append(tracer.plan(layer))
         except CannotRewire as exc:
             skipped[layer.label] = str(exc)
-    keep = choose_channels(
-        {p.layer.label: channel_scores(model, p) for p in plans}, ratio, per_layer
-    )
+    parent = list(range(len(plans)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    broken: dict[int, str] = {}
+    for i, plan in enumerate(plans):
+        for join in plan.joins:
+            owner = next(
+                (
+                    k
+                    for k, other in enumerate(plans)
+                    if other.states.get(join.tensor) == (join.axis, join.block)
+                    and other.channels == plan.channels
+                ),
+                None,
+            )
+            if owner is None:
+                broken[i] = f"{join.where} adds channels that no prunable layer's match"
+            else:
+                parent[root(i)] = root(owner)
+    members: dict[int, list[int]] = {}
+    for i in range(len(plans)):
+        members.setdefault(root(i), []).append(i)
+    groups = []
+    for indices in members.values():
+        bad = [i for i in indices if i in broken]
+        if not bad:
+            groups.append(Group(tuple(plans[i] for i in indices)))
+            continue
+        culprit = plans[bad[0]].layer.label
+        for i in indices:
+            skipped[plans[i].layer.label] = broken.get(i) or f"joined to {culprit}, which cannot be"
+    return groups
+
+
+def prune_structured(model: onnx.ModelProto, ratio: float, per_layer: bool) -> PassResult:
+    layers, skipped = weight_layers(model.graph)
+    groups = channel_groups(model, layers, skipped)
+    keep = choose_channels({g.label: g.scores(model) for g in groups}, ratio, per_layer)
     work = copy_model(model)
     names = Names(work.graph)
     changed: set[str] = set()
-    for p in plans:
-        kept = keep[p.layer.label]
-        if len(kept) == p.channels:
+    for g in groups:
+        kept = keep[g.label]
+        if len(kept) == g.channels:
             continue
-        for edit in p.edits:
+        for edit in g.edits:
             edit.apply(work.graph, kept, names)
-        changed |= p.tensors
+        changed |= g.tensors
     drop_value_info(work.graph, changed)
     drop_unused(work.graph)
-    notes = {
+    notes: dict[str, Any] = {
         "kept": {
-            p.layer.label: {"kept": len(keep[p.layer.label]), "of": p.channels} for p in plans
+            p.layer.label: {"kept": len(keep[g.label]), "of": g.channels}
+            for g in groups
+            for p in g.plans
         },
         "skipped": skipped,
     }
+    joined = [[p.layer.label for p in g.plans] for g in groups if len(g.plans) > 1]
+    if joined:
+        notes["groups"] = joined
     return PassResult(work, notes)
 
 
