@@ -252,6 +252,45 @@ def test_an_add_of_a_tensor_no_layer_prunes_leaves_its_layer_whole() -> None:
     np.testing.assert_allclose(run(out, inputs_for(model)), run(model, inputs_for(model)))
 
 
+def mean_pooled_net(axes: list[int], opset: int = 17) -> onnx.ModelProto:
+    """Conv-Relu, then x.mean(axes) as PyTorch exports it, then a Gemm."""
+    r = rng(8)
+    inits = {"w": he(r, 8, 3, 3, 3), "fc.w": he(r, 5, 8), "fc.b": np.zeros(5, np.float32)}
+    inits["w"][WEAK] *= 1e-3
+    if opset >= 18:  # axes moved from an attribute to an input
+        inits["axes"] = np.array(axes, np.int64)
+        reduce = node("ReduceMean", ["r", "axes"], ["m"], keepdims=0)
+    else:
+        reduce = node("ReduceMean", ["r"], ["m"], axes=axes, keepdims=0)
+    nodes = [
+        node("Conv", ["input", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["c"], ["r"]),
+        reduce,
+        node("Gemm", ["m", "fc.w", "fc.b"], ["output"], transB=1),
+    ]
+    return make_model(nodes, inits, USER_INPUT, (1, 5), opset=opset)
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_a_mean_over_the_spatial_axes_keeps_the_channels_apart(opset: int) -> None:
+    model = mean_pooled_net([2, 3], opset)
+    out, notes = pruned(model, ratio=0.5, structured=True, scope="layer")
+    assert notes["kept"]["conv_c"] == {"kept": 4, "of": 8}
+    expected = onnx.ModelProto()
+    expected.CopyFrom(model)
+    for name, array in (("w", numpy_helper.to_array(initializer(model, "w"))[KEPT]),
+                        ("fc.w", numpy_helper.to_array(initializer(model, "fc.w"))[:, KEPT])):  # fmt: skip
+        set_initializer(expected.graph, name, array)
+    x = inputs_for(model)
+    np.testing.assert_allclose(run(out, x), run(expected, x), atol=1e-5)
+
+
+def test_a_mean_over_the_channels_stops_pruning() -> None:
+    model = mean_pooled_net([1, 2])
+    _, notes = pruned(model, ratio=0.5, structured=True)
+    assert notes["skipped"]["conv_c"] == "ReduceMean 'reducemean_m' reduces over the channels"
+
+
 def test_every_layer_keeps_at_least_one_channel() -> None:
     for scope in ("global", "layer"):
         out, notes = pruned(conv_net(), ratio=0.99, structured=True, scope=scope)

@@ -385,7 +385,40 @@ def _reshape(
     return [State(node.output[0], s.axis, s.axis + 1, s.block * inner)]
 
 
+# Reductions that keep each channel apart when they reduce other axes (x.mean((2, 3))).
+REDUCTIONS = frozenset(
+    {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL1", "ReduceL2",
+     "ReduceLogSumExp", "ReduceProd", "ReduceSumSquare"}
+)  # fmt: skip
+
+
+def _reduce(
+    t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
+) -> list[State]:
+    """A reduction over axes other than the channels': the channels move if axes go."""
+    node = t.graph.node[index]
+    if pos != 0:
+        raise CannotRewire(f"feeds a parameter input of {where}")
+    axes = attr(node, "axes")  # an attribute up to opset 17, an input from 18 on
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        value = const_value(t.graph, node.input[1])
+        if value is None:
+            raise CannotRewire(f"{where} has computed axes")
+        axes = value.tolist()
+    if not isinstance(axes, list) or not axes:
+        raise CannotRewire(f"{where} reduces every axis, the channels' too")
+    reduced = {int(a) % s.rank for a in axes}
+    if s.axis in reduced:
+        raise CannotRewire(f"{where} reduces over the channels")
+    t.single_output(index, where)
+    if int_attr(node, "keepdims", 1):
+        return [State(node.output[0], s.axis, s.rank, s.block)]
+    before = sum(a < s.axis for a in reduced)
+    return [State(node.output[0], s.axis - before, s.rank - len(reduced), s.block)]
+
+
 _HANDLERS: dict[str, Handler] = {
+    **{op: _reduce for op in REDUCTIONS},
     **{op: _elementwise for op in ELEMENTWISE},
     **{op: _pool for op in POOLS},
     **{op: _binary for op in BROADCAST},
