@@ -156,19 +156,71 @@ def test_matmul_bias_add_is_sliced_too() -> None:
     assert initializer(out, "w2").dims == [24, 10]
 
 
-def test_a_concat_stops_pruning_and_says_so() -> None:
-    """The residual block's output also feeds a Concat: its group cannot be rewired."""
+def test_the_user_model_prunes_through_its_residual_add_and_concat() -> None:
     model = user_model()
-    out, notes = pruned(model, ratio=0.5, structured=True)
-    assert notes["kept"] == {}
-    assert notes["skipped"] == {
-        "conv_s": "feeds Concat 'concat_cat', which cannot be rewired",
-        "conv_rc": "feeds Concat 'concat_cat', which cannot be rewired",
-        "conv_side": "feeds Concat 'concat_cat', which cannot be rewired",
-        "gemm_output": "its channels reach a graph output",
+    out, notes = pruned(model, ratio=0.5, structured=True, scope="layer")
+    assert notes["groups"] == [["conv_s", "conv_rc"]]
+    assert notes["kept"] == {
+        "conv_s": {"kept": 4, "of": 8},
+        "conv_rc": {"kept": 4, "of": 8},
+        "conv_side": {"kept": 2, "of": 4},
     }
+    assert notes["skipped"] == {"gemm_output": "its channels reach a graph output"}
+    assert initializer(out, "fc.w").dims == [5, 6]  # 4 residual + 2 side channels
+    assert run(out, inputs_for(model)).shape == (8, 5)
+
+
+def concat_net(seed: int = 9) -> onnx.ModelProto:
+    """Two Convs concatenated along the channels, BatchNorm over all 16, a Conv reading them,
+    GlobalAveragePool, Gemm: each Conv's channels are one stretch of the Concat's axis."""
+    r = rng(seed)
+    inits = {
+        "a.w": he(r, 8, 3, 3, 3),
+        "b.w": he(r, 8, 3, 3, 3),
+        **_bn(r, "bn", 16),
+        "c.w": he(r, 6, 16, 3, 3),
+        "fc.w": he(r, 5, 6),
+        "fc.b": np.zeros(5, np.float32),
+    }
+    for name in ("a.w", "b.w"):
+        inits[name][WEAK] *= 1e-3
+    inits["c.w"][[0, 2, 4]] *= 1e-3
+    pads = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
+    nodes = [
+        node("Conv", ["input", "a.w"], ["a"], **pads),
+        node("Conv", ["input", "b.w"], ["b"], **pads),
+        node("Concat", ["a", "b"], ["cat"], axis=1),
+        _bn_node("bn", "cat", "cb"),
+        node("Relu", ["cb"], ["r"]),
+        node("Conv", ["r", "c.w"], ["c"], **pads),
+        node("GlobalAveragePool", ["c"], ["gap"]),
+        node("Flatten", ["gap"], ["flat"]),
+        node("Gemm", ["flat", "fc.w", "fc.b"], ["output"], transB=1),
+    ]
+    return make_model(nodes, inits, USER_INPUT, (1, 5))
+
+
+def test_concatenated_layers_are_pruned_at_their_own_offsets() -> None:
+    model = concat_net()
+    out, notes = pruned(model, ratio=0.5, structured=True, scope="layer")
+    assert notes["kept"] == {
+        "conv_a": {"kept": 4, "of": 8},
+        "conv_b": {"kept": 4, "of": 8},
+        "conv_c": {"kept": 3, "of": 6},
+    }
+    both = KEPT + [8 + k for k in KEPT]  # b's channels follow a's in the Concat
+    value = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    expected = onnx.ModelProto()
+    expected.CopyFrom(model)
+    sliced = {
+        "a.w": value["a.w"][KEPT], "b.w": value["b.w"][KEPT],
+        "c.w": value["c.w"][[1, 3, 5]][:, both], "fc.w": value["fc.w"][:, [1, 3, 5]],
+        **{f"bn.{p}": value[f"bn.{p}"][both] for p in ("scale", "bias", "mean", "var")},
+    }  # fmt: skip
+    for name, array in sliced.items():
+        set_initializer(expected.graph, name, array)
     x = inputs_for(model)
-    np.testing.assert_allclose(run(out, x), run(model, x), atol=1e-6)
+    np.testing.assert_allclose(run(out, x), run(expected, x), atol=1e-5)
 
 
 WEAK = [0, 2, 5, 7]  # channels made weak in both layers of the residual group

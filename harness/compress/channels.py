@@ -69,19 +69,29 @@ def _indices(keep: np.ndarray, block: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SliceConst:
-    """Keep only the entries of kept channels along `axis` of a node's constant input."""
+    """Keep only the entries of kept channels along `axis` of a node's constant input.
+
+    After a Concat the pruned channels are one stretch of the axis: `span` entries from
+    `offset`; the entries around them (the other inputs' channels) are kept as they are."""
 
     node: int
     input: int
     axis: int
     block: int = 1
+    offset: int = 0
+    span: int | None = None  # None: the whole axis is this layer's channels
 
     def apply(self, graph: onnx.GraphProto, keep: np.ndarray, names: Names) -> None:
         node = graph.node[self.node]
         name = node.input[self.input]
         value = const_value(graph, name)
         assert value is not None, name  # the trace only plans edits of constants
-        sliced = np.take(value, _indices(keep, self.block), axis=self.axis)
+        entries = _indices(keep, self.block)
+        if self.span is not None:
+            size = value.shape[self.axis]
+            before, after = np.arange(self.offset), np.arange(self.offset + self.span, size)
+            entries = np.concatenate([before, self.offset + entries, after])
+        sliced = np.take(value, entries, axis=self.axis)
         readers = sum(1 for n in graph.node for i in n.input if i == name)
         if readers == 1 and name in initializer_index(graph):
             set_initializer(graph, name, sliced)
@@ -108,6 +118,7 @@ class FixReshape:
     node: int
     index: int  # position in the shape constant
     per_channel: int  # output entries per kept channel
+    channels: int  # the layer's channels before pruning
 
     def apply(self, graph: onnx.GraphProto, keep: np.ndarray, names: Names) -> None:
         node = graph.node[self.node]
@@ -115,7 +126,8 @@ class FixReshape:
         assert shape is not None
         shape = shape.copy()
         if shape[self.index] > 0:  # -1 and 0 adapt by themselves
-            shape[self.index] = len(keep) * self.per_channel
+            # Less what this layer loses: after a Concat the others' entries stay.
+            shape[self.index] -= (self.channels - len(keep)) * self.per_channel
         fresh = names.fresh(f"{node.input[1]}_pruned")
         graph.initializer.append(numpy_helper.from_array(shape.astype(np.int64), fresh))
         node.input[1] = fresh
@@ -143,7 +155,8 @@ class Plan:
     channels: int
     edits: list[Edit] = field(default_factory=list)
     tensors: set[str] = field(default_factory=set)  # whose shapes change
-    states: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor: (axis, block)
+    # tensor: (axis, block, offset, span) of the pruned channels in it
+    states: dict[str, tuple[int, int, int, int | None]] = field(default_factory=dict)
     joins: list[Join] = field(default_factory=list)
 
 
@@ -153,12 +166,24 @@ class CannotRewire(Exception):
 
 @dataclass(frozen=True)
 class State:
-    """Where the pruned channels live in a tensor: `axis`, `block` entries per channel."""
+    """Where the pruned channels live in a tensor: `axis`, `block` entries per channel, and
+    after a Concat the stretch of that axis they fill (`span` entries from `offset`)."""
 
     tensor: str
     axis: int
     rank: int
     block: int = 1
+    offset: int = 0
+    span: int | None = None
+
+    def to(self, tensor: str, axis: int, rank: int, scale: int = 1) -> State:
+        """The same channels in the next tensor; `scale` more entries per channel."""
+        span = None if self.span is None else self.span * scale
+        return State(tensor, axis, rank, self.block * scale, self.offset * scale, span)
+
+    def slice(self, index: int, pos: int, axis: int) -> SliceConst:
+        """Edit a constant that holds these channels along `axis`."""
+        return SliceConst(index, pos, axis, self.block, self.offset, self.span)
 
 
 class Tracer:
@@ -209,7 +234,7 @@ class Tracer:
     def _follow(self, state: State, channels: int, plan: Plan) -> None:
         """Plan edits for every reader of `state.tensor` (recursively through pass-throughs)."""
         plan.tensors.add(state.tensor)
-        plan.states[state.tensor] = (state.axis, state.block)
+        plan.states[state.tensor] = (state.axis, state.block, state.offset, state.span)
         if state.tensor in self.outputs:
             raise CannotRewire("its channels reach a graph output")
         if state.tensor in self.nested:
@@ -237,6 +262,8 @@ class Tracer:
         axis = state.axis - state.rank + len(shape)
         if axis < 0 or shape[axis] == 1:
             return []
+        if state.span is not None:
+            raise CannotRewire(f"{where} combines concatenated channels with another tensor")
         if shape[axis] != channels * state.block:
             raise CannotRewire(f"{where} combines it with a tensor of other channels")
         return [Join(name, axis, state.block, where)]
@@ -252,9 +279,18 @@ class Tracer:
         axis = state.axis - state.rank + value.ndim  # numpy broadcasting aligns the last axes
         if axis < 0 or value.shape[axis] == 1:
             return []
-        if value.shape[axis] != channels * state.block:
+        if value.shape[axis] != self.axis_size(state, channels):
             raise CannotRewire(f"constant '{node.input[pos]}' does not match the channels")
-        return [SliceConst(index, pos, axis, state.block)]
+        return [state.slice(index, pos, axis)]
+
+    def axis_size(self, state: State, channels: int) -> int:
+        """Entries along the channel axis: this layer's, or all a Concat joined."""
+        if state.span is None:
+            return channels * state.block
+        shape = self.shapes.get(state.tensor)
+        if shape is None or shape[state.axis] is None:
+            raise CannotRewire(f"unknown size of the concatenation '{state.tensor}'")
+        return int(shape[state.axis] or 0)
 
 
 # (tracer, node index, input position, state, channels, plan, "Op 'name'") -> next states
@@ -272,14 +308,14 @@ def _elementwise(
         if value is None or value.size != 1:
             raise CannotRewire(f"{where} has a non-scalar parameter")
     t.single_output(index, where)
-    return [State(node.output[0], s.axis, s.rank, s.block)]
+    return [s.to(node.output[0], s.axis, s.rank)]
 
 
 def _pool(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str) -> list[State]:
     if s.axis != 1:
         raise CannotRewire(f"{where} pools over axes other than the channels'")
     t.single_output(index, where)
-    return [State(t.graph.node[index].output[0], 1, s.rank, s.block)]
+    return [s.to(t.graph.node[index].output[0], 1, s.rank)]
 
 
 def _binary(
@@ -301,7 +337,7 @@ def _binary(
             continue
         plan.edits += t.broadcast_edits(index, i, s, c)
         rank = max(rank, 0 if value is None else value.ndim)
-    return [State(node.output[0], s.axis + rank - s.rank, rank, s.block)]
+    return [s.to(node.output[0], s.axis + rank - s.rank, rank)]
 
 
 def _norm(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str) -> list[State]:
@@ -309,8 +345,10 @@ def _norm(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: 
     if pos != 0 or s.axis != 1:
         raise CannotRewire(f"{where} does not normalise along the pruned channels")
     t.single_output(index, where)
-    plan.edits += [t.const_edit(index, i, 0, s.block) for i in CHANNEL_PARAMS[node.op_type]]
-    return [State(node.output[0], 1, s.rank, s.block)]
+    for i in CHANNEL_PARAMS[node.op_type]:
+        t.const_edit(index, i, 0)  # checks that it is a constant
+        plan.edits.append(s.slice(index, i, 0))
+    return [s.to(node.output[0], 1, s.rank)]
 
 
 def _conv(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str) -> list[State]:
@@ -322,8 +360,10 @@ def _conv(t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: 
         raise CannotRewire(f"the weight of {where} is not an initializer")
     group = int_attr(node, "group", 1)
     if group == 1:
-        plan.edits.append(SliceConst(index, 1, 1))
+        plan.edits.append(s.slice(index, 1, 1))
         return []
+    if s.span is not None:
+        raise CannotRewire(f"concatenated channels feed grouped {where}")
     if group == c and weight.shape[1] == 1:  # depthwise (with channel multiplier)
         mult = weight.shape[0] // group
         plan.edits += [SliceConst(index, 1, 0, mult), SetGroup(index)]
@@ -343,7 +383,7 @@ def _dense(
     if weight is None or weight.ndim != 2 or node.input[1] not in t.inits:
         raise CannotRewire(f"the weight of {where} is not a 2-D initializer")
     in_axis = 1 if node.op_type == "Gemm" and attr(node, "transB", 0) else 0
-    plan.edits.append(SliceConst(index, 1, in_axis, s.block))
+    plan.edits.append(s.slice(index, 1, in_axis))
     return []
 
 
@@ -364,7 +404,7 @@ def _flatten(
     if axis != s.axis:
         raise CannotRewire(f"{where} does not start flattening at the channel axis")
     inner = _inner(t, s.tensor, s.axis)
-    return [State(node.output[0], 1, 2, s.block * inner)]
+    return [s.to(node.output[0], 1, 2, inner)]
 
 
 def _reshape(
@@ -379,10 +419,10 @@ def _reshape(
     if src is None or dst is None or len(dst) != s.axis + 1 or dst[: s.axis] != src[: s.axis]:
         raise CannotRewire(f"{where} is not a flatten from the channel axis")
     inner = _inner(t, s.tensor, s.axis)
-    if dst[s.axis] != c * s.block * inner:
+    if dst[s.axis] != t.axis_size(s, c) * inner:
         raise CannotRewire(f"{where} is not a flatten from the channel axis")
-    plan.edits.append(FixReshape(index, s.axis, s.block * inner))
-    return [State(node.output[0], s.axis, s.axis + 1, s.block * inner)]
+    plan.edits.append(FixReshape(index, s.axis, s.block * inner, c))
+    return [s.to(node.output[0], s.axis, s.axis + 1, inner)]
 
 
 # Reductions that keep each channel apart when they reduce other axes (x.mean((2, 3))).
@@ -412,9 +452,31 @@ def _reduce(
         raise CannotRewire(f"{where} reduces over the channels")
     t.single_output(index, where)
     if int_attr(node, "keepdims", 1):
-        return [State(node.output[0], s.axis, s.rank, s.block)]
+        return [s.to(node.output[0], s.axis, s.rank)]
     before = sum(a < s.axis for a in reduced)
-    return [State(node.output[0], s.axis - before, s.rank - len(reduced), s.block)]
+    return [s.to(node.output[0], s.axis - before, s.rank - len(reduced))]
+
+
+def _concat(
+    t: Tracer, index: int, pos: int, s: State, c: int, plan: Plan, where: str
+) -> list[State]:
+    """Joined along the channel axis, the channels become one stretch of the output's axis,
+    after the entries of the inputs before it."""
+    node = t.graph.node[index]
+    if int_attr(node, "axis", 0) % s.rank != s.axis:
+        raise CannotRewire(f"{where} joins along another axis than the channels'")
+    if list(node.input).count(s.tensor) != 1:
+        raise CannotRewire(f"{where} reads it twice")
+    before = 0
+    for name in node.input[:pos]:
+        shape = t.shapes.get(name)
+        if shape is None or shape[s.axis] is None:
+            raise CannotRewire(f"{where} has an input of unknown size")
+        before += int(shape[s.axis] or 0)
+    t.single_output(index, where)
+    span = t.axis_size(s, c) if s.span is None else s.span
+    offset = s.offset + before
+    return [State(node.output[0], s.axis, s.rank, s.block, offset, span)]
 
 
 _HANDLERS: dict[str, Handler] = {
@@ -428,6 +490,7 @@ _HANDLERS: dict[str, Handler] = {
     "MatMul": _dense,
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "Concat": _concat,
 }
 
 

@@ -4,7 +4,8 @@ and rewire every consumer so the dense model really shrinks (structured).
 Structured pruning follows each layer's output to the layers that read its channels
 (harness.compress.channels) and plans one edit per touched constant. Layers whose outputs
 meet in an elementwise op (a residual Add) form a group that loses the same channels,
-chosen by their summed L1 norms. A layer is pruned only if its whole group can be
+chosen by their summed L1 norms; layers joined by a Concat are pruned each at its own
+offset of the joined axis. A layer is pruned only if its whole group can be
 rewired; otherwise it is left as it is, with the reason in the notes. Outputs that reach
 a graph output are never pruned: that would change what the model returns.
 """
@@ -145,7 +146,7 @@ def channel_groups(
                 (
                     k
                     for k, other in enumerate(plans)
-                    if other.states.get(join.tensor) == (join.axis, join.block)
+                    if other.states.get(join.tensor) == (join.axis, join.block, 0, None)
                     and other.channels == plan.channels
                 ),
                 None,
@@ -176,13 +177,17 @@ def prune_structured(model: onnx.ModelProto, ratio: float, per_layer: bool) -> P
     work = copy_model(model)
     names = Names(work.graph)
     changed: set[str] = set()
+    todo: list[tuple[Edit, np.ndarray]] = []
     for g in groups:
         kept = keep[g.label]
-        if len(kept) == g.channels:
-            continue
-        for edit in g.edits:
-            edit.apply(work.graph, kept, names)
-        changed |= g.tensors
+        if len(kept) < g.channels:
+            todo += [(edit, kept) for edit in g.edits]
+            changed |= g.tensors
+    # Layers joined by a Concat slice the same axis at their own offsets: the highest first,
+    # so that no slice moves the entries another one is about to cut.
+    todo.sort(key=lambda item: -getattr(item[0], "offset", 0))
+    for edit, kept in todo:
+        edit.apply(work.graph, kept, names)
     drop_value_info(work.graph, changed)
     drop_unused(work.graph)
     notes: dict[str, Any] = {
