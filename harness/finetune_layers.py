@@ -178,15 +178,10 @@ def prune_masks(
     return {}
 
 
-def _channel_entries(channels: np.ndarray, block: int) -> np.ndarray:
-    """Indices along an axis where channel c spans [c*block, (c+1)*block) (as prune.py)."""
-    return (channels[:, None] * block + np.arange(block)).reshape(-1)
-
-
 def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks) -> dict:
     """Zero the output channels (weights and bias, and the channels of depthwise layers they
     feed) the structured pass would remove: same groups, same L1 scores, same choice."""
-    from harness.compress.channels import FixReshape, SetGroup, SliceConst
+    from harness.compress.edits import FixReshape, SetGroup, SliceConst, channel_entries
     from harness.compress.prune import channel_groups, choose_channels
 
     by_index = {m.layer.index: m for m in matches}
@@ -217,7 +212,7 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
                 )
             if edit.input == 1 and edit.axis != target.layer.out_axis:
                 continue  # a reader of the channels (its input axis): it sees zeros
-            entries = _channel_entries(removed, edit.block)
+            entries = channel_entries(removed, edit.block)
             w = np.zeros(tuple(target.module.weight.shape), bool)
             b = None
             if edit.input == 1:

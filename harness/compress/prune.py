@@ -22,7 +22,8 @@ import onnx
 from onnx import numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult, percent
-from harness.compress.channels import CannotRewire, Edit, Plan, Tracer, channel_scores
+from harness.compress.channels import CannotRewire, Plan, Tracer, channel_scores
+from harness.compress.edits import Edit
 from harness.compress.graph import (
     Layer,
     Names,
