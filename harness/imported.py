@@ -13,18 +13,13 @@ from pathlib import Path
 
 import onnx
 
+from harness.compress.graph import graph_inputs
 from harness.errors import ConfigError
 
 __all__ = ["check_fits", "read_model"]
 
 # ONNX element types the harness can feed: the dataset is float32 throughout.
 _FLOAT = onnx.TensorProto.FLOAT
-
-
-def _inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
-    """Graph inputs that are real inputs, not initializers listed as inputs (old exporters)."""
-    weights = {init.name for init in model.graph.initializer}
-    return [v for v in model.graph.input if v.name not in weights]
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
@@ -47,7 +42,7 @@ def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{path.name}: not a valid ONNX model ({first})") from None
-    inputs = _inputs(model)
+    inputs = graph_inputs(model.graph)
     if len(inputs) != 1:
         raise ValueError(
             f"{path.name}: has {len(inputs)} inputs; the harness feeds one tensor of samples"
@@ -67,7 +62,7 @@ def check_fits(
     """ConfigError unless the model takes a batch of samples shaped `input_shape` and returns
     one score per class."""
     where = f"models.{name}"
-    dims = _dims(_inputs(model)[0])
+    dims = _dims(graph_inputs(model.graph)[0])
     want: list[int | str] = ["batch", *input_shape]
     if len(dims) != len(want) or any(
         isinstance(d, int) and d != w for d, w in zip(dims[1:], input_shape, strict=False)

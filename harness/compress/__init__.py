@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 
 from harness.compress.base import Pass, PassContext, PassResult
+from harness.compress.graph import graph_inputs
 from harness.errors import CompressionError
 from harness.registry import Registry
 
@@ -91,8 +92,7 @@ def _session(model: onnx.ModelProto) -> onnxruntime.InferenceSession:
 def _feed(model: onnx.ModelProto, ctx: PassContext) -> dict[str, np.ndarray]:
     """One calibration sample for the main input (zeros without calibration data), zeros of
     batch 1 for any other input."""
-    inits = {t.name for t in model.graph.initializer}
-    inputs = [v for v in model.graph.input if v.name not in inits]
+    inputs = graph_inputs(model.graph)
     main = ctx.input_name or (inputs[0].name if inputs else None)
     feed = {}
     for v in inputs:

@@ -29,6 +29,7 @@ __all__ = [
     "default_opset",
     "drop_unused",
     "drop_value_info",
+    "graph_inputs",
     "initializer_index",
     "int_attr",
     "is_static",
@@ -140,6 +141,12 @@ def require_opset(model: onnx.ModelProto, version: int) -> tuple[onnx.ModelProto
     needed = helper.find_min_ir_version_for(list(converted.opset_import), ignore_unknown=True)
     converted.ir_version = max(converted.ir_version, needed, 10 if version >= 21 else 0)
     return converted, current
+
+
+def graph_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    """The inputs a caller feeds: not the initializers old exporters also list as inputs."""
+    inits = {t.name for t in graph.initializer}
+    return [v for v in graph.input if v.name not in inits]
 
 
 def initializer_index(graph: onnx.GraphProto) -> dict[str, int]:

@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 
 from harness.compress.base import Params, PassContext, PassResult
+from harness.compress.graph import graph_inputs
 from harness.errors import CompressionError
 
 __all__ = ["OrtInt8"]
@@ -50,8 +51,7 @@ def _batches(data: np.ndarray, fixed: int | None) -> Iterator[np.ndarray]:
 
 def _main_input(model: onnx.ModelProto, ctx: PassContext) -> tuple[str, int | None]:
     """The input to calibrate and its static batch size (None when the batch is dynamic)."""
-    inits = {t.name for t in model.graph.initializer}
-    inputs = [v for v in model.graph.input if v.name not in inits]
+    inputs = graph_inputs(model.graph)
     if not inputs:
         raise CompressionError("ort_int8: the model has no input")
     by_name = {v.name: v for v in inputs}
