@@ -5,7 +5,7 @@
 Trains the default CNN (policy none), applies each setting through the harness's passes,
 and prints file bytes, zlib bytes, MACs and test accuracy (ONNX Runtime) as ratios to
 fp32, with the issue's targets checked. Structural settings (prune, svd) are also
-fine-tuned for FINETUNE_EPOCHS epochs (harness.finetune) and their test accuracy after
+fine-tuned for FINETUNE_EPOCHS epochs (harness.train.finetune) and their test accuracy after
 recovery is printed beside the one without.
 """
 
@@ -19,16 +19,16 @@ import onnxruntime as ort
 import torch
 from harness.models import ARCHITECTURES
 
-from harness.augment import parse_policy
 from harness.compress import PASSES, apply_chain
 from harness.compress.base import PassContext
-from harness.compress.graph import weight_layers
-from harness.config import load_config
-from harness.datasets import load, split
-from harness.finetune import STRUCTURAL, finetune
-from harness.size import onnx_size
-from harness.stages import calibration_data
-from harness.train import INPUT_NAME, train
+from harness.compress.layers import weight_layers
+from harness.config.load import load_config
+from harness.measure.size import onnx_size
+from harness.sweep.stages import calibration_data
+from harness.train.augment import parse_policy
+from harness.train.datasets import load, split
+from harness.train.finetune import STRUCTURAL, finetune
+from harness.train.training import INPUT_NAME, train
 
 SETTINGS = {
     "fp32": [],

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.config import load_config
-from harness.report import build_site
-from harness.store import Store
-from harness.sweep import run_sweep
+from harness.config.load import load_config
+from harness.report.render import build_site
+from harness.store.results import Store
+from harness.sweep.driver import run_sweep
 
 STAGES = ("data", "train", "compress", "convert", "measure", "report", "total")
 

@@ -4,7 +4,7 @@ third and a tenth of it, side by side in one run.
     python benchmarks/finetune_lr.py
 
 Trains the default digits CNN (policy none), then for each structural setting fine-tunes
-5 epochs (harness.finetune, best epoch by validation accuracy) at each rate and prints
+5 epochs (harness.train.finetune, best epoch by validation accuracy) at each rate and prints
 the test accuracy (ONNX Runtime) of the result; "none" is the compressed model as is.
 """
 
@@ -17,13 +17,13 @@ import onnxruntime as ort
 import torch
 from harness.models import ARCHITECTURES
 
-from harness.augment import parse_policy
 from harness.compress import PASSES, apply_chain
 from harness.compress.base import PassContext
-from harness.config import load_config
-from harness.datasets import load, split
-from harness.finetune import finetune
-from harness.train import INPUT_NAME, train
+from harness.config.load import load_config
+from harness.train.augment import parse_policy
+from harness.train.datasets import load, split
+from harness.train.finetune import finetune
+from harness.train.training import INPUT_NAME, train
 
 EPOCHS = 5
 FACTORS = (0.1, 0.3, 1.0)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harness.config import parse_config
-from harness.store import Store
-from harness.sweep import run_sweep
+from harness.config.load import parse_config
+from harness.store.results import Store
+from harness.sweep.driver import run_sweep
 
 CONFIG = {
     "name": "int8-speed",

@@ -4,7 +4,7 @@
 
 Trains the default digits CNN (and the mobile CNN), converts it to LiteRT, then for
 each runtime and batch size measures, in the same run and on the same machine:
-  harness: the measurement subprocess (harness.worker) as a sweep runs it;
+  harness: the measurement subprocess (harness.measure.worker) as a sweep runs it;
   bare:    a tight loop in this process around the same runtime call the harness times
            (ORT run_with_iobinding with inputs bound; LiteRT invoke with the input set),
            timed with perf_counter_ns after the same warm-up.
@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from harness.augment import parse_policy
-from harness.config import LatencySpec, ModelSpec, RuntimeSpec, TrainingSpec
+from harness.config.load import LatencySpec, ModelSpec, RuntimeSpec, TrainingSpec
 from harness.convert.tflite import onnx_to_tflite
-from harness.datasets import load, split
-from harness.measure import run_worker
-from harness.runtimes import RUNTIMES
-from harness.train import train
+from harness.measure.runner import run_worker
+from harness.measure.runtimes import RUNTIMES
+from harness.train.augment import parse_policy
+from harness.train.datasets import load, split
+from harness.train.training import train
 
 RUNS = 2000
 LATENCY = LatencySpec(

@@ -3,7 +3,7 @@
     python benchmarks/policy_robustness.py [--seeds 0 1 2]
 
 For each policy: clean test accuracy and robust accuracy (the fixed perturbed copy of
-the test set, harness.robust) with 95% Wilson intervals, and whether the policy's
+the test set, harness.train.robust) with 95% Wilson intervals, and whether the policy's
 robust accuracy beats `none`'s by more than the intervals (non-overlapping).
 """
 
@@ -14,12 +14,12 @@ import argparse
 import numpy as np
 import onnxruntime as ort
 
-from harness.augment import parse_policy
-from harness.config import load_config
-from harness.datasets import load, split
-from harness.metrics import wilson_interval
-from harness.robust import describe, perturb
-from harness.train import INPUT_NAME, train
+from harness.config.load import load_config
+from harness.measure.metrics import wilson_interval
+from harness.train.augment import parse_policy
+from harness.train.datasets import load, split
+from harness.train.robust import describe, perturb
+from harness.train.training import INPUT_NAME, train
 
 POLICIES = {
     "none": "none",

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.report import render
-from harness.site import write_site
-from harness.store import CandidateRecord, Store
+from harness.report.render import render
+from harness.report.site import write_site
+from harness.store.results import CandidateRecord, Store
 
 RUNTIMES = ("onnxruntime", "litert")
 CLASSES = [str(i) for i in range(10)]

@@ -16,12 +16,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from harness.artifacts import Artifacts
-from harness.config import load_config
-from harness.datasets import load, split
-from harness.plan import make_plan
-from harness.pool import train_in_processes
-from harness.stages import train_stage
+from harness.config.load import load_config
+from harness.store.artifacts import Artifacts
+from harness.sweep.plan import make_plan
+from harness.sweep.pool import train_in_processes
+from harness.sweep.stages import train_stage
+from harness.train.datasets import load, split
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""What a sweep config decides, as frozen dataclasses: parsed once by harness.config, read
+"""What a sweep config decides, as frozen dataclasses: parsed once by harness.config.load, read
 everywhere else. Each `spec()` is the JSON-able part that decides results (hashed into
 cache and history keys), so settings that do not change results stay out of it.
 """
@@ -139,7 +139,7 @@ class Config:
     dataset: DatasetSpec
     models: tuple[ModelSpec, ...]
     training: TrainingSpec
-    policies: tuple[Any, ...]  # harness.augment.Policy instances
+    policies: tuple[Any, ...]  # harness.train.augment.Policy instances
     compressions: tuple[CompressionSpec, ...]
     runtimes: tuple[RuntimeSpec, ...]
     latency: LatencySpec

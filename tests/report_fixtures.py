@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness.hashing import hash_spec
-from harness.store import CandidateRecord, Store
+from harness.store.results import CandidateRecord, Store
 
 XSS = ("</script><script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 CLASSES = tuple(str(i) for i in range(10))

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from harness.augment import PRESETS, Policy, parse_policy, preview
-from harness.augment_ops import IMAGE, OPS, Op, fits
 from harness.errors import ParamError
+from harness.train.augment import PRESETS, Policy, parse_policy, preview
+from harness.train.augment_ops import IMAGE, OPS, Op, fits
 
 IMAGE_OPS = fits("image")
 GEOMETRY = ["rotate", "translate", "scale", "shear", "crop"]

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from click.testing import CliRunner
 
-from harness.cli import cli
+from harness.cli.commands import cli
 from tests.test_runtimes import gemm_model
 
 FAST = ["--min-runs", "10", "--min-seconds", "0"]

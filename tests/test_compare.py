@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.compare import parse_thresholds
+from harness.cli.commands import cli
 from harness.errors import ConfigError
-from harness.store import CandidateRecord, Store
+from harness.report.compare import parse_thresholds
+from harness.store.results import CandidateRecord, Store
 
 RULES = "accuracy<-0.5pt,p50>+10%,size>+0%"
 

@@ -20,7 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from harness.compress import PASSES, apply_chain
 from harness.compress.base import PassContext
-from harness.compress.graph import Names, output_layers, require_opset, weight_layers
+from harness.compress.graph import Names, require_opset
+from harness.compress.layers import output_layers, weight_layers
 from harness.errors import CompressionError
 
 OPSET = 17
@@ -283,7 +284,7 @@ def test_importing_and_parsing_passes_loads_no_runtime_or_torch() -> None:
         "from harness.compress import PASSES\n"
         "for n in PASSES.names(): PASSES.get(n)\n"
         "PASSES.get('ort_int8').from_params({'mode': 'dynamic'})\n"
-        "import harness.size\n"
+        "import harness.measure.size\n"
         "import sys; print(' '.join(sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -11,7 +11,7 @@ from harness.compress.base import PassContext
 from harness.compress.graph import set_initializer
 from harness.compress.lowrank import Svd
 from harness.errors import ParamError
-from harness.size import onnx_size
+from harness.measure.size import onnx_size
 from tests.test_compress_graphs import (
     conv_net,
     ctx_for,

@@ -10,7 +10,7 @@ from harness.compress import apply_chain
 from harness.compress.base import PassContext
 from harness.compress.ort_quant import OrtInt8
 from harness.errors import CompressionError, ParamError
-from harness.size import onnx_size
+from harness.measure.size import onnx_size
 from tests.test_compress_graphs import (
     conv_net,
     ctx_for,

@@ -13,7 +13,7 @@ from harness.compress.base import PassContext
 from harness.compress.graph import attr, set_initializer
 from harness.compress.prune import Prune, choose_channels, smallest_mask
 from harness.errors import ParamError
-from harness.size import onnx_size
+from harness.measure.size import onnx_size
 from tests.test_compress_graphs import (
     USER_INPUT,
     _bn,

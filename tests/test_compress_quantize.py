@@ -11,7 +11,7 @@ from harness.compress.base import PassContext
 from harness.compress.graph import attr
 from harness.compress.quantize import Float16, Quantize, dequantize_array, quantize_array
 from harness.errors import ParamError
-from harness.size import onnx_size
+from harness.measure.size import onnx_size
 from tests.test_compress_graphs import (
     conv_net,
     ctx_for,

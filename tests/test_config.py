@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.config import default_config_text, load_config, parse_config
+from harness.cli.commands import cli
+from harness.config.load import default_config_text, load_config, parse_config
 from harness.errors import ConfigError
 
 MINIMAL = """

@@ -12,7 +12,7 @@ import pytest
 from harness.convert.litert_quant import quantize_tflite
 from harness.convert.tflite import onnx_to_tflite
 from harness.errors import ConversionError
-from harness.runtimes import RUNTIMES
+from harness.measure.runtimes import RUNTIMES
 from tests.test_runtimes import gemm_model
 
 

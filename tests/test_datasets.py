@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.datasets import load, split
 from harness.errors import DataError
+from harness.train.datasets import load, split
 
 
 def test_digits_split_is_stratified_seeded_and_disjoint() -> None:

@@ -17,16 +17,17 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from harness.augment import parse_policy
 from harness.compress import PASSES, PassContext, apply_chain
-from harness.compress.graph import initializer_index, weight_layers
-from harness.config import ModelSpec, TrainingSpec
-from harness.datasets import Splits, load, split
+from harness.compress.graph import initializer_index
+from harness.compress.layers import weight_layers
+from harness.config.load import ModelSpec, TrainingSpec
 from harness.errors import CompressionError
-from harness.finetune import FinetuneResult, finetune, plan_chain
-from harness.finetune_layers import fold_batchnorm
-from harness.size import onnx_size
-from harness.train import INPUT_NAME, train
+from harness.measure.size import onnx_size
+from harness.train.augment import parse_policy
+from harness.train.datasets import Splits, load, split
+from harness.train.finetune import FinetuneResult, finetune, plan_chain
+from harness.train.finetune_layers import fold_batchnorm
+from harness.train.training import INPUT_NAME, train
 
 FAST = TrainingSpec(
     epochs=6, batch_size=32, optimizer="adam", lr=0.003, weight_decay=0.0, patience=6, threads=1
@@ -36,7 +37,7 @@ MODEL = ModelSpec("cnn", "small_cnn", 8, 2)
 
 @cache
 def _setup() -> tuple[Splits, Any, bytes, bytes]:
-    """digits, the policy, and a small CNN trained by harness.train (ONNX + state_dict)."""
+    """digits, the policy, and a small CNN trained by harness.train.training (ONNX + state_dict)."""
     splits = split(load("digits", {}), 0, 0.15, 0.25)
     policy = parse_policy("geometric", "geometric", "image")
     trained = train(splits, MODEL, policy, FAST, seed=0)
@@ -268,7 +269,7 @@ def test_a_residual_group_is_mirrored_and_removing_it_is_exact() -> None:
 
 def test_importing_finetune_does_not_import_torch() -> None:
     probe = (
-        "import sys, harness.finetune, harness.finetune_layers\n"
+        "import sys, harness.train.finetune, harness.train.finetune_layers\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.formats import (
+from harness.report.formats import (
     fmt_acc_ci,
     fmt_change,
     fmt_delta_pt,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.grid import GridError, expand, find_sweeps
+from harness.config.grid import GridError, expand, find_sweeps
 
 
 def test_one_list_makes_one_setting_per_value_named_from_the_template() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.history import HistoryPoint, SeriesLabel, find_regressions, history_series
+from harness.report.history import HistoryPoint, SeriesLabel, find_regressions, history_series
 
 
 def _points(*rows: tuple[str, str, float | None, float | None, float | None]) -> list[HistoryPoint]:

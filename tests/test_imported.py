@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from harness.cli import cli
-from harness.datasets import load, split
+from harness.cli.commands import cli
+from harness.train.datasets import load, split
 from tests.test_sweep import _args  # --db, --artifacts and --site inside the test's folder
 
 SEED = 4
@@ -184,8 +184,8 @@ def test_a_model_that_does_not_fit_stops_the_sweep_with_one_line(
 
 
 def test_the_sweep_keys_an_imported_model_by_its_content(tmp_path: Path) -> None:
-    from harness.config import load_config
-    from harness.plan import make_plan
+    from harness.config.load import load_config
+    from harness.sweep.plan import make_plan
 
     logistic_onnx(tmp_path / "logreg.onnx")
     (tmp_path / "sweep.toml").write_text(CONFIG)

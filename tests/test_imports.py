@@ -16,14 +16,14 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_import_and_help_load_no_heavy_module() -> None:
     loaded = _loaded_after(
-        "import harness, harness.cli\n"
+        "import harness, harness.cli.commands\n"
         "from click.testing import CliRunner\n"
-        "r = CliRunner().invoke(harness.cli.cli, ['--help'])\n"
+        "r = CliRunner().invoke(harness.cli.commands.cli, ['--help'])\n"
         "assert r.exit_code == 0, r.output"
     )
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
 
 
 def test_parsing_the_default_config_loads_no_runtime_or_torch() -> None:
-    loaded = _loaded_after("from harness.config import load_config\nload_config(None)")
+    loaded = _loaded_after("from harness.config.load import load_config\nload_config(None)")
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}

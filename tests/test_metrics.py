@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.latency import keep_samples, summarize, time_calls
-from harness.metrics import classification_report, parity, wilson_interval
+from harness.measure.latency import keep_samples, summarize, time_calls
+from harness.measure.metrics import classification_report, parity, wilson_interval
 
 
 def test_binary_accuracy_is_tp_plus_tn_over_p_plus_n() -> None:

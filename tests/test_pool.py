@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from harness.artifacts import Artifacts
-from harness.config import load_config
-from harness.datasets import load, split
+from harness.config.load import load_config
 from harness.errors import HarnessError
-from harness.plan import make_plan
-from harness.pool import train_in_processes
-from harness.stages import Built, train_stage
-from harness.store import Store
-from harness.sweep import run_sweep
+from harness.store.artifacts import Artifacts
+from harness.store.results import Store
+from harness.sweep.driver import run_sweep
+from harness.sweep.plan import make_plan
+from harness.sweep.pool import train_in_processes
+from harness.sweep.stages import Built, train_stage
+from harness.train.datasets import load, split
 
 CONFIG = """
 name = "pool"

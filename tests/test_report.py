@@ -16,10 +16,11 @@ import jinja2
 import jsonschema
 import pytest
 
-from harness import report, results_files, site
 from harness.errors import HarnessError, StoreError
-from harness.report import build_site, render
-from harness.store import METRIC_COLUMNS, Store
+from harness.report import render as report
+from harness.report import results_files, site
+from harness.report.render import build_site, render
+from harness.store.results import METRIC_COLUMNS, Store
 from tests.report_fixtures import XSS, Fixture, make_store
 
 SCHEMA = Path(report.__file__).with_name("results_schema.json")
@@ -287,7 +288,7 @@ def test_pages_rendered_by_worker_processes_are_the_same(
 
 
 def test_results_csv_defuses_spreadsheet_formulas() -> None:
-    from harness.store import CandidateRecord
+    from harness.store.results import CandidateRecord
 
     record = CandidateRecord(
         key="k", dataset="d", model="=HYPERLINK(\"x\")", policy="+1", compression="c",

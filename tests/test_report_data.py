@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.report_data import (
+from harness.report.data import (
     DEFAULT_BUDGETS,
     Budget,
     Cell,
@@ -16,7 +16,7 @@ from harness.report_data import (
     pareto_front,
     pareto_mask,
 )
-from harness.store import CandidateRecord
+from harness.store.results import CandidateRecord
 
 
 def _record(

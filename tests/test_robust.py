@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from harness.robust import IMAGE_PERTURBATIONS, SEVERITIES, assign, describe, perturb
+from harness.train.robust import IMAGE_PERTURBATIONS, SEVERITIES, assign, describe, perturb
 
 SHAPES = [(64, 8, 8, 1), (32, 16, 16, 3)]
 

@@ -13,10 +13,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from harness.config import LatencySpec, RuntimeSpec
+from harness.config.load import LatencySpec, RuntimeSpec
 from harness.errors import MeasurementError, ParamError
-from harness.measure import run_worker
-from harness.runtimes import RUNTIMES, runtimes_for
+from harness.measure.runner import run_worker
+from harness.measure.runtimes import RUNTIMES, runtimes_for
 
 ORT = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
 LATENCY = LatencySpec(
@@ -93,7 +93,7 @@ def test_a_worker_that_hangs_is_stopped_at_the_timeout(tmp_path: Path) -> None:
 
 
 def _worker_pids() -> list[int]:
-    """This process's children running harness.worker (from /proc: Linux)."""
+    """This process's children running harness.measure.worker (from /proc: Linux)."""
     me, found = os.getpid(), []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -104,7 +104,7 @@ def _worker_pids() -> list[int]:
         except OSError:  # the process ended while we looked
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == me and b"harness.worker" in argv:
+        if parent == me and b"harness.measure.worker" in argv:
             found.append(int(entry.name))
     return found
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from harness.cli.commands import cli
 from harness.errors import ConfigError
-from harness.select import Budget, parse_accuracy, parse_duration, parse_size, select
-from harness.store import CandidateRecord, Store
+from harness.report.select import Budget, parse_accuracy, parse_duration, parse_size, select
+from harness.store.results import CandidateRecord, Store
 
 
 def _records(n: int = 60, seed: int = 0) -> list[CandidateRecord]:

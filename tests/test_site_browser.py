@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import report_data
-from harness.report import render
-from harness.site import write_site
+from harness.report import data as report_data
+from harness.report.render import render
+from harness.report.site import write_site
 from tests.browser import CHARTS_DRAWN, Browser
 from tests.report_fixtures import XSS, Fixture, make_store
 

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from harness.compress import apply_chain
 from harness.compress.base import PassContext
 from harness.compress.quantize import Quantize
-from harness.size import file_size, macs, onnx_size, parameters
+from harness.measure.size import file_size, macs, onnx_size, parameters
 from tests.test_compress_graphs import (
     conv_net,
     lstm_model,

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from harness.models import REVISIONS
 
-from harness.cli import cli
-from harness.config import load_config
-from harness.store import Store
-from harness.sweep import run_sweep
+from harness.cli.commands import cli
+from harness.config.load import load_config
+from harness.store.results import Store
+from harness.sweep.driver import run_sweep
 
 MINI = """
 name = "mini"
@@ -122,7 +122,7 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
 
     # New pass code recompresses (but keeps the trained models); a new revision of the
     # architecture retrains.
-    monkeypatch.setattr("harness.stages.PASSES_VERSION", "next")
+    monkeypatch.setattr("harness.sweep.stages.PASSES_VERSION", "next")
     third = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
     assert "0 trained, 2 reused from cache; 8 compressed, 0 reused" in third.output
     monkeypatch.setitem(REVISIONS, "small_cnn", REVISIONS["small_cnn"] + 1)

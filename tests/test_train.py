@@ -6,10 +6,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from harness.augment import parse_policy
-from harness.config import ModelSpec, TrainingSpec
-from harness.datasets import load, split
-from harness.train import INPUT_NAME, train
+from harness.config.load import ModelSpec, TrainingSpec
+from harness.train.augment import parse_policy
+from harness.train.datasets import load, split
+from harness.train.training import INPUT_NAME, train
 
 FAST = TrainingSpec(
     epochs=8, batch_size=32, optimizer="adam", lr=0.003, weight_decay=0.0, patience=8, threads=1

@@ -2,7 +2,7 @@
 
 Passes are registered by "module:Class" path, so importing this package (or parsing a
 config) imports neither onnxruntime nor torch; `apply_chain` loads onnxruntime only to
-check the result.
+check the result. May import only the base modules (errors, registry, hashing, specs).
 """
 
 from __future__ import annotations

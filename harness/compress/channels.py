@@ -6,21 +6,20 @@ pooling, BatchNormalization, per-channel constants, depthwise Conv, Flatten/Resh
 dense layer) up to the layers that read those channels, planning one edit per touched
 constant. A trace that meets anything else raises CannotRewire, and the layer is left
 alone. Shared by the ONNX pass (harness.compress.prune) and fine-tuning
-(harness.finetune_layers), which must decide exactly alike.
+(harness.train.finetune_layers), which must decide exactly alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from harness.compress.channel_plan import CannotRewire, Join, Plan, State
 from harness.compress.edits import Edit, FixReshape, SetGroup, SliceConst
 from harness.compress.graph import (
-    Layer,
     Shapes,
     attr,
     const_value,
@@ -32,8 +31,9 @@ from harness.compress.graph import (
     subgraph_reads,
     tensor_shapes,
 )
+from harness.compress.layers import Layer
 
-__all__ = ["CannotRewire", "Join", "Plan", "State", "Tracer", "channel_scores"]
+__all__ = ["Tracer", "channel_scores"]
 
 # Ops that act on each element (or each channel's own map) and keep channel order.
 ELEMENTWISE = frozenset(
@@ -49,56 +49,6 @@ POOLS = frozenset(
 BROADCAST = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "PRelu", "Pow"})
 FIRST_ONLY = frozenset({"PRelu", "Pow"})  # the pruned tensor must be their first operand
 CHANNEL_PARAMS = {"BatchNormalization": (1, 2, 3, 4), "InstanceNormalization": (1, 2)}
-
-
-@dataclass(frozen=True)
-class Join:
-    """The pruned tensor meets another runtime tensor in an elementwise op (a residual Add):
-    that tensor's channels must be pruned alike, so its layer joins this one's group."""
-
-    tensor: str  # the other operand
-    axis: int  # where the channels are in it
-    block: int
-    where: str  # "Add '/block/Add'", for notes
-
-
-@dataclass
-class Plan:
-    """Everything removing channels of one layer changes."""
-
-    layer: Layer
-    channels: int
-    edits: list[Edit] = field(default_factory=list)
-    tensors: set[str] = field(default_factory=set)  # whose shapes change
-    # tensor: (axis, block, offset, span) of the pruned channels in it
-    states: dict[str, tuple[int, int, int, int | None]] = field(default_factory=dict)
-    joins: list[Join] = field(default_factory=list)
-
-
-class CannotRewire(Exception):
-    """Why a layer's output channels cannot be removed (becomes a note)."""
-
-
-@dataclass(frozen=True)
-class State:
-    """Where the pruned channels live in a tensor: `axis`, `block` entries per channel, and
-    after a Concat the stretch of that axis they fill (`span` entries from `offset`)."""
-
-    tensor: str
-    axis: int
-    rank: int
-    block: int = 1
-    offset: int = 0
-    span: int | None = None
-
-    def to(self, tensor: str, axis: int, rank: int, scale: int = 1) -> State:
-        """The same channels in the next tensor; `scale` more entries per channel."""
-        span = None if self.span is None else self.span * scale
-        return State(tensor, axis, rank, self.block * scale, self.offset * scale, span)
-
-    def slice(self, index: int, pos: int, axis: int) -> SliceConst:
-        """Edit a constant that holds these channels along `axis`."""
-        return SliceConst(index, pos, axis, self.block, self.offset, self.span)
 
 
 class Tracer:

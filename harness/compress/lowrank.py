@@ -24,8 +24,6 @@ from onnx import helper, numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult, percent
 from harness.compress.graph import (
-    LAYER_KINDS,
-    Layer,
     Names,
     attr,
     consumers,
@@ -33,11 +31,9 @@ from harness.compress.graph import (
     default_opset,
     drop_unused,
     initializer_index,
-    output_layers,
-    select_layers,
     set_nodes,
-    weight_layers,
 )
+from harness.compress.layers import LAYER_KINDS, Layer, output_layers, select_layers, weight_layers
 from harness.errors import ParamError
 
 __all__ = ["Svd", "factorize"]

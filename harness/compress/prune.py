@@ -22,18 +22,18 @@ import onnx
 from onnx import numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult, percent
-from harness.compress.channels import CannotRewire, Plan, Tracer, channel_scores
+from harness.compress.channel_plan import CannotRewire, Plan
+from harness.compress.channels import Tracer, channel_scores
 from harness.compress.edits import Edit
 from harness.compress.graph import (
-    Layer,
     Names,
     copy_model,
     drop_unused,
     drop_value_info,
     initializer_index,
     set_initializer,
-    weight_layers,
 )
+from harness.compress.layers import Layer, weight_layers
 
 __all__ = ["Group", "Prune", "channel_groups", "choose_channels", "smallest_mask"]
 

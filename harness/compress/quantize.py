@@ -19,18 +19,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult
 from harness.compress.graph import (
-    LAYER_KINDS,
-    Layer,
     Names,
     copy_model,
     drop_unused,
     initializer_index,
     remove_initializers,
     require_opset,
-    select_layers,
     set_nodes,
-    weight_layers,
 )
+from harness.compress.layers import LAYER_KINDS, Layer, select_layers, weight_layers
 
 __all__ = ["Float16", "Quantize", "dequantize_array", "quantize_array"]
 

@@ -1,0 +1,8 @@
+"""The click commands: parse options, call one library function, print the result.
+
+The only layer that may import every other one; bad input becomes one line and exit 2 here.
+"""
+
+from harness.cli.commands import cli, main
+
+__all__ = ["cli", "main"]

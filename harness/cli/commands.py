@@ -1,0 +1,336 @@
+"""The `harness` command: parse options, call one library function, print the result.
+
+Errors the user can fix arrive as HarnessError and leave as one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness import __version__
+from harness.errors import HarnessError
+
+DEFAULT_DB = Path(".harness/results.db")
+DEFAULT_ARTIFACTS = Path(".harness/artifacts")
+DEFAULT_SITE = Path("site")
+
+
+class HarnessGroup(click.Group):
+    """Turns HarnessError into `harness: error: ...` lines and exit status 2, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"harness: error: {line}", err=True)
+            ctx.exit(2)
+
+
+db_option = click.option(
+    "--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB,
+    show_default=True, help="SQLite results store.",
+)  # fmt: skip
+site_option = click.option(
+    "--site", "site_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SITE,
+    show_default=True, help="Folder the static report is written to.",
+)  # fmt: skip
+artifacts_option = click.option(
+    "--artifacts", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ARTIFACTS,
+    show_default=True, help="Content-addressed cache of trained, compressed and converted models.",
+)  # fmt: skip
+config_argument = click.argument(
+    "config", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
+
+
+class BarProgress:
+    """The sweep's progress as a click progress bar on stderr."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.current = ""
+
+    def begin(self, total: int) -> None:
+        self.bar = click.progressbar(
+            length=total, label="sweep", file=sys.stderr, show_pos=True,
+            item_show_func=lambda _: self.current,
+        )  # fmt: skip
+        self.bar.__enter__()
+
+    def advance(self, label: str) -> None:
+        self.current = label
+        self.bar.update(1)
+
+    def note(self, message: str) -> None:
+        self.current = message
+        self.bar.update(0)
+
+    def end(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+def cli() -> None:
+    """Sweep augmentation policies and compression settings, measure every model on
+    ONNX Runtime and LiteRT, and render a static leaderboard."""
+
+
+def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, Any]:
+    from harness.config.load import load_config
+    from harness.store.results import Store
+    from harness.sweep.driver import run_sweep
+
+    config = load_config(config_path)
+    progress = BarProgress()
+    with Store(db) as store:
+        try:
+            summary = run_sweep(config, store, artifacts, progress)
+        finally:
+            progress.end()
+        records = store.candidates(summary.run_id)
+    counts = summary.counts
+    click.echo(
+        f"run {summary.run_id}: {summary.ok} candidates measured, {summary.failed} failed"
+        + (f", {summary.resumed} already done (resumed)" if summary.resumed else "")
+    )
+    imported = f", {counts['imported']} imported" if counts["imported"] else ""
+    click.echo(
+        f"models: {counts['trained']} trained{imported}, {counts['reused_trained']} reused "
+        f"from cache; {counts['compressed']} compressed, {counts['reused_compressed']} reused"
+    )
+    click.echo(f"results: {db}")
+    return summary, records
+
+
+@cli.command()
+@config_argument
+@db_option
+@artifacts_option
+@site_option
+@click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
+def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int) -> None:
+    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site."""
+    from harness.report.leaderboard import text_leaderboard
+    from harness.report.render import build_site
+    from harness.store.results import Store
+
+    summary, records = _sweep(config, db, artifacts)
+    with Store(db) as store:
+        index = build_site(store, site_dir, summary.run_id)
+    click.echo(text_leaderboard(records, top))
+    click.echo(f"site: {index.resolve()}")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@artifacts_option
+def sweep(config: Path, db: Path, artifacts: Path) -> None:
+    """Measure and store every candidate of CONFIG (no site)."""
+    _sweep(config, db, artifacts)
+
+
+@cli.command()
+@db_option
+@site_option
+@click.option("--run", "run_id", type=int, default=None, help="Run to report (default: latest).")
+def report(db: Path, site_dir: Path, run_id: int | None) -> None:
+    """Render the static site from the results store."""
+    from harness.report.render import build_site
+    from harness.store.results import Store
+
+    with Store.open_existing(db) as store:
+        index = build_site(store, site_dir, run_id)
+    click.echo(f"site: {index.resolve()}")
+
+
+@cli.command()
+@db_option
+def runs(db: Path) -> None:
+    """List the stored runs."""
+    from harness.report.leaderboard import runs_table
+    from harness.store.results import Store
+
+    with Store.open_existing(db) as store:
+        click.echo(runs_table(store.runs(), store.candidate_counts()))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--data", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help=".npz with model-ready inputs x and class ids y.",
+)  # fmt: skip
+@click.option(
+    "--runtime", "runtimes", multiple=True, help="Runtime(s) to use (default: all that can)."
+)
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--min-runs", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--min-seconds", default=0.5, show_default=True, type=click.FloatRange(min=0))
+@click.option("--store", "to_store", is_flag=True, help="Also add the results to the store.")
+@db_option
+def bench(
+    model: Path,
+    data: Path,
+    runtimes: tuple[str, ...],
+    threads: int,
+    batch: int,
+    min_runs: int,
+    min_seconds: float,
+    to_store: bool,
+    db: Path,
+) -> None:
+    """Measure accuracy, size and latency of a MODEL file (.onnx or .tflite) you bring."""
+    from harness.config.load import LatencySpec, RuntimeSpec
+    from harness.measure.runtimes import RUNTIMES
+    from harness.report.leaderboard import bench_table
+    from harness.store.results import Store
+    from harness.sweep.bench import bench_file, check_model_file, load_bench_data, store_bench
+
+    names = check_model_file(model, runtimes)
+    bench_data = load_bench_data(data)
+    specs = [
+        RuntimeSpec(name, RUNTIMES.get(name).parse_settings({"threads": threads})) for name in names
+    ]
+    latency = LatencySpec(batch, 20, min_runs, min_seconds, 100_000, 600)
+    records = bench_file(model, bench_data, specs, latency)
+    click.echo(bench_table(records))
+    if to_store:
+        spec = {"bench": {"model": str(model), "data": str(data), "runtimes": list(names)}}
+        with Store(db) as store:
+            run_id = store_bench(store, records, spec)
+        click.echo(f"stored as run {run_id} in {db}")
+
+
+def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int]:
+    ids = [r.id for r in store.runs()]
+    if head is None:
+        head = ids[-1] if ids else None
+    if base is None:
+        earlier = [i for i in ids if head is not None and i < head]
+        base = earlier[-1] if earlier else None
+    if base is None or head is None:
+        raise HarnessError(f"compare needs two runs; the store has {len(ids)}. Run the sweep again")
+    return base, head
+
+
+@cli.command()
+@click.argument("base", required=False, type=int)
+@click.argument("head", required=False, type=int)
+@click.option(
+    "--fail-on", default="", metavar="RULES",
+    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%'.",
+)  # fmt: skip
+@db_option
+def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
+    """Changes per candidate from run BASE to run HEAD (default: the last two runs)."""
+    from harness.report.compare import compare_runs, parse_thresholds
+    from harness.report.leaderboard import compare_table
+    from harness.store.results import Store
+
+    thresholds = parse_thresholds(fail_on)
+    with Store.open_existing(db) as store:
+        base, head = _pick_runs(store, base, head)
+        base_run, head_run = store.run(base), store.run(head)
+        changes = compare_runs(
+            base_run, head_run, store.candidates(base), store.candidates(head), thresholds
+        )
+    click.echo(f"run {base} -> run {head}")
+    if base_run.machine_hash != head_run.machine_hash:
+        click.echo("latency not compared: the runs were measured on different machines")
+    click.echo(compare_table(changes))
+    crossed = [c for c in changes if c.crossed]
+    if crossed:
+        click.echo(f"{len(crossed)} change(s) cross --fail-on thresholds", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--max-size", help="Largest model file, e.g. 64KB.")
+@click.option("--max-p50", help="Slowest median latency, e.g. 1ms or 250us.")
+@click.option("--min-accuracy", help="Lowest test accuracy, e.g. 0.97 or 97%.")
+@click.option("--runtime", help="Only candidates on this runtime.")
+@click.option("--run", "run_id", type=int, help="Run to choose from (default: latest).")
+@click.option(
+    "--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Copy the best pick's model file and model card here.",
+)  # fmt: skip
+@db_option
+def select(
+    max_size: str | None,
+    max_p50: str | None,
+    min_accuracy: str | None,
+    runtime: str | None,
+    run_id: int | None,
+    export_dir: Path | None,
+    db: Path,
+) -> None:
+    """The Pareto-optimal candidates that meet a budget, best first."""
+    from harness.measure.runtimes import RUNTIMES
+    from harness.report.leaderboard import select_table
+    from harness.report.modelcard import export
+    from harness.report.select import (
+        Budget,
+        explain_none,
+        parse_accuracy,
+        parse_duration,
+        parse_size,
+    )
+    from harness.report.select import (
+        select as select_candidates,
+    )
+    from harness.store.results import Store
+
+    if runtime is not None and runtime not in RUNTIMES:
+        raise HarnessError(f"--runtime: {RUNTIMES.unknown_message(runtime)}")
+    budget = Budget(
+        max_size=parse_size(max_size) if max_size else None,
+        max_p50=parse_duration(max_p50) if max_p50 else None,
+        min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
+        runtime=runtime,
+    )
+    with Store.open_existing(db) as store:
+        run_id = run_id if run_id is not None else store.latest_run_id()
+        if run_id is None:
+            raise HarnessError(f"no runs in {db}; run 'harness run' first")
+        run_record = store.run(run_id)
+        records = store.candidates(run_id)
+    picks = select_candidates(records, budget)
+    if not picks:
+        click.echo(f"no candidate of run {run_id} meets the budget:")
+        for line in explain_none(records, budget):
+            click.echo(f"  {line}")
+        sys.exit(1)
+    click.echo(f"run {run_id}: {len(picks)} Pareto-optimal candidate(s) within the budget")
+    click.echo(select_table(picks))
+    if export_dir is not None:
+        written = export(picks[0], run_record, export_dir)
+        click.echo(f"exported: {', '.join(str(p) for p in written)}")
+
+
+@cli.command()
+@click.argument(
+    "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented example config (the built-in default) to PATH."""
+    from harness.config.load import default_config_text
+
+    if path.exists() and not force:
+        raise HarnessError(f"{path} already exists; pass --force to overwrite it")
+    path.write_text(default_config_text())
+    click.echo(f"wrote {path}; run it with: harness run {path}")
+
+
+def main() -> None:
+    cli(prog_name="harness")

@@ -1,0 +1,74 @@
+"""ONNX Runtime on the CPU execution provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.measure.runtimes.settings import check_choice, check_keys, check_threads
+
+OPTIMIZATION_LEVELS = ["disable", "basic", "extended", "all"]
+
+
+class OnnxRuntime:
+    name: ClassVar[str] = "onnxruntime"
+    model_format: ClassVar[str] = "onnx"
+
+    @classmethod
+    def parse_settings(cls, params: dict[str, Any]) -> dict[str, Any]:
+        settings = check_keys(params, {"threads": 1, "optimization": "all"})
+        check_threads(settings["threads"])
+        check_choice("optimization", settings["optimization"], OPTIMIZATION_LEVELS)
+        return settings
+
+    @classmethod
+    def version(cls) -> str:
+        import onnxruntime
+
+        return str(onnxruntime.__version__)
+
+    @classmethod
+    def load(cls, path: str, settings: dict[str, Any]) -> OrtSession:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(settings["threads"])
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        level = OPTIMIZATION_LEVELS.index(settings["optimization"])
+        options.graph_optimization_level = [
+            ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        ][level]
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return OrtSession(session)
+
+
+class OrtSession:
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = session.get_outputs()[0].name
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run([self.output_name], {self.input_name: x})[0])
+
+    def bind(self, x: np.ndarray) -> Callable[[], None]:
+        """Input and a pre-allocated output bound once, so the loop times inference alone."""
+        import onnxruntime as ort
+
+        out_shape = self.run(x).shape
+        binding = self.session.io_binding()
+        binding.bind_cpu_input(self.input_name, np.ascontiguousarray(x))
+        output = ort.OrtValue.ortvalue_from_numpy(np.empty(out_shape, dtype=np.float32))
+        binding.bind_ortvalue_output(self.output_name, output)
+        run_with_iobinding = self.session.run_with_iobinding
+
+        def call() -> None:
+            run_with_iobinding(binding)
+
+        return call

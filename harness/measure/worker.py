@@ -1,0 +1,85 @@
+"""The measurement subprocess: `python -m harness.measure.worker REQUEST.json`.
+
+One model, one runtime, one process: a crash or a leak stays here and becomes a
+failed candidate in the parent; peak RSS and load time are this process's own.
+The request names input .npy files; outputs go to .npy files and a result.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EVAL_CHUNK = 256
+
+
+def _pin(threads: int) -> list[int] | None:
+    """Pin to `threads` CPUs where the OS allows, so runs don't migrate between cores."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    chosen = cpus[-threads:] if threads <= len(cpus) else cpus
+    os.sched_setaffinity(0, chosen)
+    return chosen
+
+
+def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from harness.measure.latency import time_calls
+    from harness.measure.runtimes import RUNTIMES
+
+    runtime = RUNTIMES.get(request["runtime"])
+    settings = request["settings"]
+    pinned = _pin(int(settings.get("threads", 1)))
+    started = time.perf_counter()
+    session = runtime.load(request["model"], settings)
+    load_ms = (time.perf_counter() - started) * 1000
+    outputs = []
+    for i, path in enumerate(request["eval_inputs"]):
+        x = np.load(path)
+        chunks = [session.run(x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)]
+        out_path = Path(request["out_dir"]) / f"outputs_{i}.npy"
+        np.save(out_path, np.concatenate(chunks))
+        outputs.append(str(out_path))
+    lat = request["latency"]
+    x = np.load(request["eval_inputs"][0])
+    samples: dict[str, str] = {}
+    for size in [lat["batch"], *lat["extra_batches"]]:
+        # Inputs are prepared and bound before the clock starts.
+        call = session.bind(np.ascontiguousarray(np.resize(x, (size, *x.shape[1:]))))
+        timed = time_calls(
+            call,
+            warmup=lat["warmup"],
+            min_runs=lat["min_runs"],
+            min_seconds=lat["min_seconds"],
+            max_runs=lat["max_runs"],
+        )
+        samples[str(size)] = str(Path(request["out_dir"]) / f"samples_ns_{size}.npy")
+        np.save(samples[str(size)], timed)
+    return {
+        "outputs": outputs,
+        "samples": samples,
+        "load_ms": load_ms,
+        # ru_maxrss is in kilobytes on Linux.
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "version": runtime.version(),
+        "pinned_cpus": pinned,
+    }
+
+
+def main(argv: list[str]) -> int:
+    request_path = Path(argv[1])
+    request = json.loads(request_path.read_text())
+    result = measure(request)
+    (Path(request["out_dir"]) / "result.json").write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

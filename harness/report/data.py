@@ -1,0 +1,350 @@
+"""What the report shows, computed from stored rows (pure functions, no I/O).
+
+Pareto fronts, the best pick under common budgets and the rows of the site's tables; the
+number formats are in harness.report.formats, the history series in harness.report.history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from harness.report.formats import (
+    MISSING,
+    fmt_acc_ci,
+    fmt_change,
+    fmt_delta_pt,
+    fmt_int,
+    fmt_kb,
+    fmt_ms,
+    fmt_pct,
+    fmt_si,
+)
+from harness.report.history import Series
+from harness.store.results import CandidateRecord
+from harness.sweep.plan import BASELINE
+
+# Metrics where more is better; every other metric is a cost.
+MAXIMIZE = frozenset(
+    {"accuracy", "accuracy_low", "accuracy_high", "robust_accuracy", "throughput_per_s",
+     "parity_agreement"}
+)  # fmt: skip
+FRONT_METRICS = ("accuracy", "file_bytes", "latency_p50_ms")
+
+TABLE_PAGE_ROWS = 500
+
+
+def compression_family(label: str) -> str:
+    """The first word of a compression label: 'prune 50% + int8' -> 'prune'."""
+    words = label.split()
+    return words[0] if words else label
+
+
+# -- ranking ----------------------------------------------------------------------------
+
+
+def rank(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
+    """Measured candidates, best accuracy first; ties go to the smaller, then faster model."""
+    ok = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
+    return sorted(
+        ok,
+        key=lambda r: (
+            -(r.metric("accuracy") or 0.0),
+            r.metric("file_bytes") or 0.0,
+            r.metric("latency_p50_ms") or 0.0,
+        ),
+    )
+
+
+# -- Pareto front ---------------------------------------------------------------------
+
+
+def pareto_mask(costs: np.ndarray) -> np.ndarray:
+    """Which rows of `costs` (n x k, every column minimised) no other row dominates.
+
+    In lexicographic order a dominating row always comes first, so one pass that checks
+    each row against the front kept so far is exact.
+    """
+    n, k = costs.shape
+    keep = np.zeros(n, dtype=bool)
+    front = np.empty((n, k))
+    size = 0
+    for i in np.lexsort(costs.T[::-1]):
+        row = costs[i]
+        kept = front[:size]
+        if size and np.any(np.all(kept <= row, axis=1) & np.any(kept < row, axis=1)):
+            continue
+        front[size] = row
+        size += 1
+        keep[i] = True
+    return keep
+
+
+def pareto_front(
+    records: Sequence[CandidateRecord], metrics: Sequence[str] = FRONT_METRICS
+) -> list[CandidateRecord]:
+    """Measured candidates that no other beats on every metric (more accuracy, less of the rest)."""
+    usable = [
+        r for r in records if r.status == "ok" and all(r.metric(m) is not None for m in metrics)
+    ]
+    if not usable:
+        return []
+    signs = np.array([-1.0 if m in MAXIMIZE else 1.0 for m in metrics])
+    costs = np.array([[r.metric(m) for m in metrics] for r in usable], dtype=float) * signs
+    return [r for r, on in zip(usable, pareto_mask(costs), strict=True) if on]
+
+
+# -- budgets and baselines -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    label: str
+    metric: str
+    limit: float
+
+
+DEFAULT_BUDGETS = (
+    Budget("file ≤ 16 KB", "file_bytes", 16 * 1024),
+    Budget("file ≤ 64 KB", "file_bytes", 64 * 1024),
+    Budget("p50 ≤ 0.1 ms", "latency_p50_ms", 0.1),
+    Budget("p50 ≤ 1 ms", "latency_p50_ms", 1.0),
+)
+
+
+@dataclass(frozen=True)
+class BudgetPick:
+    budget: Budget
+    pick: CandidateRecord | None
+    baseline: CandidateRecord | None  # the fp32 candidate of the pick's model and runtime
+
+
+def best_under(records: Sequence[CandidateRecord], budget: Budget) -> CandidateRecord | None:
+    """The most accurate measured candidate within the budget; among equally accurate ones,
+    the one using least of the budget's own metric, then the smaller, then the faster."""
+
+    def key(r: CandidateRecord) -> tuple[float, ...]:
+        values = (r.metric(m) for m in ("accuracy", budget.metric, "file_bytes", "latency_p50_ms"))
+        acc, *costs = (math.inf if v is None else v for v in values)
+        return (-acc, *costs)
+
+    fits = [
+        r
+        for r in records
+        if r.status == "ok"
+        and r.metric("accuracy") is not None
+        and _at_most(r.metric(budget.metric), budget.limit)
+    ]
+    return min(fits, key=key, default=None)
+
+
+def _at_most(value: float | None, limit: float) -> bool:
+    return value is not None and value <= limit
+
+
+def fp32_baselines(records: Sequence[CandidateRecord]) -> dict[tuple[str, str], CandidateRecord]:
+    """(model, runtime) -> its best uncompressed candidate."""
+    best: dict[tuple[str, str], CandidateRecord] = {}
+    for record in rank([r for r in records if r.compression == BASELINE]):
+        best.setdefault((record.model, record.runtime), record)
+    return dict(sorted(best.items()))
+
+
+def budget_picks(
+    records: Sequence[CandidateRecord], budgets: Sequence[Budget] = DEFAULT_BUDGETS
+) -> list[BudgetPick]:
+    baselines = fp32_baselines(records)
+    picks = []
+    for budget in budgets:
+        pick = best_under(records, budget)
+        base = baselines.get((pick.model, pick.runtime)) if pick else None
+        picks.append(BudgetPick(budget, pick, base))
+    return picks
+
+
+# -- tables ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    numeric: bool = False
+    title: str = ""
+
+
+class Cell(NamedTuple):  # a tuple: a big table has hundreds of thousands
+    text: str
+    value: float | str | None = None  # the sort key, when it is not the text
+    href: str | None = None  # relative to the site root
+    note: str | None = None  # a second, smaller line (a failure's reason)
+
+    def compact(self, ref: Callable[[str], int]) -> int | list[object]:
+        """The cell as table.js reads it from embedded JSON: ref(text), or
+        [ref(text), value, href, ref(note)] without trailing nulls."""
+        note = None if self.note is None else ref(self.note)
+        fields = [ref(self.text), self.value, self.href, note]
+        while len(fields) > 1 and fields[-1] is None:
+            fields.pop()
+        return fields[0] if len(fields) == 1 else fields  # type: ignore[return-value]
+
+
+class Row(NamedTuple):
+    cells: tuple[Cell, ...]
+    kind: str = "ok"  # a CSS class: ok, failed, regressed
+
+
+@dataclass(frozen=True)
+class SelectFilter:
+    label: str
+    column: int
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sortable, filterable table; `inline` False embeds the rows as JSON for table.js."""
+
+    id: str
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+    filters: tuple[SelectFilter, ...] = ()
+    inline: bool = True
+    # Matching rows in the document at once; "Show more" adds as many again.
+    page_size: int = field(default_factory=lambda: TABLE_PAGE_ROWS)
+
+    def rows_json(self) -> dict[str, list[Any]]:
+        """The rows for table.js: {"strings": [...], "rows": [[kind, cell, ...], ...]}, every
+        text an index into strings (shown values repeat a lot; a 10,000-row table halves)."""
+        strings: dict[str, int] = {}
+
+        def ref(text: str) -> int:
+            return strings.setdefault(text, len(strings))
+
+        rows = [[ref(row.kind), *(c.compact(ref) for c in row.cells)] for row in self.rows]
+        return {"strings": list(strings), "rows": rows}
+
+
+def _num(value: float | None) -> float | int | None:
+    """A sort key: finite, rounded, and an int when whole (shorter in JSON)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() else round(value, 6)
+
+
+def _select(label: str, column: int, rows: Iterable[Row]) -> SelectFilter:
+    return SelectFilter(label, column, tuple(sorted({r.cells[column].text for r in rows})))
+
+
+def candidate_href(record: CandidateRecord) -> str:
+    return f"candidates/{record.id}.html"
+
+
+LEADERBOARD_COLUMNS = (
+    Column("★", title="Pareto-optimal: no other candidate is more accurate, smaller and faster"),
+    Column("model"), Column("policy"), Column("compression"), Column("runtime"),
+    Column("accuracy [95% CI]", numeric=True), Column("robust", numeric=True, title="accuracy on the perturbed test set"),
+    Column("file", numeric=True), Column("compressed", numeric=True, title="file size after zlib"),
+    Column("params", numeric=True), Column("MACs", numeric=True),
+    Column("p50", numeric=True), Column("p90", numeric=True), Column("status"),
+)  # fmt: skip
+
+
+def leaderboard_table(
+    records: Sequence[CandidateRecord], front_ids: set[int | None], inline: bool
+) -> Table:
+    """Every candidate: ranked ones first, then the failed ones with their reason."""
+    ranked = rank(records)
+    ranked_ids = {r.id for r in ranked}
+    ordered = ranked + [r for r in records if r.id not in ranked_ids]
+    rows = tuple(_leaderboard_row(r, r.id in front_ids) for r in ordered)
+    filters = (_select("runtime", 4, rows), _select("status", 13, rows))
+    return Table("leaderboard", LEADERBOARD_COLUMNS, rows, filters, inline)
+
+
+def _leaderboard_row(r: CandidateRecord, on_front: bool) -> Row:
+    m = r.metric
+    return Row(
+        (
+            Cell("★" if on_front else ""),  # blanks sort last: a click brings the front up
+            Cell(r.model, href=candidate_href(r)),
+            Cell(r.policy),
+            Cell(r.compression),
+            Cell(r.runtime),
+            Cell(
+                fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high")),
+                _num(m("accuracy")),
+            ),
+            Cell(fmt_pct(m("robust_accuracy")), _num(m("robust_accuracy"))),
+            Cell(fmt_kb(m("file_bytes")), _num(m("file_bytes"))),
+            Cell(fmt_kb(m("compressed_bytes")), _num(m("compressed_bytes"))),
+            Cell(fmt_int(m("params")), _num(m("params"))),
+            Cell(fmt_si(m("macs")), _num(m("macs"))),
+            Cell(fmt_ms(m("latency_p50_ms")), _num(m("latency_p50_ms"))),
+            Cell(fmt_ms(m("latency_p90_ms")), _num(m("latency_p90_ms"))),
+            Cell(r.status, note=r.error if r.status != "ok" else None),
+        ),  # fmt: skip
+        "ok" if r.status == "ok" else "failed",
+    )
+
+
+HISTORY_COLUMNS = (
+    Column("model"), Column("policy"), Column("compression"), Column("runtime"),
+    Column("runs", numeric=True), Column("accuracy", numeric=True),
+    Column("Δ accuracy", numeric=True, title="against the previous run of this series"),
+    Column("file", numeric=True), Column("Δ file", numeric=True),
+    Column("p50", numeric=True, title="latest run on this run's machine"),
+    Column("Δ p50", numeric=True), Column("regressed"), Column("regressions in latest run"),
+)  # fmt: skip
+
+
+def history_table(
+    series: Sequence[Series], hrefs: Mapping[str, str], machine_hash: str, inline: bool
+) -> Table:
+    """One row per series: its latest values, the change since the previous run, regressions.
+
+    Latency comes only from runs on `machine_hash`, the reported run's machine."""
+    rows = tuple(_history_row(s, hrefs.get(s.label.key), machine_hash) for s in series)
+    filters = (_select("runtime", 3, rows), _select("regressed", 11, rows))
+    return Table("history", HISTORY_COLUMNS, rows, filters, inline)
+
+
+def _history_row(s: Series, href: str | None, machine_hash: str) -> Row:
+    ok = [p for p in s.points if p.status == "ok"]
+    last = ok[-1] if ok else s.points[-1]
+    prev = ok[-2] if len(ok) > 1 else None
+    timed = [p.latency_p50_ms for p in ok if p.machine_hash == machine_hash]
+    p50 = timed[-1] if timed else None
+    d_acc = _diff(prev.accuracy, last.accuracy) if prev else None
+    d_file = _diff(prev.file_bytes, last.file_bytes) if prev else None
+    before = timed[-2] if len(timed) > 1 else None
+    d_p50 = _num(p50 / before - 1) if p50 and before else None
+    latest = s.latest_regressions()
+    label = s.label
+    return Row(
+        (
+            Cell(label.model, href=href),
+            Cell(label.policy),
+            Cell(label.compression),
+            Cell(label.runtime),
+            Cell(str(len(s.points)), len(s.points)),
+            Cell(fmt_pct(last.accuracy), _num(last.accuracy)),
+            Cell(fmt_delta_pt(d_acc), _num(d_acc)),
+            Cell(fmt_kb(last.file_bytes), _num(last.file_bytes)),
+            Cell(
+                MISSING if d_file is None else f"{d_file:+,.0f} B".replace("-", "−"), _num(d_file)
+            ),
+            Cell(fmt_ms(p50), _num(p50)),
+            Cell(MISSING if d_p50 is None else fmt_change(timed[-2], timed[-1]), d_p50),
+            Cell("yes" if latest else "no"),
+            Cell("; ".join(r.text for r in latest)),
+        ),  # fmt: skip
+        "regressed" if latest else ("ok" if s.points[-1].status == "ok" else "failed"),
+    )
+
+
+def _diff(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before

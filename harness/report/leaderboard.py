@@ -1,0 +1,143 @@
+"""Plain-text tables for the terminal: the top candidates of a run, and the stored runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.report.data import (
+    rank,
+)
+from harness.report.formats import (
+    fmt_acc_ci,
+    fmt_kb,
+    fmt_ms,
+)
+from harness.store.results import CandidateRecord, Run
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+
+    def fmt(row: Sequence[str]) -> str:
+        cells = [
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
+
+
+def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
+    ranked = rank(records)[:top]
+    failed = sum(r.status != "ok" for r in records)
+    rows = []
+    for i, r in enumerate(ranked, 1):
+        acc, low, high = (r.metric(k) for k in ("accuracy", "accuracy_low", "accuracy_high"))
+        rows.append(
+            (
+                str(i), r.model, r.policy, r.compression, r.runtime,
+                fmt_acc_ci(acc, low, high),
+                f"{(r.metric('file_bytes') or 0) / 1024:.1f}",
+                f"{r.metric('latency_p50_ms') or 0:.4f}",
+            )
+        )  # fmt: skip
+    header = ("#", "model", "policy", "compression", "runtime", "accuracy [95% CI]", "KB", "p50 ms")
+    text = f"top {len(rows)} of {len(records)} candidates\n" + _table(header, rows, {0, 6, 7})
+    if failed:
+        text += f"\n{failed} candidate(s) failed; their reasons are in the report"
+    return text
+
+
+def runs_table(runs: Sequence[Run], counts: dict[int, tuple[int, int]]) -> str:
+    if not runs:
+        return "no runs stored yet; start one with 'harness run'"
+    rows = [
+        (
+            str(r.id), r.started_at, r.status, r.config.get("name", ""),
+            str(counts.get(r.id, (0, 0))[0]), str(counts.get(r.id, (0, 0))[1]),
+            r.git_revision or "-", r.machine.get("cpu", "?"),
+        )
+        for r in runs
+    ]  # fmt: skip
+    header = ("run", "started (UTC)", "status", "config", "ok", "failed", "git", "machine")
+    return _table(header, rows, {0, 4, 5})
+
+
+def bench_table(records: Sequence[CandidateRecord]) -> str:
+    rows = []
+    for r in records:
+        if r.status != "ok":
+            rows.append((r.runtime, "failed", "", "", "", "", "", r.error or ""))
+            continue
+        agreement = r.metric("parity_agreement")
+        rows.append(
+            (
+                r.runtime, "ok",
+                f"{(r.metric('accuracy') or 0) * 100:.2f}%",
+                f"{(r.metric('file_bytes') or 0) / 1024:.1f}",
+                f"{(r.metric('compressed_bytes') or 0) / 1024:.1f}",
+                f"{r.metric('latency_p50_ms') or 0:.4f}",
+                f"{r.metric('latency_p90_ms') or 0:.4f}",
+                "" if agreement is None else f"agrees with onnxruntime on {agreement * 100:.1f}%",
+            )
+        )  # fmt: skip
+    header = ("runtime", "status", "accuracy", "KB", "zlib KB", "p50 ms", "p90 ms", "note")
+    return _table(header, rows, {2, 3, 4, 5, 6})
+
+
+def _metric_text(metric: str, value: float | None) -> str:
+    if value is None:
+        return ""
+    if metric in ("accuracy", "robust_accuracy"):
+        return f"{value * 100:.2f}%"
+    if metric.endswith("_ms"):
+        return fmt_ms(value)
+    if metric.endswith("bytes"):
+        return fmt_kb(value)
+    return f"{value:g}"
+
+
+def compare_table(changes: Sequence) -> str:
+    """Changes between two runs; crossed thresholds first."""
+    if not changes:
+        return "no changes between the two runs"
+    ordered = sorted(changes, key=lambda c: (not c.crossed, c.label, c.metric))
+    rows = []
+    for c in ordered:
+        if c.before is not None and c.after is not None and c.before:
+            delta = f"{(c.after - c.before) / abs(c.before) * 100:+.1f}%"
+            if c.metric in ("accuracy", "robust_accuracy"):
+                delta = f"{(c.after - c.before) * 100:+.2f}pt"
+        else:
+            delta = ""
+        verdict = ("FAIL " + " ".join(c.crossed)) if c.crossed else ""
+        rows.append(
+            (
+                c.label,
+                c.metric,
+                _metric_text(c.metric, c.before),
+                _metric_text(c.metric, c.after),
+                delta,
+                verdict,
+                c.note,
+            )
+        )
+    return _table(
+        ("candidate", "metric", "base", "head", "change", "threshold", "note"), rows, {2, 3, 4}
+    )
+
+
+def select_table(records: Sequence[CandidateRecord]) -> str:
+    rows = [
+        (
+            str(i), r.model, r.policy, r.compression, r.runtime,
+            _metric_text("accuracy", r.metric("accuracy")),
+            _metric_text("file_bytes", r.metric("file_bytes")),
+            _metric_text("latency_p50_ms", r.metric("latency_p50_ms")),
+        )
+        for i, r in enumerate(records, 1)
+    ]  # fmt: skip
+    header = ("#", "model", "policy", "compression", "runtime", "accuracy", "size", "p50")
+    return _table(header, rows, {0, 5, 6, 7})

@@ -1,0 +1,343 @@
+"""What each page of the site shows: the template values of the leaderboard, candidate,
+history and run pages, built from stored records (pure: no I/O but the store's queries)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from harness import __version__
+from harness.report import charts
+from harness.report.data import (
+    budget_picks,
+    candidate_href,
+    fp32_baselines,
+    history_table,
+    leaderboard_table,
+)
+from harness.report.formats import (
+    MISSING,
+    fmt_acc_ci,
+    fmt_delta_pt,
+    fmt_int,
+    fmt_kb,
+    fmt_ms,
+    fmt_pct,
+    fmt_ratio,
+    fmt_sci,
+    fmt_seconds,
+    fmt_si,
+    fmt_spec,
+    fmt_time,
+)
+from harness.report.history import (
+    Series,
+)
+from harness.store.results import CandidateRecord, Run, Store
+
+# history.html charts every regressed series (up to HISTORY_CHARTS), and at least the
+# HISTORY_MIN_CHARTS first; every candidate page charts its own series.
+HISTORY_CHARTS = 30
+HISTORY_MIN_CHARTS = 6
+Pairs = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page of one render shares."""
+
+    run: Run
+    runs: tuple[Run, ...]
+    generated: str
+    inline_rows: int
+
+    def page(self, root: str, nav: str, **values: Any) -> dict[str, Any]:
+        return {
+            "root": root, "nav": nav, "run": self.run, "generated": self.generated,
+            "version": __version__, "latest_id": self.runs[-1].id, **values,
+        }  # fmt: skip
+
+
+def index_page(
+    ctx: Context,
+    records: list[CandidateRecord],
+    front_ids: set[int | None],
+    series: list[Series],
+    previews: list[dict[str, Any]],
+) -> dict[str, Any]:
+    ok = sum(r.status == "ok" for r in records)
+    baselines = fp32_baselines(records)
+    picks = [
+        {
+            "label": p.budget.label,
+            "record": p.pick,
+            "href": candidate_href(p.pick) if p.pick else None,
+            "summary": _summary(p.pick) if p.pick else {},
+            "versus": _versus(p.pick, p.baseline) if p.pick else MISSING,
+        }
+        for p in budget_picks(records)
+    ]
+    regressed = [s for s in series if s.latest_regressions() and s.points[-1].run_id == ctx.run.id]
+    figures = {
+        "size": charts.accuracy_scatter(records, "file_bytes", "file size (KB, log)", "%{x:.1f} KB"),
+        "latency": charts.accuracy_scatter(records, "latency_p50_ms", "p50 latency (ms, log)", "p50 %{x:.3g} ms"),
+        "heatmap": charts.accuracy_heatmap(records),
+        "box": charts.latency_box(records),
+    }  # fmt: skip
+    return ctx.page(
+        "",
+        "index",
+        title=f"Leaderboard · run {ctx.run.id}",
+        counts={"total": len(records), "ok": ok, "failed": len(records) - ok},
+        datasets=", ".join(sorted({r.dataset for r in records})) or MISSING,
+        started=fmt_time(ctx.run.started_at),
+        cpu=str(ctx.run.machine.get("cpu", MISSING)),
+        front_count=len(front_ids),
+        baselines=[
+            {"record": r, "href": candidate_href(r), "summary": _summary(r)}
+            for r in baselines.values()
+        ],
+        picks=picks,
+        regressed=len(regressed),
+        figures=figures,
+        previews=previews,
+        table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows),
+    )
+
+
+def _summary(r: CandidateRecord) -> dict[str, str]:
+    m = r.metric
+    return {
+        "accuracy": fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high")),
+        "file": fmt_kb(m("file_bytes")),
+        "p50": fmt_ms(m("latency_p50_ms")),
+    }
+
+
+def _versus(pick: CandidateRecord, base: CandidateRecord | None) -> str:
+    if base is None:
+        return "no fp32 baseline for this model and runtime"
+    if base.id == pick.id:
+        return "is the fp32 baseline"
+    acc, base_acc = pick.metric("accuracy"), base.metric("accuracy")
+    delta = fmt_delta_pt(acc - base_acc) if acc is not None and base_acc is not None else MISSING
+    size = fmt_ratio(base.metric("file_bytes"), pick.metric("file_bytes"), "smaller", "larger")
+    speed = fmt_ratio(
+        base.metric("latency_p50_ms"), pick.metric("latency_p50_ms"), "faster", "slower"
+    )
+    return f"{delta}, {size}, {speed} than fp32"
+
+
+def candidate_page(
+    ctx: Context, r: CandidateRecord, series: Series | None, model: tuple[str, Path] | None
+) -> dict[str, Any]:
+    d = r.details
+    figures: dict[str, Any] = {}
+    if d.get("confusion"):
+        figures["confusion"] = charts.confusion_heatmap(d["confusion"], d.get("classes", []))
+    samples = (d.get("latency") or {}).get("samples_ms") or []
+    if samples:
+        marks = {p: r.metric(f"latency_{p}_ms") for p in ("p50", "p90", "p99")}
+        figures["histogram"] = charts.latency_histogram(samples, marks)
+    if series and len(series.points) > 1:
+        figures["trend"] = charts.trend(series, ctx.run.machine_hash)
+    label = f"{r.model} · {r.policy} · {r.compression} · {r.runtime}"
+    return ctx.page(
+        "../",
+        "candidate",
+        title=label,
+        c=r,
+        label=label,
+        sections=_candidate_sections(r),
+        per_class=[
+            {
+                "label": str(row.get("label", "")),
+                "precision": fmt_pct(row.get("precision")),
+                "recall": fmt_pct(row.get("recall")),
+                "f1": fmt_pct(row.get("f1")),
+                "support": fmt_int(row.get("support")),
+            }
+            for row in d.get("per_class", [])
+        ],
+        binary=d.get("binary"),
+        notes=[fmt_spec(n) for n in d.get("compression_notes", [])],
+        figures=figures,
+        model_href=f"../models/{quote(model[0])}" if model else None,
+        model_name=model[0] if model else None,
+        card=_model_card(ctx, r),
+        other_machine=_other_machine(series, ctx.run.machine_hash),
+    )
+
+
+def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
+    d, m = r.details, r.metric
+    runtime = d.get("runtime_info") or {}
+    training = d.get("training") or {}
+    latency = d.get("latency") or {}
+    nonzeros, params = m("nonzeros"), m("params")
+    settings = [
+        ("dataset", r.dataset),
+        ("model", f"{r.model} ({fmt_spec(d['model_spec'])})" if d.get("model_spec") else r.model),
+        ("policy", r.policy),
+        ("augmentation", str(d.get("policy_describe") or fmt_spec(d.get("policy_spec", {})))),
+        ("compression", r.compression),
+        ("passes", fmt_spec(d.get("compression_spec", []))),
+        ("runtime", " ".join(str(v) for v in (r.runtime, runtime.get("version")) if v)),
+        ("runtime settings", fmt_spec(runtime.get("settings", {}))),
+        ("series key", r.key),
+    ]
+    train = [
+        ("epochs", str(training.get("epochs", MISSING))),
+        ("best epoch", str(training.get("best_epoch", MISSING))),
+        ("best validation accuracy", fmt_pct(training.get("best_val_accuracy"))),
+        ("training time", fmt_seconds(training.get("train_seconds"))),
+        ("seed", str(training.get("seed", MISSING))),
+    ]
+    accuracy = [
+        ("accuracy [95% CI]", fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high"))),
+        ("robust accuracy", fmt_pct(m("robust_accuracy"))),
+        ("test samples", fmt_int(m("n_test"))),
+    ]
+    timing = [
+        ("mean ± std", f"{fmt_ms(m('latency_mean_ms'))} ± {fmt_ms(m('latency_std_ms'))}"),
+        *((name, fmt_ms(m(f"latency_{name}_ms"))) for name in ("min", "p50", "p90", "p99")),
+        ("throughput", f"{fmt_si(m('throughput_per_s'))} / s" if m("throughput_per_s") else MISSING),
+        ("model load", fmt_ms(m("load_ms"))),
+        ("peak memory", f"{m('peak_rss_mb'):.1f} MB" if m("peak_rss_mb") else MISSING),
+        *((k, fmt_int(latency.get(k))) for k in ("runs", "warmup", "threads", "batch")),
+    ]  # fmt: skip
+    size = [
+        ("file", fmt_kb(m("file_bytes"))),
+        ("compressed (zlib)", fmt_kb(m("compressed_bytes"))),
+        ("parameters", fmt_int(params)),
+        ("non-zeros", fmt_int(nonzeros) + (f" ({fmt_pct(1 - nonzeros / params)} sparse)" if params and nonzeros is not None else "")),
+        ("MACs", fmt_si(m("macs"))),
+        *((f"  {k}", fmt_kb(v)) for k, v in sorted((d.get("size_breakdown") or {}).items())),
+    ]  # fmt: skip
+    sections = [
+        ("Settings", settings), ("Training", train), ("Accuracy", accuracy),
+        ("Latency", timing), ("Size", size),
+    ]  # fmt: skip
+    for note in d.get("compression_notes") or []:
+        if note.get("pass") == "finetune":
+            sections.append(
+                (
+                    "Fine-tuning after compression",
+                    [
+                        ("mirrored in PyTorch", ", ".join(note.get("mirrored", [])) or MISSING),
+                        ("validation accuracy before", fmt_pct(note.get("val_accuracy_before"))),
+                        ("validation accuracy after", fmt_pct(note.get("val_accuracy_after"))),
+                        ("epochs (best)", f"{note.get('epochs_run')} ({note.get('best_epoch')})"),
+                        ("learning rate", f"{note['lr']:g}" if note.get("lr") else MISSING),
+                    ],
+                )
+            )
+    for size, stats in (d.get("latency_batches") or {}).items():
+        at_size = [
+            (name, fmt_ms(stats.get(f"latency_{name}_ms"))) for name in ("p50", "p90", "p99")
+        ]
+        at_size.append(("throughput", f"{fmt_si(stats.get('throughput_per_s'))} / s"))
+        at_size.append(("runs", fmt_int(stats.get("runs"))))
+        sections.append((f"Latency at batch {size}", at_size))
+    if m("parity_max_abs") is not None or m("parity_agreement") is not None:
+        parity = [
+            ("max |Δ output| vs ONNX Runtime", fmt_sci(m("parity_max_abs"))),
+            ("top-1 agreement", fmt_pct(m("parity_agreement"))),
+        ]
+        sections.append(("Runtime parity", parity))
+    return sections
+
+
+def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
+    machine = ctx.run.machine
+    m = r.metric
+    return [
+        ("Dataset", r.dataset),
+        ("Model", r.model),
+        ("Augmentation policy", r.policy),
+        ("Compression", r.compression),
+        ("Runtime", r.runtime),
+        ("Accuracy", fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high"))),
+        ("Size", f"{fmt_kb(m('file_bytes'))} ({fmt_int(m('params'))} parameters)"),
+        ("Latency", f"p50 {fmt_ms(m('latency_p50_ms'))}, p90 {fmt_ms(m('latency_p90_ms'))}"),
+        ("Measured on", f"{machine.get('cpu', MISSING)}, {machine.get('cores', MISSING)} cores, {machine.get('os', MISSING)}"),
+        ("Run", f"{ctx.run.id}, {fmt_time(ctx.run.started_at)}, edge-harness {ctx.run.harness_version}"),
+    ]  # fmt: skip
+
+
+def _other_machine(series: Series | None, machine_hash: str) -> int:
+    if series is None:
+        return 0
+    return sum(p.status == "ok" and p.machine_hash != machine_hash for p in series.points)
+
+
+def history_page(
+    ctx: Context, series: list[Series], records: list[CandidateRecord]
+) -> dict[str, Any]:
+    hrefs = {r.key: candidate_href(r) for r in records}
+    machine = ctx.run.machine_hash
+    regressed = sum(bool(s.regressions) for s in series)  # history_series sorts these first
+    charted = [
+        {
+            "label": s.label,
+            "href": hrefs.get(s.label.key),
+            "regressions": [f"run {g.run_id}: {g.text}" for g in s.regressions],
+            "figure": charts.trend(s, machine),
+            "other_machine": _other_machine(s, machine),
+        }
+        for s in series[: min(HISTORY_CHARTS, max(HISTORY_MIN_CHARTS, regressed))]
+    ]
+    return ctx.page(
+        "",
+        "history",
+        title="History",
+        run_count=len({p.run_id for s in series for p in s.points}),
+        series_count=len(series),
+        regressed=sum(bool(s.latest_regressions()) for s in series),
+        charted=charted,
+        charted_regressed=min(regressed, len(charted)),
+        table=history_table(series, hrefs, machine, len(series) <= ctx.inline_rows),
+    )
+
+
+def runs_page(ctx: Context, store: Store) -> dict[str, Any]:
+    counts = store.candidate_counts()
+    rows = [
+        {
+            "run": r,
+            "started": fmt_time(r.started_at),
+            "finished": fmt_time(r.finished_at),
+            "config": str(r.config.get("name", MISSING)),
+            "ok": counts.get(r.id, (0, 0))[0],
+            "failed": counts.get(r.id, (0, 0))[1],
+            "cpu": str(r.machine.get("cpu", MISSING)),
+            "same_machine": r.machine_hash == ctx.run.machine_hash,
+        }
+        for r in reversed(ctx.runs)
+    ]
+    return ctx.page("", "runs", title="Runs", rows=rows)
+
+
+def run_page(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
+    machine = {k: v for k, v in run.machine.items() if k != "versions"}
+    total = run.timings.get("total") or sum(run.timings.values())
+    return ctx.page(
+        "../",
+        "runs",
+        title=f"Run {run.id}",
+        shown=run,
+        started=fmt_time(run.started_at),
+        finished=fmt_time(run.finished_at),
+        ok=counts[0],
+        failed=counts[1],
+        config=json.dumps(run.config, indent=2, sort_keys=True),
+        machine=[(k, str(v)) for k, v in sorted(machine.items())],
+        versions=sorted((k, str(v)) for k, v in (run.machine.get("versions") or {}).items()),
+        timings=[
+            (stage, fmt_seconds(s), fmt_pct(s / total) if total and stage != "total" else "")
+            for stage, s in run.timings.items()
+        ],
+    )

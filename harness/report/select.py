@@ -1,0 +1,123 @@
+"""Deployment pick: the Pareto-optimal candidates that meet a budget, best first, and
+an explanation of which constraint binds when none does."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.errors import ConfigError
+from harness.report.data import (
+    pareto_front,
+    rank,
+)
+from harness.store.results import CandidateRecord
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "mb": 1024**2, "mib": 1024**2}
+_TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3, "s": 1000.0}
+_NUMBER = r"^\s*(\d+(?:\.\d+)?)\s*([a-zµ]*)\s*$"
+SELECT_METRICS = ("accuracy", "file_bytes", "latency_p50_ms")
+
+
+def parse_size(text: str) -> float:
+    """'64KB' -> 65536 bytes (KB and KiB both mean 1024 bytes, as the report shows them)."""
+    m = re.match(_NUMBER, text.lower())
+    if not m or m.group(2) not in _SIZE_UNITS:
+        raise ConfigError(f"--max-size: cannot read '{text}'; write e.g. 64KB, 1.5MB or 20000")
+    return float(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+def parse_duration(text: str) -> float:
+    """'1ms' -> 1.0, '500us' -> 0.5 (milliseconds)."""
+    m = re.match(_NUMBER, text.lower())
+    if not m or m.group(2) not in _TIME_UNITS:
+        raise ConfigError(f"--max-p50: cannot read '{text}'; write e.g. 1ms, 250us or 0.002s")
+    return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+
+
+def parse_accuracy(text: str) -> float:
+    """'0.97' or '97%' -> 0.97."""
+    value = text.strip()
+    try:
+        number = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise ConfigError(f"--min-accuracy: cannot read '{text}'; write a fraction (0.97) or 97%")
+    return number
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_size: float | None = None  # bytes
+    max_p50: float | None = None  # milliseconds
+    min_accuracy: float | None = None
+    runtime: str | None = None
+
+    def limits(self) -> list[tuple[str, str, float]]:
+        """(label, metric, limit) for each constraint given; a limit on accuracy is a minimum."""
+        out = []
+        if self.max_size is not None:
+            out.append((f"size <= {self.max_size / 1024:g} KB", "file_bytes", self.max_size))
+        if self.max_p50 is not None:
+            out.append((f"p50 <= {self.max_p50:g} ms", "latency_p50_ms", self.max_p50))
+        if self.min_accuracy is not None:
+            out.append((f"accuracy >= {self.min_accuracy:g}", "accuracy", self.min_accuracy))
+        return out
+
+
+def _meets(record: CandidateRecord, metric: str, limit: float) -> bool:
+    value = record.metric(metric)
+    if value is None:
+        return False
+    return value >= limit if metric == "accuracy" else value <= limit
+
+
+def eligible(records: Sequence[CandidateRecord], budget: Budget) -> list[CandidateRecord]:
+    pool = [
+        r
+        for r in records
+        if r.status == "ok" and all(r.metric(m) is not None for m in SELECT_METRICS)
+    ]
+    if budget.runtime:
+        pool = [r for r in pool if r.runtime == budget.runtime]
+    return pool
+
+
+def select(records: Sequence[CandidateRecord], budget: Budget) -> list[CandidateRecord]:
+    """Candidates within every limit and on the Pareto front (accuracy, size, p50), best first."""
+    within = [
+        r
+        for r in eligible(records, budget)
+        if all(_meets(r, m, lim) for _, m, lim in budget.limits())
+    ]
+    return rank(pareto_front(within, SELECT_METRICS))
+
+
+def explain_none(records: Sequence[CandidateRecord], budget: Budget) -> list[str]:
+    """Why nothing fits: how many candidates each limit admits alone, and the best
+    reachable value of each limit's metric under the other limits."""
+    pool = eligible(records, budget)
+    if not pool:
+        where = f" on {budget.runtime}" if budget.runtime else ""
+        return [f"no measured candidate{where} in this run"]
+    limits = budget.limits()
+    lines = []
+    for label, metric, limit in limits:
+        alone = sum(_meets(r, metric, limit) for r in pool)
+        others = [
+            r for r in pool if all(_meets(r, m, lim) for lab, m, lim in limits if lab != label)
+        ]
+        values = [r.metric(metric) or 0.0 for r in others]
+        if not values:
+            reach = "nothing meets the other limits either"
+        elif metric == "accuracy":
+            reach = f"best under the other limits: {max(values):.4f}"
+        elif metric == "file_bytes":
+            reach = f"smallest under the other limits: {min(values) / 1024:.1f} KB"
+        else:
+            reach = f"fastest under the other limits: {min(values):.4g} ms"
+        binds = " <- binds: relaxing it alone admits a candidate" if others else ""
+        lines.append(f"{label}: {alone} of {len(pool)} candidates meet it alone; {reach}{binds}")
+    return lines

@@ -1,0 +1,346 @@
+"""The sweep driver: schedules the stages over the plan and commits each candidate.
+
+A stage that fails marks its candidates failed with the reason and the sweep goes
+on; every finished candidate is committed at once, so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from harness import __version__
+from harness.config.load import Config
+from harness.errors import ConfigError, one_line
+from harness.hashing import hash_spec
+from harness.measure.machine import describe_machine, git_revision, machine_hash
+from harness.store.artifacts import Artifacts
+from harness.store.results import CandidateRecord, Store
+from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
+from harness.sweep.pool import train_in_processes
+from harness.sweep.stages import (
+    Built,
+    calibration_data,
+    candidate_details,
+    compress_stage,
+    convert_stage,
+    evaluate,
+    train_stage,
+    write_eval_inputs,
+)
+from harness.train.datasets import Splits, load, split
+from harness.train.imported import check_fits, read_model
+from harness.train.previews import policy_previews
+
+
+class Progress(Protocol):
+    def begin(self, total: int) -> None: ...
+    def advance(self, label: str) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class QuietProgress:
+    def begin(self, total: int) -> None:
+        pass
+
+    def advance(self, label: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+@dataclass
+class SweepSummary:
+    run_id: int
+    ok: int = 0
+    failed: int = 0
+    resumed: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _reason(stage: str, exc: Exception) -> str:
+    """One line for the leaderboard: the stage, and the error's first line."""
+    return f"{stage}: {one_line(exc)}"
+
+
+class Sweep:
+    """One run of a config: owns the store handle, the artifacts and the timing tally."""
+
+    def __init__(self, config: Config, store: Store, artifacts: Path, progress: Progress) -> None:
+        self.config = config
+        self.store = store
+        self.artifacts = Artifacts(artifacts)
+        self.progress = progress
+        self.plan: Plan = make_plan(config)
+
+    @contextmanager
+    def timed(self, summary: SweepSummary, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            summary.timings[stage] += time.perf_counter() - started
+
+    def start(self) -> tuple[int, set[str]]:
+        machine = describe_machine()
+        spec = self.config.spec()
+        config_hash = hash_spec(spec)
+        mhash = machine_hash(machine)
+        resumed = self.store.resumable_run(config_hash, mhash)
+        if resumed is not None:
+            self.store.mark_running(resumed)
+            return resumed, self.store.done_keys(resumed)
+        run_id = self.store.start_run(
+            started_at=now(),
+            config=spec,
+            config_hash=config_hash,
+            harness_version=__version__,
+            git_revision=git_revision(),
+            machine=machine,
+            machine_hash=mhash,
+        )
+        return run_id, set()
+
+    def run(self) -> SweepSummary:
+        # The data comes first: a dataset or an imported model that does not fit it stops
+        # the sweep with one line before a run is recorded.
+        started = time.perf_counter()
+        splits = self._load_data()
+        data_seconds = time.perf_counter() - started
+        run_id, done = self.start()
+        summary = SweepSummary(run_id=run_id, resumed=len(done))
+        summary.timings["data"] += data_seconds
+        todo = [c for c in self.plan.candidates if c.key not in done]
+        self.progress.begin(len(todo))
+        status = "interrupted"
+        try:
+            if todo:
+                self._run_candidates(summary, todo, splits)
+            status = "complete"
+        finally:
+            summary.timings["total"] = time.perf_counter() - started
+            self.store.finish_run(
+                run_id, finished_at=now(), timings=dict(summary.timings), status=status
+            )
+        return summary
+
+    def _load_data(self) -> Splits:
+        spec = self.config.dataset
+        splits = split(
+            load(spec.name, spec.params), self.config.seed,
+            spec.val_fraction, spec.test_fraction, spec.normalize,
+        )  # fmt: skip
+        for model in self.config.models:
+            if model.imported:
+                try:
+                    onnx_model, _ = read_model(Path(model.onnx or ""))
+                except ValueError as exc:  # changed since the config was read
+                    raise ConfigError(f"models.{model.name}: {exc}") from None
+                check_fits(onnx_model, model.name, splits.input_shape, splits.dataset.n_classes)
+        return splits
+
+    def _run_candidates(self, summary: SweepSummary, todo: list[Candidate], splits: Splits) -> None:
+        with self.timed(summary, "data"):
+            calibration = calibration_data(splits, self.config.seed)
+            if splits.dataset.kind == "image" and self.config.policies:
+                previews = policy_previews(self.config.policies, splits, self.config.seed)
+                self.store.put_extra(summary.run_id, "policy_previews", previews)
+        with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
+            eval_inputs = write_eval_inputs(splits, self.config.seed, Path(tmp))
+            by_job: dict[str, list[Candidate]] = defaultdict(list)
+            for cand in todo:
+                by_job[cand.job.key].append(cand)
+            trained = self._train_in_parallel(summary, set(by_job), splits)
+            for job in self.plan.compressions:
+                if job.key not in by_job:
+                    continue
+                train_job = job.train
+                if train_job.key not in trained:
+                    trained[train_job.key] = self._train(summary, train_job, splits)
+                self._run_job(summary, job, trained[train_job.key], by_job[job.key],
+                              splits, calibration, eval_inputs)  # fmt: skip
+
+    def _train_in_parallel(
+        self, summary: SweepSummary, job_keys: set[str], splits: Splits
+    ) -> dict[str, Built | Exception]:
+        """With training.workers > 1, every model still to train, that many at a time;
+        the rest (cached, imported) is taken in as the sweep reaches it."""
+        workers = self.config.training.workers
+        unique = {c.train.key: c.train for c in self.plan.compressions if c.key in job_keys}
+        jobs = [
+            t
+            for t in unique.values()
+            if not t.model.imported and self.artifacts.get("trained", t.key, "onnx") is None
+        ]
+        if workers < 2 or len(jobs) < 2:
+            return {}
+        self.progress.note(f"training {len(jobs)} models, {workers} at a time")
+
+        def done(job: TrainJob, outcome: Built | Exception) -> None:
+            what = f"{job.model.name} under policy {job.policy.name}"
+            if isinstance(outcome, Exception):
+                self.progress.note(f"training {what} failed: {one_line(outcome)}")
+            else:
+                summary.counts["trained"] += 1
+                self.progress.note(f"trained {what}")
+
+        with self.timed(summary, "train"):
+            return train_in_processes(jobs, splits, self.config, self.artifacts, workers, done)
+
+    def _train(self, summary: SweepSummary, job: TrainJob, splits: Splits) -> Built | Exception:
+        if job.model.imported:
+            self.progress.note(f"importing {job.model.name} from {job.model.onnx}")
+        else:
+            self.progress.note(f"training {job.model.name} under policy {job.policy.name}")
+        with self.timed(summary, "train"):
+            try:
+                built = train_stage(job, splits, self.config, self.artifacts)
+            except Exception as exc:  # recorded on each of its candidates
+                return exc
+        if built.reused:
+            summary.counts["reused_trained"] += 1
+        else:
+            summary.counts["imported" if job.model.imported else "trained"] += 1
+        return built
+
+    def _run_job(
+        self,
+        summary: SweepSummary,
+        job: CompressJob,
+        trained: Built | Exception,
+        candidates: list[Candidate],
+        splits: Splits,
+        calibration: np.ndarray,
+        eval_inputs: list[Path],
+    ) -> None:
+        if isinstance(trained, Exception):
+            for cand in candidates:
+                self._record_failure(summary, cand, _reason("train", trained), {})
+            return
+        with self.timed(summary, "compress"):
+            try:
+                compressed = compress_stage(
+                    job, trained, calibration, self.artifacts, splits, self.config
+                )
+            except Exception as exc:
+                for cand in candidates:
+                    self._record_failure(
+                        summary,
+                        cand,
+                        _reason("compress", exc),
+                        candidate_details(cand, trained, None),
+                    )
+                return
+        summary.counts["reused_compressed" if compressed.reused else "compressed"] += 1
+        reference: np.ndarray | None = None
+        for cand in candidates:
+            details = candidate_details(cand, trained, compressed)
+            metrics: dict[str, Any] = dict(compressed.meta["size"])
+            stage = "convert"
+            try:
+                model_file = compressed
+                if _format(cand) == "tflite":
+                    with self.timed(summary, "convert"):
+                        model_file = convert_stage(
+                            job,
+                            compressed,
+                            self.artifacts,
+                            cand.runtime.settings.get("quantize", "none"),
+                            calibration,
+                        )
+                    from harness.measure.size import file_size
+
+                    metrics["file_bytes"], metrics["compressed_bytes"] = file_size(
+                        model_file.path.read_bytes()
+                    )
+                stage = "measure"
+                with self.timed(summary, "measure"):
+                    from harness.measure.runner import run_worker
+
+                    result = run_worker(
+                        model_file.path, cand.runtime, eval_inputs, self.config.latency
+                    )
+                    measured, extra = evaluate(
+                        result,
+                        splits.test[1],
+                        splits.dataset.classes,
+                        self.config.latency.batch,
+                        reference,
+                    )
+                if cand.runtime.engine == "onnxruntime":
+                    reference = result.outputs[0]
+                details.update(extra)
+                details["runtime_info"]["version"] = result.version
+                metrics.update(measured)
+                self._record(summary, cand, "ok", None, metrics, details, model_file.path)
+            except Exception as exc:
+                self._record_failure(summary, cand, _reason(stage, exc), details, metrics)
+
+    def _record(
+        self,
+        summary: SweepSummary,
+        cand: Candidate,
+        status: str,
+        error: str | None,
+        metrics: dict[str, Any],
+        details: dict[str, Any],
+        artifact: Path | None,
+    ) -> None:
+        job = cand.job
+        record = CandidateRecord(
+            key=cand.key,
+            dataset=self.config.dataset.name,
+            model=job.train.model.name,
+            policy=job.train.policy.name,
+            compression=job.compression.name,
+            runtime=cand.runtime.name,
+            status=status,
+            error=error,
+            metrics=metrics,
+            details=details,
+            artifact=str(artifact.resolve()) if artifact else None,
+        )
+        self.store.add_candidate(summary.run_id, record, now())
+        if status == "ok":
+            summary.ok += 1
+        else:
+            summary.failed += 1
+        self.progress.advance(cand.label + ("" if status == "ok" else " (failed)"))
+
+    def _record_failure(
+        self,
+        summary: SweepSummary,
+        cand: Candidate,
+        reason: str,
+        details: dict[str, Any],
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self._record(summary, cand, "failed", reason, metrics or {}, details, None)
+
+
+def _format(cand: Candidate) -> str:
+    from harness.measure.runtimes import RUNTIMES
+
+    return RUNTIMES.get(cand.runtime.engine).model_format
+
+
+def run_sweep(
+    config: Config, store: Store, artifacts: Path, progress: Progress | None = None
+) -> SweepSummary:
+    """Run (or resume) the sweep of `config`, committing each candidate to `store`."""
+    return Sweep(config, store, artifacts, progress or QuietProgress()).run()

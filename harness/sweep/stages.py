@@ -1,0 +1,262 @@
+"""The sweep's stages, each a function of its inputs, cached by content hash.
+
+train -> compress -> convert produce files in the artifacts folder; `evaluate`
+turns a worker's outputs into metrics. None of them touch the store or print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.compress import PASSES_VERSION
+from harness.errors import HarnessError
+from harness.measure.latency import keep_samples, summarize
+from harness.measure.metrics import accuracy, classification_report, parity
+from harness.measure.runner import WorkerResult
+from harness.store.artifacts import Artifacts
+from harness.sweep.plan import Candidate, CompressJob, TrainJob
+from harness.train.datasets import Splits
+
+CONVERTER_VERSION = "1"
+
+
+def compressed_key(job: CompressJob) -> str:
+    """The cache key of a compressed model: the job's settings and the passes' code version."""
+    return f"{job.key}-p{PASSES_VERSION}"
+
+
+CALIBRATION_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class Built:
+    """A model file ready to measure, and what producing it recorded."""
+
+    path: Path
+    meta: dict[str, Any]
+    reused: bool
+
+
+def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts) -> Built:
+    """Train the built-in model under its policy, or take in the imported file as it is."""
+    cached = artifacts.get("trained", job.key, "onnx")
+    if cached:
+        return Built(cached[0], cached[1], reused=True)
+    if job.model.imported:
+        return _import_model(job, artifacts)
+    from harness.train.training import train
+
+    trained = train(splits, job.model, job.policy, config.training, config.seed)
+    meta = {**trained.metadata, "policy": job.policy.spec(), "model": job.model.spec()}
+    artifacts.put("state", job.key, "pt", trained.state_dict, {"trained": job.key})
+    path = artifacts.put("trained", job.key, "onnx", trained.onnx_bytes, meta)
+    return Built(path, meta, reused=False)
+
+
+def _import_model(job: TrainJob, artifacts: Artifacts) -> Built:
+    import hashlib
+
+    data = Path(job.model.onnx or "").read_bytes()
+    if hashlib.sha256(data).hexdigest() != job.model.sha256:
+        raise HarnessError(f"{job.model.onnx} changed while the sweep ran; run it again")
+    meta = {"imported": job.model.onnx, "policy": job.policy.spec(), "model": job.model.spec()}
+    path = artifacts.put("trained", job.key, "onnx", data, meta)
+    return Built(path, meta, reused=False)
+
+
+def write_eval_inputs(splits: Splits, seed: int, folder: Path) -> list[Path]:
+    """The test split and its fixed perturbed copy, as the model takes them."""
+    from harness.train.robust import perturb
+
+    x_test = splits.test[0]
+    if splits.dataset.kind == "image":
+        robust = splits.model_input(perturb(x_test, seed, "image"))
+    else:
+        robust = perturb(splits.model_input(x_test), seed, "tabular")
+    paths = [folder / "test.npy", folder / "robust.npy"]
+    np.save(paths[0], splits.model_input(x_test))
+    np.save(paths[1], robust.astype(np.float32))
+    return paths
+
+
+def calibration_data(splits: Splits, seed: int) -> np.ndarray:
+    """A seeded sample of the training split: calibration never sees test data."""
+    x = splits.train[0]
+    idx = np.random.default_rng(seed).permutation(len(x))[:CALIBRATION_SAMPLES]
+    return splits.model_input(x[np.sort(idx)])
+
+
+def compress_stage(
+    job: CompressJob,
+    trained: Built,
+    calibration: np.ndarray,
+    artifacts: Artifacts,
+    splits: Splits,
+    config: Any,
+) -> Built:
+    cached = artifacts.get("compressed", compressed_key(job), "onnx")
+    if cached:
+        return Built(cached[0], cached[1], reused=True)
+    import onnx
+
+    from harness.compress import apply_chain
+    from harness.compress.base import PassContext
+    from harness.measure.size import onnx_size
+
+    model = onnx.load(str(trained.path))
+    ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
+    passes: list[Any] = list(job.compression.passes)
+    finetuned: list[dict[str, Any]] = []
+    if job.compression.finetune_epochs:
+        model, passes, ft_notes = _finetune(job, splits, config, artifacts)
+        finetuned.append({"pass": "finetune", **ft_notes})
+    compressed, notes = apply_chain(model, passes, ctx)
+    notes = finetuned + notes
+    size = onnx_size(compressed)
+    meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
+    path = artifacts.put(
+        "compressed", compressed_key(job), "onnx", compressed.SerializeToString(), meta
+    )
+    return Built(path, meta, reused=False)
+
+
+def _finetune(
+    job: CompressJob, splits: Splits, config: Any, artifacts: Artifacts
+) -> tuple[Any, list[Any], dict[str, Any]]:
+    """Rebuild the trained PyTorch model, mirror the chain's structural passes, fine-tune,
+    re-export; returns the model and the passes left to apply to it."""
+    import torch
+
+    from harness.errors import CompressionError
+    from harness.models import ARCHITECTURES
+    from harness.train.finetune import finetune
+
+    if job.train.model.imported:
+        raise CompressionError(
+            f"finetune works on built-in models only; {job.train.model.name} is an imported "
+            "ONNX file, whose training code the harness does not have"
+        )
+    state = artifacts.get("state", job.train.key, "pt")
+    if state is None:
+        raise CompressionError(
+            "finetune needs the trained PyTorch weights, which this cached model lacks; "
+            "delete the artifacts folder to retrain"
+        )
+    model = job.train.model
+    build = ARCHITECTURES.get(model.arch)
+    net = build(splits.input_shape, splits.dataset.n_classes, model.width, model.depth)
+    net.load_state_dict(torch.load(state[0], weights_only=True))
+    net.eval()
+    result = finetune(
+        net, job.compression.passes, splits, job.train.policy, config.training,
+        job.compression.finetune_epochs, config.seed, job.compression.finetune_lr,
+    )  # fmt: skip
+    return result.model, list(result.remaining), result.notes
+
+
+def convert_stage(
+    job: CompressJob,
+    compressed: Built,
+    artifacts: Artifacts,
+    quantize: str = "none",
+    calibration: np.ndarray | None = None,
+) -> Built:
+    """ONNX -> .tflite, then LiteRT's own quantizer when the target asks for it."""
+    key = f"{compressed_key(job)}-c{CONVERTER_VERSION}-{quantize}"
+    cached = artifacts.get("tflite", key, "tflite")
+    if cached:
+        return Built(cached[0], cached[1], reused=True)
+    import onnx
+
+    from harness.convert.tflite import onnx_to_tflite
+
+    model = onnx.load(str(compressed.path))
+    if quantize == "none":
+        data = onnx_to_tflite(model)
+    else:
+        from harness.convert.litert_quant import check_float, quantize_tflite
+
+        check_float(model, quantize)
+        data = quantize_tflite(
+            onnx_to_tflite(model), quantize, calibration, model.graph.input[0].name
+        )
+    meta = {"source": compressed_key(job), "quantize": quantize}
+    path = artifacts.put("tflite", key, "tflite", data, meta)
+    return Built(path, meta, reused=False)
+
+
+def evaluate(
+    result: WorkerResult,
+    y_true: np.ndarray,
+    classes: tuple[str, ...],
+    batch: int,
+    reference: np.ndarray | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics and details of one measured candidate, from its worker's outputs.
+
+    outputs[0] answers the test set; outputs[1], when present, its perturbed copy.
+    """
+    logits = result.outputs[0]
+    if logits.ndim != 2 or len(logits) != len(y_true):
+        raise HarnessError(f"model output has shape {logits.shape}; expected ({len(y_true)}, K)")
+    report = classification_report(y_true, logits.argmax(1), classes)
+    metrics: dict[str, Any] = {
+        key: report[key] for key in ("accuracy", "accuracy_low", "accuracy_high", "n_test")
+    }
+    if len(result.outputs) > 1:
+        metrics["robust_accuracy"] = accuracy(y_true, result.outputs[1].argmax(1))
+    metrics.update(summarize(result.samples_ns, batch))
+    metrics["load_ms"] = result.load_ms
+    metrics["peak_rss_mb"] = result.peak_rss_mb
+    if reference is not None:
+        metrics.update(parity(reference, logits))
+    details: dict[str, Any] = {
+        key: report[key] for key in ("confusion", "classes", "per_class", "binary") if key in report
+    }
+    details["latency"] = {
+        "samples_ms": keep_samples(result.samples_ns),
+        "runs": len(result.samples_ns),
+        "batch": batch,
+    }
+    if result.extra_samples:
+        details["latency_batches"] = {
+            str(size): {**summarize(samples, size), "runs": len(samples)}
+            for size, samples in result.extra_samples.items()
+        }
+    return metrics, details
+
+
+def candidate_details(cand: Candidate, trained: Built, compressed: Built | None) -> dict[str, Any]:
+    """What a candidate's page shows about how it was made, stored with its row."""
+    job = cand.job
+    return {
+        "model_spec": job.train.model.spec(),
+        "policy_spec": job.train.policy.spec(),
+        "policy_describe": (
+            "trained elsewhere (imported ONNX file)"
+            if job.train.model.imported
+            else job.train.policy.describe()
+        ),
+        "training": {
+            k: trained.meta.get(k)
+            for k in (
+                "epochs",
+                "best_epoch",
+                "best_val_accuracy",
+                "best_val_loss",
+                "train_seconds",
+                "seed",
+            )
+        },
+        "compression_spec": job.compression.spec(),
+        "compression_notes": compressed.meta.get("notes", []) if compressed else [],
+        "runtime_info": {
+            "name": cand.runtime.engine,
+            "version": None,
+            "settings": cand.runtime.settings,
+        },
+    }
