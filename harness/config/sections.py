@@ -243,6 +243,7 @@ def policies(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list[
 
 def compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionSpec]:
     from harness.compress import PASSES
+    from harness.train.steps import chain_problem
 
     out: list[CompressionSpec] = []
     for name, entry in _named_tables(value, "compression", errors).items():
@@ -293,6 +294,10 @@ def compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionS
                     passes.append(PASSES.get(step["pass"]).from_params(params))
                 except ParamError as exc:
                     _once(errors, f"{where}.{exc.key}", exc.message)
+            if len(passes) == len(chain):
+                problem = chain_problem(passes, finetune_epochs or 0)
+                if problem:
+                    _once(errors, f"{prefix}[{problem[0]}].pass", problem[1])
             if any(c.name == setting for c in out):
                 _once(errors, path, f"makes the setting '{setting}', which is already named")
             out.append(

@@ -111,7 +111,11 @@ def compress_stage(
     ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
     passes: list[Any] = list(job.compression.passes)
     finetuned: list[dict[str, Any]] = []
-    if job.compression.finetune_epochs:
+    if any(getattr(p, "trains", False) for p in passes):  # distill, qat
+        from harness.sweep.training_steps import run_training_steps
+
+        model, passes, finetuned = run_training_steps(job, trained, splits, config, artifacts)
+    elif job.compression.finetune_epochs:
         model, passes, ft_notes = _finetune(job, splits, config, artifacts)
         finetuned.append({"pass": "finetune", **ft_notes})
     compressed, notes = apply_chain(model, passes, ctx)
