@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from harness.report.data import (
-    compression_family,
+    TRAINING_FAMILIES,
+    candidate_family,
     pareto_front,
 )
 from harness.report.history import (
@@ -95,10 +96,13 @@ def accuracy_scatter(
         if r.status == "ok" and r.metric("accuracy") is not None and r.metric(metric)
     ]
     colors = _palette([r.runtime for r in ok], RUNTIME_COLORS)
-    symbols = _palette([compression_family(r.compression) for r in ok], SYMBOLS)
+    families = {r.id: candidate_family(r) for r in ok}
+    free = [s for s in SYMBOLS if s not in TRAINING_FAMILIES.values()]
+    symbols = _palette([f for f in families.values() if f not in TRAINING_FAMILIES], free)
+    symbols.update(TRAINING_FAMILIES)
     groups: dict[tuple[str, str], list[CandidateRecord]] = {}
-    for r in sorted(ok, key=lambda r: (r.runtime, compression_family(r.compression))):
-        groups.setdefault((r.runtime, compression_family(r.compression)), []).append(r)
+    for r in sorted(ok, key=lambda r: (r.runtime, families[r.id])):
+        groups.setdefault((r.runtime, families[r.id]), []).append(r)
     named = len(ok) <= HOVER_NAMES_LIMIT
     who = "%{text}" if named else "candidate %{customdata}"
     hover = f"{who}<br>%{{fullData.name}}<br>accuracy %{{y:.1f}}%<br>{unit_format}<extra></extra>"

@@ -44,6 +44,22 @@ def compression_family(label: str) -> str:
     return words[0] if words else label
 
 
+# Chains with a training step form their own family, whatever the setting is called, and
+# keep one marker on every page.
+TRAINING_FAMILIES = {"distill": "star", "qat": "hexagon"}
+
+
+def candidate_family(r: CandidateRecord) -> str:
+    """'distill' or 'qat' when the candidate's chain has that step, else the first word of
+    its compression label."""
+    spec = r.details.get("compression_spec")
+    steps = spec.get("steps", []) if isinstance(spec, dict) else spec
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and step.get("pass") in TRAINING_FAMILIES:
+            return str(step["pass"])
+    return compression_family(r.compression)
+
+
 # -- ranking ----------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from harness.report.formats import (
 from harness.report.history import (
     Series,
 )
+from harness.report.training_steps import step_curves, step_sections
 from harness.store.results import CandidateRecord, Run, Store
 
 # history.html charts every regressed series (up to HISTORY_CHARTS), and at least the
@@ -145,6 +146,7 @@ def candidate_page(
     if series and len(series.points) > 1:
         figures["trend"] = charts.trend(series, ctx.run.machine_hash)
     label = f"{r.model} · {r.policy} · {r.compression} · {r.runtime}"
+    curves = step_curves(d)
     return ctx.page(
         "../",
         "candidate",
@@ -163,8 +165,12 @@ def candidate_page(
             for row in d.get("per_class", [])
         ],
         binary=d.get("binary"),
-        notes=[fmt_spec(n) for n in d.get("compression_notes", [])],
-        figures=figures,
+        notes=[
+            fmt_spec({k: v for k, v in n.items() if k != "history"})  # drawn as curves
+            for n in d.get("compression_notes", [])
+        ],
+        figures={**figures, **{key: fig for key, _, fig in curves}},
+        curves=[(key, caption) for key, caption, _ in curves],
         model_href=f"../models/{quote(model[0])}" if model else None,
         model_name=model[0] if model else None,
         card=_model_card(ctx, r),
@@ -235,6 +241,7 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
                     ],
                 )
             )
+    sections.extend(step_sections(d))
     for size, stats in (d.get("latency_batches") or {}).items():
         at_size = [
             (name, fmt_ms(stats.get(f"latency_{name}_ms"))) for name in ("p50", "p90", "p99")

@@ -71,9 +71,7 @@ class Teacher:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(
-            onnx_bytes, options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
