@@ -1,7 +1,7 @@
 """What distillation and quantization-aware training buy on the default digits CNN, and
 what they cost in training seconds, measured side by side in one run.
 
-    python benchmarks/distill_qat.py [--seeds N]
+    python benchmarks/distill_qat.py [--seeds N] [--workers N] [--epochs N]
 
 Distillation, per augmentation policy of the default config: the default CNN is trained
 (the teacher), then a student with <= 0.25x its parameters is trained from scratch and by
@@ -14,14 +14,19 @@ QAT: on every trained model (the teachers and the default sweep's other architec
 post-training `quantize` at 4 bits against `qat` at 4 bits (weight-only, both), and ONNX
 Runtime's static int8 quantizer (full-integer PTQ) against `qat` int8 with int8
 activations; drops in points against fp32 (target: QAT 4-bit drop <= half of PTQ's, or
-<= 0.5 pt). The QAT exports are also converted to .tflite and run by LiteRT.
+<= 0.5 pt). "fp32 ft" is the control: the fp32 model trained the same QAT epochs at the
+same rate without fake quantization (what the extra epochs alone buy). The QAT exports
+are also converted to .tflite and run by LiteRT.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -37,11 +42,10 @@ from harness.config.load import ModelSpec, load_config
 from harness.convert.tflite import onnx_to_tflite
 from harness.measure.metrics import wilson_interval
 from harness.sweep.stages import calibration_data
-from harness.train.augment import parse_policy
 from harness.train.datasets import load, split
 from harness.train.distill import distill
-from harness.train.qat import qat
-from harness.train.training import INPUT_NAME, train
+from harness.train.qat import LR_FACTOR, qat
+from harness.train.training import INPUT_NAME, export_onnx, fit, train
 
 STUDENT = {"arch": "small_cnn", "width": 4, "depth": 2}
 QAT_EPOCHS = 5
@@ -84,69 +88,119 @@ def net_of(spec: ModelSpec, state: bytes, splits) -> torch.nn.Module:  # noqa: A
     return built.eval()
 
 
+def _setup(epochs: int | None = None) -> tuple:  # noqa: ANN202
+    """The default config (its training epochs replaced by `epochs`) and its splits."""
+    config = load_config(None)
+    if epochs:
+        config = replace(config, training=replace(config.training, epochs=epochs))
+    splits = split(load("digits", {}), config.seed, 0.15, 0.25)
+    return config, splits
+
+
+def policy_task(policy_name: str, seed: int, epochs: int | None) -> dict:
+    """Teacher, scratch student and distilled student under one policy and seed (a worker)."""
+    config, splits = _setup(epochs)
+    training, teacher_spec = config.training, config.models[0]
+    policy = next(p for p in config.policies if p.name == policy_name)
+    x, y = splits.model_input(splits.test[0]), splits.test[1]
+    step = PASSES.get("distill").from_params({"student": STUDENT})
+    student_spec = ModelSpec("student", **STUDENT)
+    t0 = time.perf_counter()
+    teacher = train(splits, teacher_spec, policy, training, seed)
+    t1 = time.perf_counter()
+    scratch = train(splits, student_spec, policy, training, seed)
+    t2 = time.perf_counter()
+    taught = distill(teacher.onnx_bytes, step, splits, policy, training, seed)
+    t3 = time.perf_counter()
+    params = [
+        sum(p.numel() for p in net_of(s, t.state_dict, splits).parameters())
+        for s, t in ((teacher_spec, teacher), (student_spec, scratch))
+    ]
+    return {
+        "policy": policy_name,
+        "hits": {
+            "teacher": predict(teacher.onnx_bytes, x) == y,
+            "scratch": predict(scratch.onnx_bytes, x) == y,
+            "distilled": predict(export_onnx(taught.student, splits), x) == y,
+        },
+        "secs": {"teacher": t1 - t0, "scratch": t2 - t1, "distilled": t3 - t2},
+        "ratio": params[1] / params[0],
+        "teacher": (teacher_spec, teacher.onnx_bytes, teacher.state_dict),
+    }
+
+
+def model_task(spec: ModelSpec, epochs: int | None) -> dict:
+    config, splits = _setup(epochs)
+    t0 = time.perf_counter()
+    model = train(splits, spec, config.policies[0], config.training, 0)
+    seconds = time.perf_counter() - t0
+    return {"spec": spec, "onnx": model.onnx_bytes, "state": model.state_dict, "secs": seconds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=1)
-    seeds = range(parser.parse_args().seeds)
-    config = load_config(None)
-    training = config.training
-    splits = split(load("digits", {}), config.seed, 0.15, 0.25)
-    x, y = splits.model_input(splits.test[0]), splits.test[1]
-    teacher_spec = config.models[0]
-    step = PASSES.get("distill").from_params({"student": STUDENT})
-    student_spec = ModelSpec("student", **STUDENT)
+    parser.add_argument("--workers", type=int, default=2, help="processes (one model each)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the config's)")
+    args = parser.parse_args()
+    seeds = range(args.seeds)
+    config, splits = _setup(args.epochs)
+    training, teacher_spec = config.training, config.models[0]
     print(
-        f"digits, n_test = {len(y)}; teacher {teacher_spec.arch} w{teacher_spec.width} "
-        f"d{teacher_spec.depth}, student {student_spec.arch} w{student_spec.width} "
-        f"d{student_spec.depth}; {training.epochs} epochs (patience {training.patience}), "
-        f"seeds {list(seeds)}"
+        f"digits, n_test = {len(splits.test[1])}; teacher {teacher_spec.arch} "
+        f"w{teacher_spec.width} d{teacher_spec.depth}, student {STUDENT}; {training.epochs} "
+        f"epochs (patience {training.patience}), seeds {list(seeds)}, {args.workers} workers",
+        flush=True,
     )
-    trained: dict[str, tuple[ModelSpec, object, object, float]] = {}
+    pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
+    with pool:
+        runs = [
+            pool.submit(policy_task, p.name, seed, args.epochs)
+            for p in config.policies
+            for seed in seeds
+        ]
+        extra = [pool.submit(model_task, spec, args.epochs) for spec in EXTRA_MODELS]
+        done = [r.result() for r in runs]
+        trained = {}
+        for r in done:
+            if r["policy"] not in {k.split(" / ")[1] for k in trained}:
+                spec, onnx_bytes, state = r["teacher"]
+                trained[f"{spec.name} / {r['policy']}"] = (
+                    spec,
+                    onnx_bytes,
+                    state,
+                    r["policy"],
+                    r["secs"]["teacher"],
+                )
+        distill_table(config, done)
+        for e in (f.result() for f in extra):
+            spec = e["spec"]
+            trained[f"{spec.name} / {config.policies[0].name}"] = (
+                spec, e["onnx"], e["state"], config.policies[0].name, e["secs"]
+            )  # fmt: skip
+        jobs = {name: pool.submit(qat_task, *item, args.epochs) for name, item in trained.items()}
+        qat_table({name: job.result() for name, job in jobs.items()})
+
+
+def distill_table(config, done: list[dict]) -> None:  # noqa: ANN001
     rows = []
     for policy in config.policies:
-        hits: dict[str, list[np.ndarray]] = {"teacher": [], "scratch": [], "distilled": []}
-        secs = {"teacher": 0.0, "scratch": 0.0, "distilled": 0.0}
-        ratio = 0.0
-        for seed in seeds:
-            t0 = time.perf_counter()
-            teacher = train(splits, teacher_spec, policy, training, seed)
-            t1 = time.perf_counter()
-            scratch = train(splits, student_spec, policy, training, seed)
-            t2 = time.perf_counter()
-            taught = distill(teacher.onnx_bytes, step, splits, policy, training, seed)
-            t3 = time.perf_counter()
-            secs["teacher"] += t1 - t0
-            secs["scratch"] += t2 - t1
-            secs["distilled"] += t3 - t2
-            if seed == 0:
-                trained[f"{teacher_spec.name} / {policy.name}"] = (
-                    teacher_spec, teacher, policy, t1 - t0
-                )  # fmt: skip
-            from harness.train.training import export_onnx
-
-            student = export_onnx(taught.student, splits)
-            hits["teacher"].append(predict(teacher.onnx_bytes, x) == y)
-            hits["scratch"].append(predict(scratch.onnx_bytes, x) == y)
-            hits["distilled"].append(predict(student, x) == y)
-            params = [
-                sum(p.numel() for p in net_of(s, t.state_dict, splits).parameters())
-                for s, t in ((teacher_spec, teacher), (student_spec, scratch))
-            ]
-            ratio = params[1] / params[0]
-        pooled = {k: np.concatenate(v) for k, v in hits.items()}
+        mine = [r for r in done if r["policy"] == policy.name]
+        pooled = {k: np.concatenate([r["hits"][k] for r in mine]) for k in mine[0]["hits"]}
+        secs = {k: sum(r["secs"][k] for r in mine) for k in mine[0]["secs"]}
         acc = {k: float(v.mean()) for k, v in pooled.items()}
         gap = acc["teacher"] - acc["scratch"]
         recovered = (acc["distilled"] - acc["scratch"]) / gap if gap > 0 else float("nan")
-        only_d, only_s, p = mcnemar(pooled["distilled"], pooled["scratch"])
-        rows.append((policy.name, pooled, recovered, (only_d, only_s, p), secs, ratio))
-    print(f"\nstudent/teacher parameters: {rows[0][5]:.3f}x (target <= 0.25x)")
+        rows.append(
+            (policy.name, pooled, recovered, mcnemar(pooled["distilled"], pooled["scratch"]), secs)
+        )
+    print(f"\nstudent/teacher parameters: {done[0]['ratio']:.3f}x (target <= 0.25x)")
     print("\nDistillation: test accuracy [95% CI], pooled over seeds")
-    head = (
+    print(
         f"{'policy':<13}{'teacher':>24}{'scratch student':>24}{'distilled student':>24}"
         f"{'d-s pt':>8}{'recovered':>10}{'McNemar d/s, p':>18}{'train s t/s/d':>17}"
     )
-    print(head)
-    for name, pooled, recovered, (only_d, only_s, p), secs, _ in rows:
+    for name, pooled, recovered, (only_d, only_s, p), secs in rows:
         delta = (pooled["distilled"].mean() - pooled["scratch"].mean()) * 100
         timing = f"{secs['teacher']:.0f}/{secs['scratch']:.0f}/{secs['distilled']:.0f}"
         print(
@@ -154,53 +208,73 @@ def main() -> None:
             f"{acc_ci(pooled['distilled']):>24}{delta:>+8.2f}{recovered:>10.2f}"
             f"{f'{only_d}/{only_s}, {p:.3g}':>18}{timing:>17}"
         )
-    best = max(r[2] for r in rows if r[2] == r[2]) if any(r[2] == r[2] for r in rows) else None
+    best = max((r[2] for r in rows if r[2] == r[2]), default=None)
     print(
-        f"target (recovered >= 0.5 on some policy): {'met' if best and best >= 0.5 else 'NOT met'}"
+        f"target (recovered >= 0.5 on some policy): {'met' if best and best >= 0.5 else 'NOT met'}",
+        flush=True,
     )
 
-    none = config.policies[0]
-    for spec in EXTRA_MODELS:
-        t0 = time.perf_counter()
-        model = train(splits, spec, none, training, 0)
-        trained[f"{spec.name} / {none.name}"] = (spec, model, none, time.perf_counter() - t0)
-    qat_table(trained, splits, x, y, training)
+
+def qat_task(
+    spec: ModelSpec,
+    onnx_bytes: bytes,
+    state: bytes,
+    policy_name: str,
+    seconds: float,
+    epochs: int | None,
+) -> dict:
+    """PTQ and QAT at 4 bits (weight-only) and int8 full-integer, on one trained model."""
+    config, splits = _setup(epochs)
+    policy = next(p for p in config.policies if p.name == policy_name)
+    x, y = splits.model_input(splits.test[0]), splits.test[1]
+    ctx = PassContext(calibration=calibration_data(splits, 0), input_name=INPUT_NAME)
+    base = onnx.load_from_string(onnx_bytes)
+    ptq4, _ = apply_chain(base, [PASSES.get("quantize").from_params({"bits": 4})], ctx)
+    ort8, _ = apply_chain(base, [PASSES.get("ort_int8").from_params({})], ctx)
+    out = {
+        "fp32": float((predict(onnx_bytes, x) == y).mean()),
+        "ptq4": float((predict(ptq4, x) == y).mean()),
+        "ort8": float((predict(ort8, x) == y).mean()),
+        "train_s": seconds,
+    }
+    # The control: the same epochs at the same rate without fake quantization, so the
+    # table separates what quantization-awareness buys from what more training buys.
+    tuned = net_of(spec, state, splits)
+    rate = config.training.lr * LR_FACTOR
+    fit(
+        tuned, splits, policy, config.training, np.random.default_rng(0), epochs=QAT_EPOCHS, lr=rate
+    )
+    out["fp32_ft"] = float((predict(export_onnx(tuned, splits), x) == y).mean())
+    for bits in (4, 8):
+        q = PASSES.get("qat").from_params({"bits": bits, "epochs": QAT_EPOCHS})
+        done = qat(net_of(spec, state, splits), q, splits, policy, config.training, 0)
+        out[f"qat{bits}"] = float((predict(done.model, x) == y).mean())
+        out[f"lite{bits}"] = float((litert_predict(done.model, x) == y).mean())
+        out[f"qat{bits}_s"] = done.notes["train_seconds"]
+    return out
 
 
-def qat_table(trained: dict, splits, x: np.ndarray, y: np.ndarray, training) -> None:  # noqa: ANN001
-    calib = calibration_data(splits, 0)
-    ctx = PassContext(calibration=calib, input_name=INPUT_NAME)
+def qat_table(results: dict[str, dict]) -> None:
     print(
         f"\nQAT ({QAT_EPOCHS} epochs at a tenth of the training lr): test accuracy, drop vs fp32 in points"
     )
     print(
-        f"{'model':<22}{'fp32':>8}{'PTQ int4':>10}{'QAT int4':>10}{'drop P/Q':>13}"
-        f"{'ORT int8':>10}{'QAT int8':>10}{'drop P/Q':>13}{'LiteRT Q4/Q8':>14}{'train s / qat s 4, 8':>22}"
+        f"{'model':<22}{'fp32':>8}{'fp32 ft':>9}{'PTQ int4':>10}{'QAT int4':>10}{'drop P/Q':>13}"
+        f"{'ORT int8':>10}{'QAT int8':>10}{'drop P/Q':>13}{'LiteRT Q4/Q8':>14}"
+        f"{'train s / qat s 4, 8':>22}"
     )
-    worst = ("", -1.0)
-    met = []
-    for name, (spec, model, policy, seconds) in trained.items():
-        fp32 = float((predict(model.onnx_bytes, x) == y).mean())
-        base = onnx.load_from_string(model.onnx_bytes)
-        ptq4, _ = apply_chain(base, [PASSES.get("quantize").from_params({"bits": 4})], ctx)
-        ort8, _ = apply_chain(base, [PASSES.get("ort_int8").from_params({})], ctx)
-        got, lite, qsec = {}, {}, {}
-        for bits in (4, 8):
-            q = PASSES.get("qat").from_params({"bits": bits, "epochs": QAT_EPOCHS})
-            done = qat(net_of(spec, model.state_dict, splits), q, splits, policy, training, 0)
-            got[bits] = float((predict(done.model, x) == y).mean())
-            lite[bits] = float((litert_predict(done.model, x) == y).mean())
-            qsec[bits] = done.notes["train_seconds"]
-        p4 = float((predict(ptq4, x) == y).mean())
-        p8 = float((predict(ort8, x) == y).mean())
-        d = [(fp32 - v) * 100 for v in (p4, got[4], p8, got[8])]
+    worst, met = ("", -1.0), []
+    for name, r in results.items():
+        d = [(r["fp32"] - r[k]) * 100 for k in ("ptq4", "qat4", "ort8", "qat8")]
         met.append(d[1] <= max(d[0] / 2, 0.5))
         if d[2] > worst[1]:
             worst = (name, d[2])
+        lite = f"{r['lite4']:.4f}/{r['lite8']:.4f}"
+        cost = f"{r['train_s']:.0f} / {r['qat4_s']:.0f}, {r['qat8_s']:.0f}"
         print(
-            f"{name:<22}{fp32:>8.4f}{p4:>10.4f}{got[4]:>10.4f}{f'{d[0]:+.2f}/{d[1]:+.2f}':>13}"
-            f"{p8:>10.4f}{got[8]:>10.4f}{f'{d[2]:+.2f}/{d[3]:+.2f}':>13}"
-            f"{f'{lite[4]:.4f}/{lite[8]:.4f}':>14}{f'{seconds:.0f} / {qsec[4]:.0f}, {qsec[8]:.0f}':>22}"
+            f"{name:<22}{r['fp32']:>8.4f}{r['fp32_ft']:>9.4f}{r['ptq4']:>10.4f}{r['qat4']:>10.4f}"
+            f"{f'{d[0]:+.2f}/{d[1]:+.2f}':>13}{r['ort8']:>10.4f}{r['qat8']:>10.4f}"
+            f"{f'{d[2]:+.2f}/{d[3]:+.2f}':>13}{lite:>14}{cost:>22}"
         )
     print(f"target (QAT int4 drop <= max(PTQ drop / 2, 0.5 pt)): met on {sum(met)} of {len(met)}")
     print(f"PTQ int8 (ORT static) loses most on: {worst[0]} ({worst[1]:+.2f} pt)")
