@@ -127,3 +127,13 @@ def test_chains_that_cannot_run_in_order_are_named() -> None:
         run_steps(teacher, None, [qat], splits, policy, FAST, 0)
     with pytest.raises(CompressionError, match="trains a PyTorch model"):
         apply_chain(onnx.load_from_string(teacher), [qat], PassContext())
+
+
+def test_distill_then_qat_trains_the_student_quantized() -> None:
+    splits, policy, teacher = _setup()
+    chain = [_pass("distill", student=STUDENT, epochs=1), _pass("qat", bits=4, epochs=1)]
+    result = run_steps(teacher, None, chain, splits, policy, FAST, seed=0)
+    assert result.remaining == ()
+    assert [n["pass"] for n in result.notes] == ["distill", "qat"]
+    assert result.notes[1]["storage"] == "int4" and result.notes[1]["layers"] == 3
+    assert parameters(result.model.graph)[0] == result.notes[0]["student_params"] == 374
