@@ -274,7 +274,7 @@ ALL_PASSES = [
 
 
 def test_registered_names() -> None:
-    assert PASSES.names() == ["float16", "ort_int8", "prune", "quantize", "svd"]
+    assert PASSES.names() == ["distill", "float16", "ort_int8", "prune", "qat", "quantize", "svd"]
     for name in PASSES.names():
         assert PASSES.get(name).name == name
 
