@@ -101,13 +101,13 @@ def _setup(epochs: int | None = None) -> tuple:  # noqa: ANN202
     return config, splits
 
 
-def policy_task(policy_name: str, seed: int, epochs: int | None) -> dict:
+def policy_task(policy_name: str, seed: int, epochs: int | None, soft: dict) -> dict:
     """Teacher, scratch student and distilled student under one policy and seed (a worker)."""
     config, splits = _setup(epochs)
     training, teacher_spec = config.training, config.models[0]
     policy = next(p for p in config.policies if p.name == policy_name)
     x, y = splits.model_input(splits.test[0]), splits.test[1]
-    step = PASSES.get("distill").from_params({"student": STUDENT})
+    step = PASSES.get("distill").from_params({"student": STUDENT, **soft})
     student_spec = ModelSpec("student", **STUDENT)
     t0 = time.perf_counter()
     teacher = train(splits, teacher_spec, policy, training, seed)
@@ -146,24 +146,29 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="processes (one model each)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the config's)")
+    parser.add_argument("--temperature", type=float, default=4.0)
+    parser.add_argument("--alpha", type=float, default=0.9)
+    parser.add_argument("--distill-only", action="store_true", help="skip the QAT tables")
     args = parser.parse_args()
     seeds = range(args.seeds)
+    soft = {"temperature": args.temperature, "alpha": args.alpha}
     config, splits = _setup(args.epochs)
     training, teacher_spec = config.training, config.models[0]
     print(
         f"digits, n_test = {len(splits.test[1])}; teacher {teacher_spec.arch} "
-        f"w{teacher_spec.width} d{teacher_spec.depth}, student {STUDENT}; {training.epochs} "
+        f"w{teacher_spec.width} d{teacher_spec.depth}, student {STUDENT}, {soft}; {training.epochs} "
         f"epochs (patience {training.patience}), seeds {list(seeds)}, {args.workers} workers",
         flush=True,
     )
     pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
     with pool:
         runs = [
-            pool.submit(policy_task, p.name, seed, args.epochs)
+            pool.submit(policy_task, p.name, seed, args.epochs, soft)
             for p in config.policies
             for seed in seeds
         ]
-        extra = [pool.submit(model_task, spec, args.epochs) for spec in EXTRA_MODELS]
+        models = () if args.distill_only else EXTRA_MODELS
+        extra = [pool.submit(model_task, spec, args.epochs) for spec in models]
         done = [r.result() for r in runs]
         trained = {}
         for r in done:
@@ -177,6 +182,8 @@ def main() -> None:
                     r["secs"]["teacher"],
                 )
         distill_table(config, done)
+        if args.distill_only:
+            return
         for e in (f.result() for f in extra):
             spec = e["spec"]
             trained[f"{spec.name} / {config.policies[0].name}"] = (
