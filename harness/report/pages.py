@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness import __version__
-from harness.report import charts
+from harness.report import charts, detail_charts
 from harness.report.data import (
     budget_picks,
     candidate_href,
@@ -82,8 +82,8 @@ def index_page(
     ]
     regressed = [s for s in series if s.latest_regressions() and s.points[-1].run_id == ctx.run.id]
     figures = {
-        "size": charts.accuracy_scatter(records, "file_bytes", "file size (KB, log)", "%{x:.1f} KB"),
-        "latency": charts.accuracy_scatter(records, "latency_p50_ms", "p50 latency (ms, log)", "p50 %{x:.3g} ms"),
+        "size": charts.accuracy_scatter(records, "file_bytes"),
+        "latency": charts.accuracy_scatter(records, "latency_p50_ms"),
         "heatmap": charts.accuracy_heatmap(records),
         "box": charts.latency_box(records),
     }  # fmt: skip
@@ -137,13 +137,13 @@ def candidate_page(
     d = r.details
     figures: dict[str, Any] = {}
     if d.get("confusion"):
-        figures["confusion"] = charts.confusion_heatmap(d["confusion"], d.get("classes", []))
+        figures["confusion"] = detail_charts.confusion_heatmap(d["confusion"], d.get("classes", []))
     samples = (d.get("latency") or {}).get("samples_ms") or []
     if samples:
         marks = {p: r.metric(f"latency_{p}_ms") for p in ("p50", "p90", "p99")}
-        figures["histogram"] = charts.latency_histogram(samples, marks)
+        figures["histogram"] = detail_charts.latency_histogram(samples, marks)
     if series and len(series.points) > 1:
-        figures["trend"] = charts.trend(series, ctx.run.machine_hash)
+        figures["trend"] = detail_charts.trend(series, ctx.run.machine_hash)
     label = f"{r.model} · {r.policy} · {r.compression} · {r.runtime}"
     return ctx.page(
         "../",
@@ -285,7 +285,7 @@ def history_page(
             "label": s.label,
             "href": hrefs.get(s.label.key),
             "regressions": [f"run {g.run_id}: {g.text}" for g in s.regressions],
-            "figure": charts.trend(s, machine),
+            "figure": detail_charts.trend(s, machine),
             "other_machine": _other_machine(s, machine),
         }
         for s in series[: min(HISTORY_CHARTS, max(HISTORY_MIN_CHARTS, regressed))]
