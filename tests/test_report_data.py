@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from harness.report.data import (
-    DEFAULT_BUDGETS,
-    Budget,
     Cell,
     best_under,
     budget_picks,
@@ -16,6 +14,8 @@ from harness.report.data import (
     pareto_front,
     pareto_mask,
 )
+from harness.specs import DEFAULT_BUDGETS
+from harness.specs import BudgetSpec as Budget
 from harness.store.results import CandidateRecord
 
 

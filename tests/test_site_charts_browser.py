@@ -23,7 +23,9 @@ def browser() -> Iterator[Browser]:
         yield chromium
 
 
-def _record(policy: str, comp: str, runtime: str, acc: float, kb: float, p50: float) -> CandidateRecord:
+def _record(
+    policy: str, comp: str, runtime: str, acc: float, kb: float, p50: float
+) -> CandidateRecord:
     n = 1000
     metrics: dict[str, Any] = {
         "accuracy": acc, "accuracy_low": acc - 0.01, "accuracy_high": min(1.0, acc + 0.01),

@@ -25,6 +25,7 @@ from harness.report.formats import (
     fmt_si,
 )
 from harness.report.history import Series
+from harness.specs import DEFAULT_BUDGETS, BudgetSpec
 from harness.store.results import CandidateRecord
 from harness.sweep.plan import BASELINE
 
@@ -102,28 +103,13 @@ def pareto_front(
 
 
 @dataclass(frozen=True)
-class Budget:
-    label: str
-    metric: str
-    limit: float
-
-
-DEFAULT_BUDGETS = (
-    Budget("file ≤ 16 KB", "file_bytes", 16 * 1024),
-    Budget("file ≤ 64 KB", "file_bytes", 64 * 1024),
-    Budget("p50 ≤ 0.1 ms", "latency_p50_ms", 0.1),
-    Budget("p50 ≤ 1 ms", "latency_p50_ms", 1.0),
-)
-
-
-@dataclass(frozen=True)
 class BudgetPick:
-    budget: Budget
+    budget: BudgetSpec
     pick: CandidateRecord | None
     baseline: CandidateRecord | None  # the fp32 candidate of the pick's model and runtime
 
 
-def best_under(records: Sequence[CandidateRecord], budget: Budget) -> CandidateRecord | None:
+def best_under(records: Sequence[CandidateRecord], budget: BudgetSpec) -> CandidateRecord | None:
     """The most accurate measured candidate within the budget; among equally accurate ones,
     the one using least of the budget's own metric, then the smaller, then the faster."""
 
@@ -154,8 +140,15 @@ def fp32_baselines(records: Sequence[CandidateRecord]) -> dict[tuple[str, str], 
     return dict(sorted(best.items()))
 
 
+def stored_budgets(report: dict[str, Any] | None) -> tuple[BudgetSpec, ...]:
+    """The budget boxes a run's config asked for (stored with the run), else the defaults."""
+    if not report or not report.get("budgets"):
+        return DEFAULT_BUDGETS
+    return tuple(BudgetSpec(**b) for b in report["budgets"])
+
+
 def budget_picks(
-    records: Sequence[CandidateRecord], budgets: Sequence[Budget] = DEFAULT_BUDGETS
+    records: Sequence[CandidateRecord], budgets: Sequence[BudgetSpec] = DEFAULT_BUDGETS
 ) -> list[BudgetPick]:
     baselines = fp32_baselines(records)
     picks = []

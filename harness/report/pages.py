@@ -4,6 +4,7 @@ history and run pages, built from stored records (pure: no I/O but the store's q
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from harness.report.formats import (
 from harness.report.history import (
     Series,
 )
+from harness.specs import DEFAULT_BUDGETS, BudgetSpec
 from harness.store.results import CandidateRecord, Run, Store
 
 # history.html charts every regressed series (up to HISTORY_CHARTS), and at least the
@@ -67,6 +69,7 @@ def index_page(
     front_ids: set[int | None],
     series: list[Series],
     previews: list[dict[str, Any]],
+    budgets: Sequence[BudgetSpec] = DEFAULT_BUDGETS,
 ) -> dict[str, Any]:
     ok = sum(r.status == "ok" for r in records)
     baselines = fp32_baselines(records)
@@ -78,7 +81,7 @@ def index_page(
             "summary": _summary(p.pick) if p.pick else {},
             "versus": _versus(p.pick, p.baseline) if p.pick else MISSING,
         }
-        for p in budget_picks(records)
+        for p in budget_picks(records, budgets)
     ]
     regressed = [s for s in series if s.latest_regressions() and s.points[-1].run_id == ctx.run.id]
     figures = {

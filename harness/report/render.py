@@ -27,6 +27,7 @@ from harness.errors import StoreError
 from harness.report.data import (
     candidate_href,
     pareto_front,
+    stored_budgets,
 )
 from harness.report.history import (
     HistoryPoint,
@@ -131,7 +132,14 @@ def _site_pages(
     previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
         "index.html": env.get_template("index.html").render(
-            index_page(ctx, records, front_ids, series, previews)
+            index_page(
+                ctx,
+                records,
+                front_ids,
+                series,
+                previews,
+                stored_budgets(store.extra(ctx.run.id, "report")),
+            )  # fmt: skip
         ),
         "history.html": env.get_template("history.html").render(history_page(ctx, series, records)),
         "runs.html": env.get_template("runs.html").render(runs_page(ctx, store)),
