@@ -258,7 +258,11 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
 @click.option("--max-size", help="Largest model file, e.g. 64KB.")
 @click.option("--max-p50", help="Slowest median latency, e.g. 1ms or 250us.")
 @click.option("--min-accuracy", help="Lowest test accuracy, e.g. 0.97 or 97%.")
-@click.option("--runtime", help="Only candidates on this runtime.")
+@click.option(
+    "--runtime", "--target", "runtime",
+    help="Only candidates on this target (as the config names it, e.g. 'litert int8') "
+    "or on every target of this runtime (e.g. litert).",
+)  # fmt: skip
 @click.option("--run", "run_id", type=int, help="Run to choose from (default: latest).")
 @click.option(
     "--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -275,7 +279,6 @@ def select(
     db: Path,
 ) -> None:
     """The Pareto-optimal candidates that meet a budget, best first."""
-    from harness.measure.runtimes import RUNTIMES
     from harness.report.leaderboard import select_table
     from harness.report.modelcard import export
     from harness.report.select import (
@@ -284,14 +287,13 @@ def select(
         parse_accuracy,
         parse_duration,
         parse_size,
+        unknown_target,
     )
     from harness.report.select import (
         select as select_candidates,
     )
     from harness.store.results import Store
 
-    if runtime is not None and runtime not in RUNTIMES:
-        raise HarnessError(f"--runtime: {RUNTIMES.unknown_message(runtime)}")
     budget = Budget(
         max_size=parse_size(max_size) if max_size else None,
         max_p50=parse_duration(max_p50) if max_p50 else None,
@@ -304,6 +306,8 @@ def select(
             raise HarnessError(f"no runs in {db}; run 'harness run' first")
         run_record = store.run(run_id)
         records = store.candidates(run_id)
+    if runtime is not None and (problem := unknown_target(records, runtime)):
+        raise HarnessError(f"--runtime: {problem}")
     picks = select_candidates(records, budget)
     if not picks:
         click.echo(f"no candidate of run {run_id} meets the budget:")

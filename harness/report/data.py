@@ -132,10 +132,28 @@ def _at_most(value: float | None, limit: float) -> bool:
     return value is not None and value <= limit
 
 
+def engine(record: CandidateRecord) -> str:
+    """The runtime behind a candidate's target ('litert' for a target named 'litert int8')."""
+    info = record.details.get("runtime_info") or {}
+    return str(info.get("name") or record.runtime)
+
+
+def is_float_baseline(record: CandidateRecord) -> bool:
+    """Uncompressed and run in float: a target that quantizes at conversion (LiteRT's
+    `quantize = "int8"`) makes an int8 model even from the fp32 compression setting."""
+    settings = (record.details.get("runtime_info") or {}).get("settings") or {}
+    return record.compression == BASELINE and settings.get("quantize", "none") == "none"
+
+
+def matches_target(record: CandidateRecord, name: str) -> bool:
+    """`name` is the candidate's target (as the config names it) or the runtime behind it."""
+    return name in (record.runtime, engine(record))
+
+
 def fp32_baselines(records: Sequence[CandidateRecord]) -> dict[tuple[str, str], CandidateRecord]:
     """(model, runtime) -> its best uncompressed candidate."""
     best: dict[tuple[str, str], CandidateRecord] = {}
-    for record in rank([r for r in records if r.compression == BASELINE]):
+    for record in rank([r for r in records if is_float_baseline(r)]):
         best.setdefault((record.model, record.runtime), record)
     return dict(sorted(best.items()))
 

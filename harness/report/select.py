@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError
+from harness.registry import nearest
 from harness.report.data import (
+    engine,
+    matches_target,
     pareto_front,
     rank,
 )
@@ -64,6 +67,17 @@ class Budget:
         return out
 
 
+def unknown_target(records: Sequence[CandidateRecord], name: str) -> str | None:
+    """Why `--runtime name` matches no candidate of the run (None when it matches one)."""
+    if any(matches_target(r, name) for r in records):
+        return None
+    targets = sorted({r.runtime for r in records} | {engine(r) for r in records})
+    return (
+        f"no candidate of this run ran on '{name}'{nearest(name, targets)}; "
+        f"targets and runtimes here: {', '.join(targets)}"
+    )
+
+
 def _meets(record: CandidateRecord, metric: str, limit: float) -> bool:
     value = record.metric(metric)
     if value is None:
@@ -78,7 +92,7 @@ def eligible(records: Sequence[CandidateRecord], budget: Budget) -> list[Candida
         if r.status == "ok" and all(r.metric(m) is not None for m in SELECT_METRICS)
     ]
     if budget.runtime:
-        pool = [r for r in pool if r.runtime == budget.runtime]
+        pool = [r for r in pool if matches_target(r, budget.runtime)]
     return pool
 
 
