@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from harness.cli.commands import cli
 from harness.errors import ConfigError
 from harness.report.data import fp32_baselines
+from harness.report.modelcard import export_name
 from harness.report.select import (
     Budget,
     parse_accuracy,
@@ -131,7 +132,7 @@ def test_cli_select_export_and_explanation(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     first_row = result.output.splitlines()[3]
     assert first_row.split()[3] == best.compression
-    assert (out / "best.onnx").read_bytes() == b"model bytes"
+    assert (out / export_name(best, ".onnx")).read_bytes() == b"model bytes"
     card = json.loads((out / "model_card.json").read_text())
     assert card["compression"]["name"] == best.compression
     assert card["metrics"]["accuracy"] == best.metrics["accuracy"]

@@ -306,6 +306,7 @@ def select(
             raise HarnessError(f"no runs in {db}; run 'harness run' first")
         run_record = store.run(run_id)
         records = store.candidates(run_id)
+        facts = store.extra(run_id, "data")
     if runtime is not None and (problem := unknown_target(records, runtime)):
         raise HarnessError(f"--runtime: {problem}")
     picks = select_candidates(records, budget)
@@ -317,7 +318,7 @@ def select(
     click.echo(f"run {run_id}: {len(picks)} Pareto-optimal candidate(s) within the budget")
     click.echo(select_table(picks))
     if export_dir is not None:
-        written = export(picks[0], run_record, export_dir)
+        written = export(picks[0], run_record, export_dir, facts)
         click.echo(f"exported: {', '.join(str(p) for p in written)}")
 
 

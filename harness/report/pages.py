@@ -209,7 +209,8 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         *((name, fmt_ms(m(f"latency_{name}_ms"))) for name in ("min", "p50", "p90", "p99")),
         ("throughput", f"{fmt_si(m('throughput_per_s'))} / s" if m("throughput_per_s") else MISSING),
         ("model load", fmt_ms(m("load_ms"))),
-        ("peak memory", f"{m('peak_rss_mb'):.1f} MB" if m("peak_rss_mb") else MISSING),
+        ("model memory (added by loading it)", _mb((d.get("memory") or {}).get("model_rss_mb"))),
+        ("worker peak memory (with Python and the runtime)", _mb(m("peak_rss_mb"))),
         *((k, fmt_int(latency.get(k))) for k in ("runs", "warmup", "threads", "batch")),
     ]  # fmt: skip
     size = [
@@ -252,6 +253,10 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ]
         sections.append(("Runtime parity", parity))
     return sections
+
+
+def _mb(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1f} MB"
 
 
 def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:

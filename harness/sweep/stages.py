@@ -220,7 +220,13 @@ def evaluate(
     details["latency"] = {
         "samples_ms": keep_samples(result.samples_ns),
         "runs": len(result.samples_ns),
+        "warmup": result.warmup,
+        "threads": result.threads,
         "batch": batch,
+    }
+    details["memory"] = {
+        "model_rss_mb": result.model_rss_mb,
+        "process_peak_rss_mb": result.peak_rss_mb,
     }
     if result.extra_samples:
         details["latency_batches"] = {
