@@ -296,10 +296,39 @@ def _leaderboard_row(r: CandidateRecord, on_front: bool) -> Row:
             Cell(fmt_si(m("macs")), _num(m("macs"))),
             Cell(fmt_ms(m("latency_p50_ms")), _num(m("latency_p50_ms"))),
             Cell(fmt_ms(m("latency_p90_ms")), _num(m("latency_p90_ms"))),
-            Cell(r.status, note=r.error if r.status != "ok" else None),
+            Cell(
+                r.status,
+                note=short_reason(r.error) if r.status != "ok" else None,
+            ),
         ),  # fmt: skip
         "ok" if r.status == "ok" else "failed",
     )
+
+
+NOTE_LENGTH = 90  # characters of a reason in a table cell; the failures table has it whole
+
+
+def short_reason(error: str | None) -> str:
+    """A failure's reason cut to fit a table cell."""
+    text = (error or "no reason recorded").splitlines()[0]
+    return text if len(text) <= NOTE_LENGTH else text[: NOTE_LENGTH - 1] + "…"
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    reason: str  # the first line of the error, as stored
+    records: tuple[CandidateRecord, ...]
+
+
+def failure_groups(records: Sequence[CandidateRecord]) -> list[FailureGroup]:
+    """Failed candidates grouped by their reason, the most common reason first."""
+    groups: dict[str, list[CandidateRecord]] = {}
+    for r in records:
+        if r.status != "ok":
+            reason = (r.error or "no reason recorded").splitlines()[0]
+            groups.setdefault(reason, []).append(r)
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [FailureGroup(reason, tuple(rs)) for reason, rs in ordered]
 
 
 HISTORY_COLUMNS = (

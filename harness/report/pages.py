@@ -15,6 +15,7 @@ from harness.report import charts, detail_charts
 from harness.report.data import (
     budget_picks,
     candidate_href,
+    failure_groups,
     fp32_baselines,
     history_table,
     leaderboard_table,
@@ -63,6 +64,9 @@ class Context:
         }  # fmt: skip
 
 
+FAILED_LISTED = 12  # candidates named per failure reason; the rest are counted
+
+
 def index_page(
     ctx: Context,
     records: list[CandidateRecord],
@@ -104,6 +108,21 @@ def index_page(
             for r in baselines.values()
         ],
         picks=picks,
+        failures=[
+            {
+                "reason": g.reason,
+                "count": len(g.records),
+                "candidates": [
+                    {
+                        "label": f"{r.model} · {r.policy} · {r.compression} · {r.runtime}",
+                        "href": candidate_href(r),
+                    }
+                    for r in g.records[:FAILED_LISTED]
+                ],  # fmt: skip
+                "more": max(0, len(g.records) - FAILED_LISTED),
+            }
+            for g in failure_groups(records)
+        ],
         regressed=len(regressed),
         figures=figures,
         previews=previews,
