@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from harness import __version__
+from harness.cli.progress import make_progress
 from harness.errors import HarnessError
 
 DEFAULT_DB = Path(".harness/results.db")
@@ -48,34 +49,6 @@ config_argument = click.argument(
 )
 
 
-class BarProgress:
-    """The sweep's progress as a click progress bar on stderr."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.current = ""
-
-    def begin(self, total: int) -> None:
-        self.bar = click.progressbar(
-            length=total, label="sweep", file=sys.stderr, show_pos=True,
-            item_show_func=lambda _: self.current,
-        )  # fmt: skip
-        self.bar.__enter__()
-
-    def advance(self, label: str) -> None:
-        self.current = label
-        self.bar.update(1)
-
-    def note(self, message: str) -> None:
-        self.current = message
-        self.bar.update(0)
-
-    def end(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
 def cli() -> None:
@@ -89,7 +62,7 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
     from harness.sweep.driver import run_sweep
 
     config = load_config(config_path)
-    progress = BarProgress()
+    progress = make_progress()
     with Store(db) as store:
         try:
             summary = run_sweep(config, store, artifacts, progress)
