@@ -185,14 +185,16 @@ def bench(
 
 
 def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int]:
-    ids = [r.id for r in store.runs()]
+    """HEAD defaults to the latest sweep, BASE to the sweep of the same config before it."""
     if head is None:
-        head = ids[-1] if ids else None
-    if base is None:
-        earlier = [i for i in ids if head is not None and i < head]
-        base = earlier[-1] if earlier else None
+        head = store.latest_run_id()
+    if base is None and head is not None:
+        base = store.previous_run_id(head)
     if base is None or head is None:
-        raise HarnessError(f"compare needs two runs; the store has {len(ids)}. Run the sweep again")
+        sweeps = sum(r.kind == "sweep" for r in store.runs())
+        raise HarnessError(
+            f"compare needs two runs; the store has {sweeps} sweep(s). Run the sweep again"
+        )
     return base, head
 
 

@@ -337,7 +337,7 @@ def runs_page(ctx: Context, store: Store) -> dict[str, Any]:
             "run": r,
             "started": fmt_time(r.started_at),
             "finished": fmt_time(r.finished_at),
-            "config": str(r.config.get("name", MISSING)),
+            "config": str(r.config.get("name", MISSING)) if r.kind == "sweep" else "bench",
             "ok": counts.get(r.id, (0, 0))[0],
             "failed": counts.get(r.id, (0, 0))[1],
             "cpu": str(r.machine.get("cpu", MISSING)),
@@ -348,7 +348,10 @@ def runs_page(ctx: Context, store: Store) -> dict[str, Any]:
     return ctx.page("", "runs", title="Runs", rows=rows)
 
 
-def run_page(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
+def run_page(
+    ctx: Context, run: Run, counts: tuple[int, int], measured: Sequence[CandidateRecord] = ()
+) -> dict[str, Any]:
+    """A run's facts; a bench run (one file on each runtime) also lists what it measured."""
     machine = {k: v for k, v in run.machine.items() if k != "versions"}
     total = run.timings.get("total") or sum(run.timings.values())
     return ctx.page(
@@ -367,4 +370,5 @@ def run_page(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
             (stage, fmt_seconds(s), fmt_pct(s / total) if total and stage != "total" else "")
             for stage, s in run.timings.items()
         ],
+        measured=[{"record": r, "summary": _summary(r)} for r in measured],
     )

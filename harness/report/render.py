@@ -100,9 +100,12 @@ def render(
     runs = tuple(store.runs())
     if not runs:
         raise StoreError(f"no runs in {store.path}; run 'harness run' or 'harness sweep' first")
-    run = store.run(run_id) if run_id is not None else runs[-1]
+    if run_id is None:  # the latest sweep; a store of bench runs only shows its latest bench
+        run_id = store.latest_run_id() or runs[-1].id
+    run = store.run(run_id)
     ctx = Context(run, runs, generated_at(), inline_rows)
-    machines = {r.id: r.machine_hash for r in runs}
+    # History follows runs of the shown run's kind: a bench is not a point of a sweep series.
+    machines = {r.id: r.machine_hash for r in runs if r.kind == run.kind}
     with _gc_paused():
         records = store.candidates(run.id)
         points = _history_points(store, machines, run.id)
@@ -149,8 +152,9 @@ def _site_pages(
     run_template = env.get_template("run.html")
     counts = store.candidate_counts()
     for each in ctx.runs:
+        measured = store.candidates(each.id) if each.kind == "bench" else []
         out[f"runs/{each.id}.html"] = run_template.render(
-            run_page(ctx, each, counts.get(each.id, (0, 0)))
+            run_page(ctx, each, counts.get(each.id, (0, 0)), measured)
         )
     for preview in previews:
         out[preview["src"]] = preview["png"]
@@ -260,6 +264,8 @@ def _history_points(
     for run_id, key, model, policy, compression, runtime, *values in store.metric_rows(
         columns, up_to
     ):
+        if run_id not in machines:
+            continue
         if key not in labels:
             labels[key] = SeriesLabel(key, model, policy, compression, runtime)
             points[key] = []

@@ -57,6 +57,10 @@ class Run:
     machine: dict[str, Any]
     machine_hash: str
     timings: dict[str, float]
+    kind: str = "sweep"  # or "bench": one user file measured by `harness bench --store`
+
+
+RUN_KINDS = ("sweep", "bench")
 
 
 @dataclass(frozen=True)
@@ -130,16 +134,19 @@ def _add_run_extras(db: sqlite3.Connection) -> None:
     )
 
 
-def _index_run_status(db: sqlite3.Connection) -> None:
-    """v3: counting each run's ok and failed candidates reads the index, not the table."""
+def _index_run_status_and_kind(db: sqlite3.Connection) -> None:
+    """v3: counting each run's ok and failed candidates reads an index, not the table; runs
+    have a kind, so a one-file `bench --store` is never taken for "the latest sweep"."""
     db.execute("CREATE INDEX candidates_run_status ON candidates (run_id, status)")
+    db.execute("ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'sweep'")
+    db.execute("""UPDATE runs SET kind = 'bench' WHERE config_json LIKE '{"bench":%'""")
 
 
 # Forward migrations: MIGRATIONS[v] takes a store at version v to v + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_v1,
     1: _add_run_extras,
-    2: _index_run_status,
+    2: _index_run_status_and_kind,
 }
 
 
@@ -207,11 +214,15 @@ class Store:
         git_revision: str | None,
         machine: dict[str, Any],
         machine_hash: str,
+        kind: str = "sweep",
     ) -> int:
+        if kind not in RUN_KINDS:
+            raise StoreError(f"unknown run kind '{kind}'; choose from {', '.join(RUN_KINDS)}")
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO runs (started_at, status, config_json, config_hash, harness_version,"
-                " git_revision, machine_json, machine_hash) VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+                " git_revision, machine_json, machine_hash, kind)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
                     json.dumps(config, sort_keys=True),
@@ -220,6 +231,7 @@ class Store:
                     git_revision,
                     json.dumps(machine, sort_keys=True),
                     machine_hash,
+                    kind,
                 ),
             )
             return int(cur.lastrowid or 0)
@@ -257,9 +269,28 @@ class Store:
             raise StoreError(f"no run {run_id} in {self.path}; stored runs: {known}")
         return _run_from_row(row)
 
-    def latest_run_id(self) -> int | None:
-        row = self._db.execute("SELECT MAX(id) AS id FROM runs").fetchone()
+    def latest_run_id(self, kind: str | None = "sweep") -> int | None:
+        """The newest run of `kind` (None: of any kind); a bench never hides the last sweep."""
+        if kind is None:
+            row = self._db.execute("SELECT MAX(id) AS id FROM runs").fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT MAX(id) AS id FROM runs WHERE kind = ?", (kind,)
+            ).fetchone()
         return None if row["id"] is None else int(row["id"])
+
+    def previous_run_id(self, run_id: int) -> int | None:
+        """The run `run_id` is judged against: the newest earlier run of the same kind and
+        config, else of the same kind."""
+        run = self.run(run_id)
+        for clause, args in (("AND config_hash = ?", (run.config_hash,)), ("", ())):
+            row = self._db.execute(
+                f"SELECT MAX(id) AS id FROM runs WHERE id < ? AND kind = ? {clause}",
+                (run_id, run.kind, *args),
+            ).fetchone()
+            if row["id"] is not None:
+                return int(row["id"])
+        return None
 
     def candidate_counts(self) -> dict[int, tuple[int, int]]:
         """run id -> (candidates ok, candidates failed)."""
@@ -361,6 +392,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
         machine=json.loads(row["machine_json"]),
         machine_hash=row["machine_hash"],
         timings=json.loads(row["timings_json"]),
+        kind=row["kind"],
     )
 
 
