@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from harness.cli.commands import cli
 from harness.report.render import render
-from harness.store.results import MIGRATIONS, CandidateRecord, Store
+from harness.store.results import CandidateRecord, Store
+from harness.store.schema import MIGRATIONS
 
 
 def _run(store: Store, kind: str, config_hash: str, acc: float) -> int:

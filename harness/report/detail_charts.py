@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.report.axes import TUKEY_K, time_unit
+from harness.report.axes import TUKEY_K, time_unit, unit_for
 from harness.report.charts import REGRESSION, Figure, _axis, _layout, _round, esc
 from harness.report.history import Series
 
@@ -50,8 +50,8 @@ def latency_histogram(samples_ms: Sequence[float], marks: dict[str, float | None
     Bins cover the samples inside Tukey's far-out fence; slower ones are counted in a note
     ("12 slower runs not drawn, up to 4.1 ms") instead of stretching the axis to one bar."""
     values = np.asarray(samples_ms, dtype=float)
-    unit = time_unit(values.tolist())
-    q1, q3 = np.percentile(values, [25, 75])
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    unit = unit_for(float(median))
     fence = q3 + TUKEY_K * max(float(q3 - q1), 1e-9)
     bulk = values[values <= fence]
     tail = values[values > fence]
@@ -112,7 +112,7 @@ def _trend_range(metric: str, ys: Sequence[float | None]) -> list[float] | None:
         return None
     low, high = min(v), max(v)
     rel = TREND_MIN_SPAN[metric]
-    span = rel if metric == "accuracy" else rel * abs(float(np.mean(v)))
+    span = rel if metric == "accuracy" else rel * abs(sum(v) / len(v))
     if high - low < span:
         middle = (low + high) / 2
         low, high = middle - span / 2, middle + span / 2

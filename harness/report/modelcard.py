@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.store.results import METRIC_COLUMNS, CandidateRecord, Run
+from harness.store.results import CandidateRecord, Run
+from harness.store.schema import METRIC_COLUMNS
 
 MAX_NAME = 120  # characters of the exported file's stem: names in a config may be long
 

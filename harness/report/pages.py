@@ -39,7 +39,7 @@ from harness.report.history import (
     Series,
 )
 from harness.specs import DEFAULT_BUDGETS, BudgetSpec
-from harness.store.results import CandidateRecord, Run, Store
+from harness.store.results import CandidateRecord, Run
 
 # history.html charts every regressed series (up to HISTORY_CHARTS), and at least the
 # HISTORY_MIN_CHARTS first; every candidate page charts its own series.
@@ -330,8 +330,7 @@ def history_page(
     )
 
 
-def runs_page(ctx: Context, store: Store) -> dict[str, Any]:
-    counts = store.candidate_counts()
+def runs_page(ctx: Context, counts: dict[int, tuple[int, int]]) -> dict[str, Any]:
     rows = [
         {
             "run": r,

@@ -132,6 +132,7 @@ def _site_pages(
 ) -> dict[str, SiteFile]:
     """Everything but the candidate pages."""
     front_ids = {r.id for r in pareto_front(records)}
+    counts = store.candidate_counts()  # one pass over the (run_id, status) index
     previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
         "index.html": env.get_template("index.html").render(
@@ -145,12 +146,11 @@ def _site_pages(
             )  # fmt: skip
         ),
         "history.html": env.get_template("history.html").render(history_page(ctx, series, records)),
-        "runs.html": env.get_template("runs.html").render(runs_page(ctx, store)),
+        "runs.html": env.get_template("runs.html").render(runs_page(ctx, counts)),
         "results.json": results_json(ctx.run, ctx.generated, records, front_ids, models),
         "results.csv": results_csv(records, front_ids),
     }
     run_template = env.get_template("run.html")
-    counts = store.candidate_counts()
     for each in ctx.runs:
         measured = store.candidates(each.id) if each.kind == "bench" else []
         out[f"runs/{each.id}.html"] = run_template.render(
