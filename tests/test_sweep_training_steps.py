@@ -10,8 +10,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from harness.cli.commands import cli
+from harness.report.axes import family_symbol
 from harness.report.charts import accuracy_scatter
-from harness.report.data import candidate_family
+from harness.report.families import candidate_family
 from harness.store.results import CandidateRecord, Store
 
 MINI = """
@@ -68,10 +69,10 @@ def test_a_sweep_distills_and_trains_quantized_and_shows_both(tmp_path: Path) ->
     assert candidate_family(tiny) == "distill"
     assert candidate_family(rows[("int8 trained", "onnxruntime")]) == "qat"
     assert candidate_family(rows[("fp32", "onnxruntime")]) == "fp32"
-    figure = accuracy_scatter(list(rows.values()), "file_bytes", "size", "%{x} KB")
+    figure = accuracy_scatter(list(rows.values()), "file_bytes")
     symbols = {t["name"]: t["marker"]["symbol"] for t in figure["data"] if "marker" in t}
-    assert symbols["onnxruntime · distill"] == "star"
-    assert symbols["litert · qat"] == "hexagon"
+    assert symbols["distill on onnxruntime"] == family_symbol("distill") == "hexagon"
+    assert symbols["qat on litert"] == family_symbol("qat") == "pentagon"
     # The candidate page: the step's card and its loss curves (train and validation).
     page = (tmp_path / "site" / "candidates" / f"{tiny.id}.html").read_text()
     assert "Distillation of the student" in page
