@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.report.arithmetic import cpu_choice, of_details
 from harness.store.results import METRIC_COLUMNS, CandidateRecord, Run
 
 
 def model_card(record: CandidateRecord, run: Run) -> dict[str, Any]:
     d = record.details
+    arithmetic = of_details(d)
     return {
         "model": record.model,
         "file": Path(record.artifact).name if record.artifact else None,
@@ -30,6 +32,8 @@ def model_card(record: CandidateRecord, run: Run) -> dict[str, Any]:
             "notes": d.get("compression_notes"),
         },
         "runtime": d.get("runtime_info") or {"name": record.runtime},
+        "arithmetic": {"kind": arithmetic.kind, "explain": arithmetic.explain},
+        "int8_weights": cpu_choice(d.get("compression_notes") or []),
         "metrics": {
             k: record.metrics.get(k) for k in METRIC_COLUMNS if record.metrics.get(k) is not None
         },
@@ -64,6 +68,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- **Augmentation policy**: {card['policy']['name']} ({card['policy']['describe']})",
         f"- **Compression**: {card['compression']['name']}: {_fmt(card['compression']['passes'])}",
         f"- **Runtime**: {_fmt(card['runtime'])}",
+        f"- **Arithmetic**: {card['arithmetic']['kind']}: {card['arithmetic']['explain']}",
+        *([f"- **int8 weights**: {card['int8_weights']}"] if card.get("int8_weights") else []),
         f"- **Machine**: {card['machine'].get('cpu')}, {card['machine'].get('cores')} cores, {card['machine'].get('os')}",
         f"- **Run**: {card['run']['id']} at {card['run']['started_at']} (harness {card['run']['harness_version']})",
         "",
