@@ -55,15 +55,15 @@ def main() -> None:
             for (comp, rt), r in sorted(got.items()):
                 rows.append((batch, comp, rt, r))
     print(
-        f"{'batch':>5}  {'compression':<10}{'target':<13}{'acc':>7}{'KB':>8}{'p50 ms':>10}"
+        f"{'batch':>5}  {'compression':<12}{'target':<13}{'acc':>7}{'KB':>8}{'p50 ms':>10}"
         "  arithmetic"
     )
     for batch, comp, rt, r in rows:
         if r.status != "ok":
-            print(f"{batch:>5}  {comp:<10}{rt:<13} failed: {r.error}")
+            print(f"{batch:>5}  {comp:<12}{rt:<13} failed: {r.error}")
             continue
         print(
-            f"{batch:>5}  {comp:<10}{rt:<13}{r.metric('accuracy'):>7.3f}"
+            f"{batch:>5}  {comp:<12}{rt:<13}{r.metric('accuracy'):>7.3f}"
             f"{(r.metric('file_bytes') or 0) / 1024:>8.1f}{r.metric('latency_p50_ms'):>10.4f}"
             f"  {of_details(r.details).kind}"
         )
