@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from harness.report.arithmetic import ARITHMETIC, arithmetic, cpu_choice
+from harness.report.arithmetic import ARITHMETIC, arithmetic, cpu_choice, of_details
 from harness.report.modelcard import model_card, model_card_markdown
 from harness.report.pages import _candidate_sections
 from harness.store.results import CandidateRecord, Run
@@ -46,7 +46,6 @@ def litert(quantize: str) -> dict[str, Any]:
             ORT, "int8 kernels", "int8 kernels",
         ),
         ({"steps": [{"pass": "svd", "rank": 2}], "finetune_epochs": 2}, ORT, "fp32", "float32"),
-        (None, {}, "fp32", "float32 weights and compute"),  # a row stored without a spec
     ],
 )  # fmt: skip
 def test_arithmetic_per_compression_and_runtime(
@@ -100,3 +99,9 @@ def test_candidate_page_and_model_card_say_which_arithmetic_ran() -> None:
     text = model_card_markdown(card)
     assert "- **Arithmetic**: int8 kernels: ONNX Runtime fuses" in text
     assert f"- **int8 weights**: made for avx2: {NOTE['why']}" in text
+
+
+def test_a_file_benchmarked_as_given_has_no_known_arithmetic() -> None:
+    unknown = of_details({"runtime_info": ORT})  # `harness bench` stores no compression spec
+    assert unknown.kind == "" and unknown.explain.startswith("not known")
+    assert of_details({"compression_spec": [], "runtime_info": ORT}).kind == "fp32"

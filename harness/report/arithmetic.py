@@ -104,6 +104,12 @@ def cpu_choice(notes: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
+UNKNOWN = Arithmetic("", "not known: a file benchmarked as given, not compressed by the harness")
+
+
 def of_details(details: Mapping[str, Any]) -> Arithmetic:
-    """The arithmetic of a stored candidate, from its details (compression spec, runtime)."""
-    return arithmetic(details.get("compression_spec"), details.get("runtime_info") or {})
+    """The arithmetic of a stored candidate, from its details (compression spec, runtime);
+    UNKNOWN (kind "") for a row without a compression spec (`harness bench` of a file)."""
+    if "compression_spec" not in details:
+        return UNKNOWN
+    return arithmetic(details["compression_spec"], details.get("runtime_info") or {})

@@ -162,7 +162,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- **Training**: {_fmt(card['training'])}",
         f"- **Augmentation policy**: {card['policy']['name']} ({card['policy']['describe']})",
         f"- **Compression**: {card['compression']['name']}: {_fmt(card['compression']['passes'])}",
-        f"- **Arithmetic**: {card['arithmetic']['kind']}: {card['arithmetic']['explain']}",
+        f"- **Arithmetic**: {card['arithmetic']['kind'] or 'unknown'}: {card['arithmetic']['explain']}",
         *([f"- **int8 weights**: {card['int8_weights']}"] if card.get("int8_weights") else []),
         f"- **Latency protocol**: {_fmt({k: v for k, v in (card.get('latency_protocol') or {}).items() if k != 'samples_ms'})}",
         f"- **Memory**: {_fmt(memory.get('model_rss_mb'))} MB added by loading the model; the measuring process peaked at {_fmt(memory.get('process_peak_rss_mb'))} MB with Python and the runtime",

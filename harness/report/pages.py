@@ -196,7 +196,7 @@ def candidate_page(
 
 def _arithmetic_text(r: CandidateRecord) -> str:
     a = arithmetic.of_details(r.details)
-    return f"{a.kind}: {a.explain}"
+    return f"{a.kind}: {a.explain}" if a.kind else a.explain
 
 
 def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
