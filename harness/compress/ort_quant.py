@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -101,7 +102,7 @@ class OrtInt8:
             "weights": "int8",
             "activations": "int8" if self.mode == "static" else "uint8 at run time",
         }
-        with tempfile.TemporaryDirectory(prefix="harness-ort-int8-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"harness-ort-int8-{os.getpid()}-") as tmp:
             source = Path(tmp) / "model.onnx"
             onnx.save_model(model, str(source))
             source, notes["preprocessed"] = _preprocess(source, Path(tmp) / "pre.onnx")

@@ -89,6 +89,10 @@ def _between(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False)
     return check
 
 
+def in_range(lo: int, hi: int) -> Callable:
+    return lambda v: None if lo <= v <= hi else f"must be an integer in [{lo}, {hi}], got {v}"
+
+
 def at_least(lo: int) -> Callable:
     return lambda v: None if v >= lo else f"must be >= {lo}, got {v}"
 
@@ -128,14 +132,15 @@ def data_kind(dataset: DatasetSpec) -> str:
     if dataset.name == "breast_cancer":
         return "tabular"
     if dataset.name == "npz" and Path(dataset.params.get("path", "")).is_file():
-        import numpy as np
+        from harness.errors import DataError
+        from harness.train.npz import npz_headers
 
         try:
-            with np.load(dataset.params["path"], allow_pickle=False) as data:
-                if "x" in data.files and data["x"].ndim == 2:
-                    return "tabular"
-        except (OSError, ValueError):
-            pass  # the loader reports an unreadable file with its own message
+            x = npz_headers(Path(dataset.params["path"])).get("x")
+        except DataError:
+            return "image"  # the loader reports an unreadable file with its own message
+        if x is not None and len(x.shape) == 2:
+            return "tabular"
     return "image"
 
 

@@ -37,7 +37,9 @@ def write_site(files: dict[str, SiteFile], out_dir: Path) -> Path:
             "or remove it"
         )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}.new-{os.getpid()}-", dir=out_dir.parent)
+    )
     try:
         folders: set[Path] = set()
         for rel, content in sorted(files.items()):
