@@ -170,11 +170,14 @@ def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) ->
     ).replace('geometric = "geometric"\n', "")
     (workdir / "mini.toml").write_text(text)
     result = CliRunner().invoke(cli, ["sweep", str(workdir / "mini.toml"), *_args(workdir)[:4]])
-    assert result.exit_code == 0, result.output
+    # The sweep completes; the distinct exit status 3 tells a nightly job something failed.
+    assert result.exit_code == 3, result.output
     with Store(workdir / "r.db") as store:
         rows = {(r.compression, r.runtime): r for r in store.candidates(1)}
     assert len(rows) == 8
     failed = [r for r in rows.values() if r.status == "failed"]
+    assert f"{len(failed)} of 8 candidates failed; first reasons:" in result.output
+    assert f"cnn / none / ort dynamic / litert: {rows[('ort dynamic', 'litert')].error}" in result.output
     ok = [r for r in rows.values() if r.status == "ok"]
     assert ok and all(r.error is None for r in ok)
     for r in failed:

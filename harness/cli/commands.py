@@ -20,6 +20,7 @@ from harness.cli.outcome import (
     report_interrupt,
     resume_hint,
 )
+from harness.cli.paths import check_site_target, check_writable
 from harness.cli.signals import Interrupted, stop_on_signals
 from harness.errors import HarnessError
 
@@ -119,6 +120,7 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
     from harness.sweep.driver import run_sweep
 
     config = load_config(config_path)
+    check_writable(artifacts, "--artifacts")
     progress = BarProgress()
     with Store(db) as store:
         try:
@@ -171,6 +173,7 @@ def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int
     from harness.report.render import build_site
     from harness.store.results import Store
 
+    check_site_target(site_dir)
     summary, records = _sweep(config, db, artifacts)
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
@@ -198,6 +201,7 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
     from harness.report.render import build_site
     from harness.store.results import Store
 
+    check_site_target(site_dir)
     with Store.open_existing(db) as store:
         index = build_site(store, site_dir, run_id)
     click.echo(f"site: {index.resolve()}")
