@@ -177,7 +177,10 @@ def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) ->
     assert len(rows) == 8
     failed = [r for r in rows.values() if r.status == "failed"]
     assert f"{len(failed)} of 8 candidates failed; first reasons:" in result.output
-    assert f"cnn / none / ort dynamic / litert: {rows[('ort dynamic', 'litert')].error}" in result.output
+    assert (
+        f"cnn / none / ort dynamic / litert: {rows[('ort dynamic', 'litert')].error}"
+        in result.output
+    )
     ok = [r for r in rows.values() if r.status == "ok"]
     assert ok and all(r.error is None for r in ok)
     for r in failed:

@@ -104,9 +104,7 @@ class Sweep:
         spec = self.config.spec()
         config_hash = hash_spec(spec)
         mhash = machine_hash(machine)
-        self.lock = RunLock(self.store.path, config_hash)
-        self.lock.acquire()  # refuses a second live sweep of this config
-        self.store.mark_stale_interrupted(config_hash)
+        self.store.mark_stale_interrupted(config_hash)  # this process holds the run lock
         resumed = self.store.resumable_run(config_hash, mhash)
         if resumed is not None:
             self.store.mark_running(resumed)
@@ -126,16 +124,17 @@ class Sweep:
         # The data comes first: a dataset or an imported model that does not fit it stops
         # the sweep with one line before a run is recorded.
         started = time.perf_counter()
-        splits = self._load_data()
-        data_seconds = time.perf_counter() - started
+        self.lock = RunLock(self.store.path, hash_spec(self.config.spec()))
+        self.lock.acquire()  # refuses a second live sweep of this config, before any work
         try:
+            splits = self._load_data()
+            data_seconds = time.perf_counter() - started
             run_id, done = self.start()
             summary = SweepSummary(run_id=run_id, resumed=len(done))
             summary.timings["data"] += data_seconds
             self._run_todo(summary, done, splits, started)
         finally:
-            if self.lock is not None:
-                self.lock.release()
+            self.lock.release()
         return summary
 
     def _run_todo(
