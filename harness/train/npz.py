@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from harness.errors import DataError
 # Deflate cannot expand data more than about 1032:1; a member claiming more is corrupt.
 MAX_DEFLATE_RATIO = 1100
 # Errors numpy and zipfile raise on damaged files (checked by tests/test_npz_fuzz.py).
+# (numpy parses a header with Python's tokenizer, hence TokenError and SyntaxError.)
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
-               NotImplementedError, OverflowError, TypeError, UnicodeDecodeError)  # fmt: skip
+               NotImplementedError, OverflowError, TypeError, UnicodeDecodeError,
+               SyntaxError, tokenize.TokenError, RecursionError)  # fmt: skip
 
 
 @dataclass(frozen=True)
