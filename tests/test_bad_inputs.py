@@ -153,6 +153,13 @@ def many_unknown_keys(tmp: Path, count: int) -> Path:
     return path
 
 
+def many_bad_policies(tmp: Path, count: int) -> Path:
+    path = config(tmp)
+    policies = "".join(f'bad{i} = "no_such_preset"\n' for i in range(count))
+    path.write_text(path.read_text().replace("[policies]\n", "[policies]\n" + policies))
+    return path
+
+
 def fifo(tmp: Path) -> Path:
     path = tmp / "c.toml"
     os.mkfifo(path)
@@ -421,7 +428,12 @@ CASES = [
     Case(
         "config-unknown-keys-flood",
         sweep_config(lambda t: many_unknown_keys(t, 20_000)),
-        "more problems not shown",
+        "c.toml:(top level): 19,990 more unknown keys",
+    ),
+    Case(
+        "config-many-problems",
+        sweep_config(lambda t: many_bad_policies(t, 50)),
+        "... and 30 more problems not shown",
     ),
     Case(
         "config-giant-value",
@@ -576,14 +588,23 @@ def test_the_table_covers_every_class_of_bad_input() -> None:
 
 
 def test_a_flood_of_problems_is_summarised(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["sweep", str(many_unknown_keys(tmp_path, 20_000))])
+    result = CliRunner().invoke(cli, ["sweep", str(many_bad_policies(tmp_path, 50))])
     errors = result.output.splitlines()
     assert len(errors) == MAX_ERROR_LINES + 1
-    # Every unknown key counts (20,000 of them), plus no other problem: 20,000 - 20 not shown.
-    assert (
-        errors[-1]
-        == f"harness: error: ... and {20_000 - MAX_ERROR_LINES:,} more problems not shown"
+    assert errors[0].endswith(
+        "c.toml:policies.bad0: unknown preset 'no_such_preset'; choose from: noise, none"
     )
+    # 50 bad policies, one line each: 20 shown, 30 summarised.
+    assert errors[-1] == "harness: error: ... and 30 more problems not shown"
+
+
+def test_unknown_keys_are_named_in_part(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["sweep", str(many_unknown_keys(tmp_path, 20_000))])
+    errors = result.output.splitlines()
+    assert len(errors) == 11
+    allowed = "compression, dataset, latency, models, name, policies, runtimes, seed, training"
+    assert errors[0].endswith(f"c.toml:unknown_0: unknown key; allowed keys: {allowed}")
+    assert errors[-1].endswith("c.toml:(top level): 19,990 more unknown keys")
 
 
 def test_nothing_stored_is_lost_when_a_later_command_fails(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from harness.specs import (
 )
 
 _REQUIRED = object()
+MAX_UNKNOWN_KEYS = 10
 NUMBER = (int, float)  # TOML writes 1 and 1.0 differently; both are fine where a float is asked
 
 
@@ -69,13 +70,16 @@ class Section:
         return value
 
     def finish(self) -> None:
-        for name in self.data:
-            if name not in self.used:
-                allowed = sorted(self.used)
-                self.error(
-                    name,
-                    f"unknown key{nearest(name, allowed)}; allowed keys: {', '.join(allowed)}",
-                )
+        allowed = sorted(self.used)
+        unknown = [name for name in self.data if name not in self.used]
+        # A flood (a data file given as the config) is named in part, not key by key.
+        for name in unknown[:MAX_UNKNOWN_KEYS]:
+            self.error(
+                name, f"unknown key{nearest(name, allowed)}; allowed keys: {', '.join(allowed)}"
+            )
+        if len(unknown) > MAX_UNKNOWN_KEYS:
+            where = self.path or "(top level)"
+            self.errors.append((where, f"{len(unknown) - MAX_UNKNOWN_KEYS:,} more unknown keys"))
 
 
 def _between(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Callable:
