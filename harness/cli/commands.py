@@ -168,7 +168,9 @@ def _explain_interrupt(exc: Interrupted, config: Any, store: Any) -> None:
 @site_option
 @click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
 def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int) -> None:
-    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site."""
+    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site.
+
+    Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
     from harness.report.leaderboard import text_leaderboard
     from harness.report.render import build_site
     from harness.store.results import Store
@@ -187,7 +189,9 @@ def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int
 @db_option
 @artifacts_option
 def sweep(config: Path, db: Path, artifacts: Path) -> None:
-    """Measure and store every candidate of CONFIG (no site)."""
+    """Measure and store every candidate of CONFIG (no site).
+
+    Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
     _, records = _sweep(config, db, artifacts)
     sys.exit(failed_summary(records))
 
