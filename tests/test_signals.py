@@ -290,6 +290,7 @@ def test_sigint_to_the_group_during_training_exits_130(tmp_path: Path, sweeps: l
     sweep = Sweep(_folder(tmp_path)).start()
     sweeps.append(sweep)
     sweep.wait_for("training", lambda: sweep.running(TRAINING))
+    time.sleep(0.3)  # workers starting up, importing torch
     os.killpg(sweep.pgid, signal.SIGINT)  # what Ctrl-C in a terminal does
     assert sweep.proc is not None
     assert sweep.proc.wait(timeout=60) == 130

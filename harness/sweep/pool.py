@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
@@ -36,20 +38,42 @@ __all__ = ["ATTEMPTS", "train_in_processes"]
 ATTEMPTS = 2
 
 
-def _train_one(
-    conn: Connection, job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts, parent: int
-) -> None:
-    """In a worker: train (and cache) one model and send back the result, or the error as
-    one line (not every exception survives pickling back to the parent)."""
+def _train_one(conn: Connection, inbox: Connection, parent: int) -> None:
+    """In a worker: receive one job, train (and cache) its model and send back the result,
+    or the error as one line (not every exception survives pickling back to the parent)."""
     die_with_parent(parent)
-    # Ctrl-C reaches the whole process group; the parent decides, and stops the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already ignored from exec; stays so
+    try:
+        job, splits, config, artifacts = inbox.recv()
+    except EOFError:  # the parent stopped before sending the job
+        return
+    inbox.close()
     try:
         outcome: tuple[str, Any] = ("ok", train_stage(job, splits, config, artifacts))
     except Exception as exc:
         outcome = ("error", one_line(exc))
     conn.send(outcome)
     conn.close()
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start a worker with SIGINT ignored from its first instruction (an ignored signal
+    stays ignored across exec): Ctrl-C reaches the whole process group, and a worker still
+    starting up would die printing a traceback. The parent stops its workers itself.
+
+    Meanwhile SIGINT is also blocked here, so one arriving in this short window (a fork
+    and an exec; the job is sent afterwards) waits instead of being ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @dataclass
@@ -87,15 +111,22 @@ def train_in_processes(
 
     def start(job: TrainJob) -> None:
         receive, send = ctx.Pipe(duplex=False)
+        inbox, outbox = ctx.Pipe(duplex=False)
         process = ctx.Process(
-            target=_train_one,
-            args=(send, job, splits, config, artifacts, os.getpid()),
-            name=f"harness-train-{job.key[:8]}",
+            target=_train_one, args=(send, inbox, os.getpid()), name=f"harness-train-{job.key[:8]}"
         )
-        process.start()
+        with _sigint_ignored():
+            process.start()
         send.close()  # the worker holds the only writing end: EOF means it died
+        inbox.close()
         attempts[job.key] = attempts.get(job.key, 0) + 1
         running.append(_Running(job, process, receive))
+        try:
+            outbox.send((job, splits, config, artifacts))
+        except OSError:
+            pass  # the worker died at once; finish() reports it
+        finally:
+            outbox.close()
 
     def finish(entry: _Running) -> None:
         outcome: Built | Exception | None = None
