@@ -8,10 +8,12 @@ from pathlib import Path
 
 from harness.errors import StoreError
 
-# The tables every schema version from 1 on holds (run_extras came with version 2).
+# The tables each schema version holds (run_extras came with version 2; 3 added columns).
+# A version not listed (a migration added since) is checked against the newest entry.
 TABLES_BY_VERSION: dict[int, frozenset[str]] = {
     1: frozenset({"runs", "candidates"}),
     2: frozenset({"runs", "candidates", "run_extras"}),
+    3: frozenset({"runs", "candidates", "run_extras"}),
 }
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
