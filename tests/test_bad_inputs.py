@@ -602,7 +602,9 @@ def test_unknown_keys_are_named_in_part(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", str(many_unknown_keys(tmp_path, 20_000))])
     errors = result.output.splitlines()
     assert len(errors) == 11
-    allowed = "compression, dataset, latency, models, name, policies, runtimes, seed, training"
+    allowed = (
+        "compression, dataset, latency, models, name, policies, report, runtimes, seed, training"
+    )
     assert errors[0].endswith(f"c.toml:unknown_0: unknown key; allowed keys: {allowed}")
     assert errors[-1].endswith("c.toml:(top level): 19,990 more unknown keys")
 
