@@ -135,6 +135,7 @@ class _StopAfter:
 
     def __init__(self, n: int) -> None:
         self.n = n
+        self.labels: list[str] = []
 
     def begin(self, total: int) -> None:
         pass
@@ -143,6 +144,7 @@ class _StopAfter:
         pass
 
     def advance(self, label: str) -> None:
+        self.labels.append(label)
         self.n -= 1
         if self.n == 0:
             raise KeyboardInterrupt
@@ -150,12 +152,21 @@ class _StopAfter:
 
 def test_an_interrupted_sweep_keeps_its_rows_and_resumes(workdir: Path) -> None:
     config = load_config(workdir / "mini.toml")
+    assert config.latency.rounds == 3
     with Store(workdir / "r.db") as store:
+        # Rounds are interleaved: round 1 of all 16 candidates, then round 2 of all, then
+        # round 3; a candidate is committed after its third, so 2 x 16 + 5 rounds store 5.
+        stop = _StopAfter(2 * 16 + 5)
         with pytest.raises(KeyboardInterrupt):
-            run_sweep(config, store, workdir / "art", _StopAfter(5))
+            run_sweep(config, store, workdir / "art", stop)
+        first = [label.split(": ", 1)[1] for label in stop.labels[:16]]
+        assert len(set(first)) == 16
+        order = [f"round {r}/3: {label}" for r in (1, 2) for label in first] + first[:5]
+        assert stop.labels == order
         run = store.runs()[-1]
         assert run.status == "interrupted"
         assert len(store.candidates(run.id)) == 5
+        assert {len(rounds) for rounds in store.rounds(run.id).values()} == {3}
         summary = run_sweep(config, store, workdir / "art")
         assert summary.run_id == run.id and summary.resumed == 5
         assert summary.ok == 11

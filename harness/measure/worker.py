@@ -8,7 +8,6 @@ The request names input .npy files; outputs go to .npy files and a result.json.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import time
@@ -20,28 +19,21 @@ import numpy as np
 EVAL_CHUNK = 256
 
 
-def _pin(threads: int) -> list[int] | None:
-    """Pin to `threads` CPUs where the OS allows, so runs don't migrate between cores."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    chosen = cpus[-threads:] if threads <= len(cpus) else cpus
-    os.sched_setaffinity(0, chosen)
-    return chosen
-
-
 def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from harness.measure.cpus import choose_cpus
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
 
     runtime = RUNTIMES.get(request["runtime"])
     settings = request["settings"]
-    pinned = _pin(int(settings.get("threads", 1)))
+    # Pinned so runs don't migrate between cores; to the idlest, so they don't share one.
+    placement = choose_cpus(int(settings.get("threads", 1)))
     started = time.perf_counter()
     session = runtime.load(request["model"], settings)
     load_ms = (time.perf_counter() - started) * 1000
     outputs = []
-    for i, path in enumerate(request["eval_inputs"]):
+    # Only the first round answers the test sets: later rounds only time.
+    for i, path in enumerate(request["eval_inputs"] if request.get("outputs", True) else []):
         x = np.load(path)
         chunks = [session.run(x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)]
         out_path = Path(request["out_dir"]) / f"outputs_{i}.npy"
@@ -50,7 +42,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     lat = request["latency"]
     x = np.load(request["eval_inputs"][0])
     samples: dict[str, str] = {}
-    for size in [lat["batch"], *lat["extra_batches"]]:
+    for size in request.get("batches", [lat["batch"], *lat["extra_batches"]]):
         # Inputs are prepared and bound before the clock starts.
         call = session.bind(np.ascontiguousarray(np.resize(x, (size, *x.shape[1:]))))
         timed = time_calls(
@@ -69,7 +61,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         # ru_maxrss is in kilobytes on Linux.
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "version": runtime.version(),
-        "pinned_cpus": pinned,
+        "pinned_cpus": placement["cpus"],
+        "placement": placement["rule"],
     }
 
 

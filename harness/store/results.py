@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
+from harness.store.rounds import add_rounds_table, read_rounds, write_rounds
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Numeric metrics stored as real columns, so SQL (and other tools) can query them.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -77,6 +78,9 @@ class CandidateRecord:
     run_id: int | None = None
     id: int | None = None
     finished_at: str | None = None
+    # What was timed: the same bytes on the same runtime version only vary by noise.
+    artifact_sha256: str | None = None
+    runtime_version: str | None = None
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -134,6 +138,7 @@ def _add_run_extras(db: sqlite3.Connection) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_v1,
     1: _add_run_extras,
+    2: add_rounds_table,
 }
 
 
@@ -278,11 +283,18 @@ class Store:
 
     # -- candidates ---------------------------------------------------------
 
-    def add_candidate(self, run_id: int, record: CandidateRecord, finished_at: str) -> None:
-        """Insert (or replace, on a resumed run) one candidate, committed at once."""
+    def add_candidate(
+        self,
+        run_id: int,
+        record: CandidateRecord,
+        finished_at: str,
+        rounds: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Insert (or replace, on a resumed run) a candidate and its latency rounds, at once."""
         columns = [
             "run_id", "key", "dataset", "model", "policy", "compression", "runtime",
             "status", "error", "artifact", "finished_at", *METRIC_COLUMNS, "details_json",
+            "artifact_sha256", "runtime_version",
         ]  # fmt: skip
         values = [
             run_id, record.key, record.dataset, record.model, record.policy,
@@ -290,6 +302,7 @@ class Store:
             record.artifact, finished_at,
             *(record.metrics.get(name) for name in METRIC_COLUMNS),
             json.dumps(record.details, sort_keys=True, default=_json_default),
+            record.artifact_sha256, record.runtime_version,
         ]  # fmt: skip
         unknown = set(record.metrics) - set(METRIC_COLUMNS)
         if unknown:
@@ -300,6 +313,11 @@ class Store:
                 f"INSERT OR REPLACE INTO candidates ({', '.join(columns)}) VALUES ({marks})",
                 values,
             )
+            write_rounds(db, run_id, record.key, rounds or [])
+
+    def rounds(self, run_id: int) -> dict[str, list[dict[str, Any]]]:
+        """key -> the candidate's latency rounds in order (none before schema v3)."""
+        return read_rounds(self._db, run_id)
 
     def done_keys(self, run_id: int) -> set[str]:
         rows = self._db.execute("SELECT key FROM candidates WHERE run_id = ?", (run_id,))
@@ -322,7 +340,10 @@ class Store:
         """Selected columns of every candidate of runs up to `up_to_run`, without parsing
         details: the history of 30 runs x 10,000 candidates would otherwise parse gigabytes
         of latency samples."""
-        allowed = {"run_id", "key", "model", "policy", "compression", "runtime", "status"}
+        allowed = {
+            "run_id", "key", "model", "policy", "compression", "runtime", "status",
+            "artifact_sha256", "runtime_version",
+        }  # fmt: skip
         unknown = [c for c in columns if c not in allowed and c not in METRIC_COLUMNS]
         if unknown:
             raise StoreError(f"unknown candidate column(s) {unknown}")
@@ -374,4 +395,6 @@ def _candidate_from_row(row: sqlite3.Row) -> CandidateRecord:
         finished_at=row["finished_at"],
         metrics={name: row[name] for name in METRIC_COLUMNS},
         details=json.loads(row["details_json"]),
+        artifact_sha256=row["artifact_sha256"],
+        runtime_version=row["runtime_version"],
     )
