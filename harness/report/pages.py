@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness import __version__
-from harness.report import charts
+from harness.report import charts, ties
 from harness.report.data import (
     budget_picks,
     candidate_href,
@@ -77,6 +77,7 @@ def index_page(
             "href": candidate_href(p.pick) if p.pick else None,
             "summary": _summary(p.pick) if p.pick else {},
             "versus": _versus(p.pick, p.baseline) if p.pick else MISSING,
+            "tied": p.tied,
         }
         for p in budget_picks(records)
     ]
@@ -102,6 +103,10 @@ def index_page(
         ],
         picks=picks,
         regressed=len(regressed),
+        inconclusive=sum(
+            bool(s.latest_inconclusive()) and s.points[-1].run_id == ctx.run.id for s in series
+        ),
+        tie_rule=ties.RULE_TEXT,
         figures=figures,
         previews=previews,
         table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows),
@@ -285,6 +290,7 @@ def history_page(
             "label": s.label,
             "href": hrefs.get(s.label.key),
             "regressions": [f"run {g.run_id}: {g.text}" for g in s.regressions],
+            "inconclusive": [f"run {g.run_id}: {g.text}" for g in s.inconclusive],
             "figure": charts.trend(s, machine),
             "other_machine": _other_machine(s, machine),
         }
@@ -297,6 +303,7 @@ def history_page(
         run_count=len({p.run_id for s in series for p in s.points}),
         series_count=len(series),
         regressed=sum(bool(s.latest_regressions()) for s in series),
+        inconclusive=sum(bool(s.latest_inconclusive()) for s in series),
         charted=charted,
         charted_regressed=min(regressed, len(charted)),
         table=history_table(series, hrefs, machine, len(series) <= ctx.inline_rows),
@@ -321,7 +328,9 @@ def runs_page(ctx: Context, store: Store) -> dict[str, Any]:
     return ctx.page("", "runs", title="Runs", rows=rows)
 
 
-def run_page(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
+def run_page(
+    ctx: Context, run: Run, counts: tuple[int, int], conditions: dict[str, Any] | None = None
+) -> dict[str, Any]:
     machine = {k: v for k, v in run.machine.items() if k != "versions"}
     total = run.timings.get("total") or sum(run.timings.values())
     return ctx.page(
@@ -340,4 +349,5 @@ def run_page(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
             (stage, fmt_seconds(s), fmt_pct(s / total) if total and stage != "total" else "")
             for stage, s in run.timings.items()
         ],
+        conditions=conditions or {"facts": [], "busy": 0, "rounds": 0},
     )

@@ -24,9 +24,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from harness.errors import StoreError
+from harness.report import ties
+from harness.report.compare import NoiseInputs
+from harness.report.conditions import run_conditions
 from harness.report.data import (
     candidate_href,
-    pareto_front,
 )
 from harness.report.history import (
     HistoryPoint,
@@ -34,6 +36,7 @@ from harness.report.history import (
     SeriesLabel,
     history_series,
 )
+from harness.report.noise import same_file_changes
 from harness.report.pages import (
     Context,
     candidate_page,
@@ -127,7 +130,7 @@ def _site_pages(
     models: dict[int, tuple[str, Path]],
 ) -> dict[str, SiteFile]:
     """Everything but the candidate pages."""
-    front_ids = {r.id for r in pareto_front(records)}
+    front_ids = {r.id for r in ties.front(records)}
     previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
         "index.html": env.get_template("index.html").render(
@@ -141,8 +144,14 @@ def _site_pages(
     run_template = env.get_template("run.html")
     counts = store.candidate_counts()
     for each in ctx.runs:
+        conditions = run_conditions(
+            store.rounds(each.id),
+            {r.key: r.runtime for r in (records if each.id == ctx.run.id else [])}
+            or _runtimes(store, each.id),
+            int(each.machine.get("usable_cores") or each.machine.get("cores") or 1),
+        )
         out[f"runs/{each.id}.html"] = run_template.render(
-            run_page(ctx, each, counts.get(each.id, (0, 0)))
+            run_page(ctx, each, counts.get(each.id, (0, 0)), conditions)
         )
     for preview in previews:
         out[preview["src"]] = preview["png"]
@@ -245,7 +254,7 @@ def _history_points(
     """Every stored candidate of runs up to `up_to`, reduced to what the history draws."""
     columns = (
         "run_id", "key", "model", "policy", "compression", "runtime", "status",
-        "accuracy", "file_bytes", "latency_p50_ms",
+        "accuracy", "file_bytes", "latency_p50_ms", "artifact_sha256", "runtime_version",
     )  # fmt: skip
     labels: dict[str, SeriesLabel] = {}
     points: dict[str, list[HistoryPoint]] = {}
@@ -257,6 +266,43 @@ def _history_points(
             points[key] = []
         points[key].append(HistoryPoint(run_id, machines[run_id], *values))
     return {labels[key]: pts for key, pts in points.items()}
+
+
+def _runtimes(store: Store, run_id: int) -> dict[str, str]:
+    return {
+        key: runtime
+        for rid, key, runtime in store.metric_rows(("run_id", "key", "runtime"), run_id)
+        if rid == run_id
+    }
+
+
+def noise_inputs(store: Store, base: int, head: int) -> NoiseInputs:
+    """The two runs' round p50s and, per runtime, the same-file p50 changes of every series
+    up to `head` on its machine: what `compare` judges latency changes against."""
+    machines = {r.id: r.machine_hash for r in store.runs()}
+    history: dict[str, list[float]] = {}
+    for label, points in _history_points(store, machines, head).items():
+        history.setdefault(label.runtime, []).extend(
+            same_file_changes(
+                [
+                    (
+                        p.run_id,
+                        p.machine_hash,
+                        p.status,
+                        p.latency_p50_ms,
+                        p.artifact_sha256,
+                        p.runtime_version,
+                    )
+                    for p in points
+                ],  # fmt: skip
+                machines[head],
+            )
+        )
+
+    def p50s(run_id: int) -> dict[str, list[float]]:
+        return {k: [r["p50_ms"] for r in v] for k, v in store.rounds(run_id).items()}
+
+    return NoiseInputs(p50s(base), p50s(head), history)
 
 
 def _model_files(records: Sequence[CandidateRecord]) -> dict[int, tuple[str, Path]]:

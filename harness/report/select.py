@@ -8,10 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError
-from harness.report.data import (
-    pareto_front,
-    rank,
-)
+from harness.report import ties
 from harness.store.results import CandidateRecord
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "mb": 1024**2, "mib": 1024**2}
@@ -86,13 +83,19 @@ def eligible(records: Sequence[CandidateRecord], budget: Budget) -> list[Candida
 
 
 def select(records: Sequence[CandidateRecord], budget: Budget) -> list[CandidateRecord]:
-    """Candidates within every limit and on the Pareto front (accuracy, size, p50), best first."""
+    """Candidates within every limit and on the Pareto front (accuracy, size, p50), best
+    first, ties as harness.report.ties rules them."""
+    return [p.record for p in select_picks(records, budget)]
+
+
+def select_picks(records: Sequence[CandidateRecord], budget: Budget) -> list[ties.Pick]:
+    """`select`, each pick with the candidates it is tied with."""
     within = [
         r
         for r in eligible(records, budget)
         if all(_meets(r, m, lim) for _, m, lim in budget.limits())
     ]
-    return rank(pareto_front(within, SELECT_METRICS))
+    return ties.ranked(ties.front(within))
 
 
 def explain_none(records: Sequence[CandidateRecord], budget: Budget) -> list[str]:
