@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.errors import ConfigError
 from harness.report import ties
 from harness.store.results import CandidateRecord
@@ -95,7 +97,20 @@ def select_picks(records: Sequence[CandidateRecord], budget: Budget) -> list[tie
         for r in eligible(records, budget)
         if all(_meets(r, m, lim) for _, m, lim in budget.limits())
     ]
-    return ties.ranked(ties.front(within))
+    picks = ties.ranked(ties.front(within))
+    if not picks:
+        return picks
+    # What each pick is tied with among everything within the budget, not only the front:
+    # a tied, more accurate candidate it beat on size is what a reader needs to know.
+    pool = ties.Ties.of(within)
+    index = {id(r): i for i, r in enumerate(pool.records)}
+    out = []
+    for pick in picks:
+        i = index[id(pick.record)]
+        tied = pool.accuracy_tied(i) & (pool.accuracy >= pool.accuracy[i])
+        tied[i] = False
+        out.append(ties.Pick(pick.record, tuple(pool.records[j] for j in np.flatnonzero(tied))))
+    return out
 
 
 def explain_none(records: Sequence[CandidateRecord], budget: Budget) -> list[str]:

@@ -88,7 +88,8 @@ class Ties:
             return mcnemar_p(b, c) >= ACCURACY_ALPHA
         a = self.accuracy[i]
         inside = (self.low <= a) & (a <= self.high)
-        return inside & (self.low[i] <= self.accuracy) & (self.accuracy <= self.high[i])
+        tied = inside & (self.low[i] <= self.accuracy) & (self.accuracy <= self.high[i])
+        return tied | (self.accuracy == a)  # equal is tied even without an interval
 
     def latency_tied(self, i: int) -> np.ndarray:
         band = Z * np.sqrt(self.p50_sd[i] ** 2 + self.p50_sd**2)
