@@ -107,7 +107,7 @@ def render(
     machines = {r.id: r.machine_hash for r in runs}
     with _gc_paused():
         records = store.candidates(run.id)
-        points = _history_points(store, machines, run.id)
+        points = history_points(store, machines, run.id)
         series = history_series(points, run.machine_hash)
     by_key = {s.label.key: s for s in series}
     models = _model_files(records)
@@ -248,7 +248,7 @@ def _page_pool(pages: CandidatePages, count: int, workers: int | None) -> Iterat
         yield pool
 
 
-def _history_points(
+def history_points(
     store: Store, machines: dict[int, str], up_to: int
 ) -> dict[SeriesLabel, list[HistoryPoint]]:
     """Every stored candidate of runs up to `up_to`, reduced to what the history draws."""
@@ -281,7 +281,7 @@ def noise_inputs(store: Store, base: int, head: int) -> NoiseInputs:
     up to `head` on its machine: what `compare` judges latency changes against."""
     machines = {r.id: r.machine_hash for r in store.runs()}
     history: dict[str, list[float]] = {}
-    for label, points in _history_points(store, machines, head).items():
+    for label, points in history_points(store, machines, head).items():
         history.setdefault(label.runtime, []).extend(
             same_file_changes(
                 [
