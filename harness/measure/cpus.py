@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-IDLE_WINDOW_SECONDS = 0.05
+IDLE_WINDOW_SECONDS = 0.02
 # /proc/stat fields after the cpu name: user nice system idle iowait irq softirq steal ...
 _IDLE_FIELDS = (3, 4)
 # A 1-minute load average above this many per usable core means processes queued for a

@@ -66,6 +66,10 @@ def _serve_one(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve(engine: str, requests: IO[str], replies: IO[str]) -> None:
+    # What every child runs, imported once here rather than in each child.
+    import harness.measure.cpus
+    import harness.measure.latency
+    import harness.measure.worker  # noqa: F401
     from harness.measure.runtimes import RUNTIMES
 
     RUNTIMES.get(engine)

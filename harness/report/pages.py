@@ -213,6 +213,8 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("model load", fmt_ms(m("load_ms"))),
         ("peak memory", f"{m('peak_rss_mb'):.1f} MB" if m("peak_rss_mb") else MISSING),
         *((k, fmt_int(latency.get(k))) for k in ("runs", "warmup", "threads", "batch")),
+        ("p50 of each round", ", ".join(fmt_ms(v) for v in latency.get("round_p50_ms") or []) or MISSING),
+        ("round-to-round spread", fmt_pct(latency.get("spread")) + " of the p50 (highest − lowest round)" if latency.get("round_p50_ms") else MISSING),
     ]  # fmt: skip
     size = [
         ("file", fmt_kb(m("file_bytes"))),
