@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sqlite3
 from pathlib import Path
 
@@ -78,6 +80,11 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
     assert "2 trained, 0 reused" in first.output
     assert f"site: {(workdir / 'site' / 'index.html').resolve()}" in first.output
     assert "top 10 of 16 candidates" in first.output
+    assert re.search(
+        r"stages: data [\d.]+ s \(\d+%\), train [\d.]+ s \(\d+%\), compress .*, convert .*,"
+        r" measure [\d.]+ s \(\d+%\), total [\d.]+ s",
+        first.output,
+    )
 
     db = sqlite3.connect(workdir / "r.db")
     rows = db.execute(
@@ -116,6 +123,29 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
     assert second.exit_code == 0, second.output
     assert "0 trained, 2 reused from cache" in second.output
     assert "0 compressed, 8 reused" in second.output
+    # Each candidate was timed in 3 rounds, each recording where it ran and the load.
+    with Store(workdir / "r.db") as store:
+        rounds = store.rounds(2)
+        records = store.candidates(2)
+    assert len(rounds) == 16 and {len(r) for r in rounds.values()} == {3}
+    for entry in (r for rs in rounds.values() for r in rs):
+        assert entry["machine"]["rule"] in ("idlest over 20 ms",) or entry["machine"][
+            "rule"
+        ].startswith("os (")
+        assert entry["p50_ms"] > 0 and entry["runs"] >= 4  # ceil(10 min_runs / 3)
+    for record in records:
+        assert (
+            record.artifact_sha256
+            == hashlib.sha256(Path(record.artifact or "").read_bytes()).hexdigest()
+        )
+        assert record.metric("latency_p50_ms") == sorted(r["p50_ms"] for r in rounds[record.key])[1]
+    # The same files on the same runtimes: latency changes are noise samples, never failures.
+    same = runner.invoke(cli, ["compare", "1", "2", "--fail-on", "p50>+10%", "--db",
+                               str(workdir / "r.db")])  # fmt: skip
+    assert same.exit_code == 0, same.output
+    assert "FAIL" not in same.output and "inconclusive" not in same.output
+    run_page = (workdir / "site" / "runs" / "2.html").read_text()
+    assert "Measurement conditions" in run_page and "round-to-round noise, litert" in run_page
     listing = runner.invoke(cli, ["runs", "--db", str(workdir / "r.db")])
     assert listing.exit_code == 0
     assert [line.split()[0] for line in listing.output.splitlines()[2:]] == ["1", "2"]
