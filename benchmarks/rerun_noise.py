@@ -130,6 +130,16 @@ def test_alone(db: Path, base: int, head: int) -> tuple[int, int]:
     return found, unsure
 
 
+def p50_ratios(db: Path, base: int, head: int) -> list[float]:
+    with Store(db) as store:
+        before = {r.key: r.metric("latency_p50_ms") for r in store.candidates(base)}
+        return [
+            (r.metric("latency_p50_ms") or 0) / b
+            for r in store.candidates(head)
+            if (b := before.get(r.key))
+        ]
+
+
 def _runtime(rows: list[CandidateRecord], key: str) -> str:
     return next(r.runtime for r in rows if r.key == key)
 
@@ -224,8 +234,12 @@ def main() -> None:
     _, seconds["rounds=1"] = sweep(one, work / "one_round.db", artifacts)
     _, seconds["rounds=3"] = sweep(config, work / "three_rounds.db", artifacts)
 
-    print("\nfalse regressions between identical reruns (same cached files):")
     q1, ld, q2 = runs["quiet 1"], runs["loaded"], runs["quiet 2"]
+    for base, head in ((q1, ld), (q1, q2)):
+        ratios = p50_ratios(db, base, head)
+        print(f"  p50 run {head} / run {base} over the same files: median {np.median(ratios):.3f},"
+              f" range {min(ratios):.3f} - {max(ratios):.3f}")  # fmt: skip
+    print("\nfalse regressions between identical reruns (same cached files):")
     for base, head in ((q1, ld), (ld, q2), (q1, q2)):
         code, fails, unsure, _ = compare_cli(db, base, head)
         alone = test_alone(db, base, head)

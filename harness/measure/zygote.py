@@ -34,6 +34,7 @@ def _child(request: dict[str, Any]) -> None:
     """In the forked child: measure, write result.json, never return."""
     out = Path(request["out_dir"])
     code = 1
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a measurement at once
     try:
         fd = os.open(out / "stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(fd, 1)  # stdout is the zygote's reply channel: keep children off it
@@ -66,6 +67,8 @@ def _serve_one(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve(engine: str, requests: IO[str], replies: IO[str]) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and closes our stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # What every child runs, imported once here rather than in each child.
     import harness.measure.cpus
     import harness.measure.latency

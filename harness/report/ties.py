@@ -79,17 +79,20 @@ class Ties:
             np.log(np.maximum(p50, 1e-12)), np.array(sd, dtype=float),
         )  # fmt: skip
 
-    def accuracy_tied(self, i: int) -> np.ndarray:
-        """Which rows are tied with row i on accuracy (row i itself included)."""
+    def accuracy_tied(self, i: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Which rows (of `rows`, default all) are tied with row i on accuracy; row i is
+        tied with itself."""
+        idx = np.arange(len(self.records)) if rows is None else rows
+        acc = self.accuracy[idx]
         if self.bits is not None:
-            own = self.bits[i]
-            b = np.bitwise_count(own & ~self.bits).sum(axis=1)
-            c = np.bitwise_count(~own & self.bits).sum(axis=1)
+            own, other = self.bits[i], self.bits[idx]
+            b = np.bitwise_count(own & ~other).sum(axis=1)
+            c = np.bitwise_count(~own & other).sum(axis=1)
             return mcnemar_p(b, c) >= ACCURACY_ALPHA
         a = self.accuracy[i]
-        inside = (self.low <= a) & (a <= self.high)
-        tied = inside & (self.low[i] <= self.accuracy) & (self.accuracy <= self.high[i])
-        return tied | (self.accuracy == a)  # equal is tied even without an interval
+        inside = (self.low[idx] <= a) & (a <= self.high[idx])
+        tied = inside & (self.low[i] <= acc) & (acc <= self.high[i])
+        return tied | (acc == a)  # equal is tied even without an interval
 
     def latency_tied(self, i: int) -> np.ndarray:
         band = Z * np.sqrt(self.p50_sd[i] ** 2 + self.p50_sd**2)
@@ -125,15 +128,15 @@ def front(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
     size = np.array([r.metric("file_bytes") for r in usable], dtype=float)
     keep = []
     for i, r in enumerate(usable):
-        acc_tie, lat_tie = ties.accuracy_tied(i), ties.latency_tied(i)
-        acc_ok = acc_tie | (ties.accuracy > ties.accuracy[i])
-        lat_ok = lat_tie | (ties.log_p50 < ties.log_p50[i])
-        better = (
-            (~acc_tie & (ties.accuracy > ties.accuracy[i]))
-            | (size < size[i])
-            | (~lat_tie & (ties.log_p50 < ties.log_p50[i]))
-        )
-        if not np.any(acc_ok & (size <= size[i]) & lat_ok & better):
+        lat_tie = ties.latency_tied(i)
+        faster = ~lat_tie & (ties.log_p50 < ties.log_p50[i])
+        # Only candidates no larger and no slower beyond the tie can dominate: the paired
+        # accuracy test runs on those alone.
+        rivals = np.flatnonzero((size <= size[i]) & (lat_tie | faster))
+        acc_tie = ties.accuracy_tied(i, rivals)
+        more = ties.accuracy[rivals] > ties.accuracy[i]
+        better = (~acc_tie & more) | (size[rivals] < size[i]) | faster[rivals]
+        if not np.any((acc_tie | more) & better):
             keep.append(r)
     return keep
 

@@ -9,7 +9,6 @@ sizes; later rounds only time the primary batch, with a 1/R share of the timing 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +43,6 @@ class Pending:
     samples: list[np.ndarray] = field(default_factory=list)
     error: str | None = None
     version: str | None = None
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.model_path.read_bytes()).hexdigest()
 
 
 def measure_in_rounds(
