@@ -41,6 +41,14 @@ def test_mcnemar_p_is_scipys_exact_binomial_test(b: int, c: int) -> None:
     assert ties.mcnemar_p(np.array([b]), np.array([c]))[0] == pytest.approx(expected)
 
 
+def test_the_tie_table_agrees_with_binomtest_for_every_split() -> None:
+    table = ties._most_lopsided(64)
+    for m in range(1, 65):
+        for b in range(m + 1):
+            tied = min(b, m - b) > table[m]
+            assert tied == (binomtest(min(b, m - b), m, 0.5).pvalue >= ties.ACCURACY_ALPHA), (b, m)
+
+
 def test_accuracy_ties_follow_the_paired_test() -> None:
     base = _cand("base", [0, 1, 2, 3, 4], 1000, 1.0)
     # discordant 1 vs 6: p = 2 * (1 + 7) / 2^7 = 0.125 -> tied, though 5 samples apart

@@ -18,6 +18,7 @@ smaller, then the faster; and it says what it is tied with.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,18 @@ def mcnemar_p(b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, np.where(b + c == 0, 1.0, p))
 
 
+@functools.cache
+def _most_lopsided(n: int) -> np.ndarray:
+    """For m = 0..n discordant samples, the largest min(b, c) whose McNemar p is below
+    ACCURACY_ALPHA (-1 when none is): a pair is tied when its min(b, c) exceeds it."""
+    m = np.repeat(np.arange(n + 1), np.arange(n + 1) // 2 + 1)
+    k = np.concatenate([np.arange(i // 2 + 1) for i in range(n + 1)])
+    significant = mcnemar_p(k, m - k) < ACCURACY_ALPHA
+    out = np.full(n + 1, -1, dtype=np.int64)
+    np.maximum.at(out, m[significant], k[significant])
+    return out
+
+
 @dataclass(frozen=True)
 class Ties:
     """The tie relations among a set of measured candidates (rows in `records` order)."""
@@ -55,7 +68,7 @@ class Ties:
     accuracy: np.ndarray
     low: np.ndarray
     high: np.ndarray
-    bits: np.ndarray | None  # (n, bytes) uint8, when every row stored its samples
+    bits: np.ndarray | None  # (n, words) uint64, when every row stored its samples
     log_p50: np.ndarray
     p50_sd: np.ndarray  # sd of each row's log median-of-rounds p50; 0 when unknown
 
@@ -68,9 +81,12 @@ class Ties:
         packed = [str(r.details.get("correct_bits") or "") for r in rows]
         bits = None
         if rows and all(packed) and len({len(h) for h in packed}) == 1:
-            bits = np.frombuffer(bytes.fromhex("".join(packed)), dtype=np.uint8).reshape(
-                len(rows), -1
-            )
+            raw = np.frombuffer(bytes.fromhex("".join(packed)), dtype=np.uint8)
+            raw = raw.reshape(len(rows), -1)
+            width = -(-raw.shape[1] // 8) * 8  # whole 64-bit words: 8x fewer popcounts
+            padded = np.zeros((len(rows), width), dtype=np.uint8)
+            padded[:, : raw.shape[1]] = raw
+            bits = padded.view(np.uint64)
         noise = run_noise(rows)
         sd = [_median_sd(noise.get(r.runtime), _rounds(r)) for r in rows]
         p50 = [r.metric("latency_p50_ms") or 0.0 for r in rows]
@@ -88,7 +104,7 @@ class Ties:
             own, other = self.bits[i], self.bits[idx]
             b = np.bitwise_count(own & ~other).sum(axis=1)
             c = np.bitwise_count(~own & other).sum(axis=1)
-            return mcnemar_p(b, c) >= ACCURACY_ALPHA
+            return np.minimum(b, c) > _most_lopsided(int(self.bits.shape[1] * 64))[b + c]
         a = self.accuracy[i]
         inside = (self.low[idx] <= a) & (a <= self.high[idx])
         tied = inside & (self.low[i] <= acc) & (acc <= self.high[i])
@@ -126,19 +142,43 @@ def front(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
         return []
     ties = Ties.of(usable)
     size = np.array([r.metric("file_bytes") for r in usable], dtype=float)
+    settled = _dominated_by_plain_front(ties.accuracy, size, ties.log_p50)
     keep = []
     for i, r in enumerate(usable):
+        if settled[i]:
+            continue
         lat_tie = ties.latency_tied(i)
         faster = ~lat_tie & (ties.log_p50 < ties.log_p50[i])
         # Only candidates no larger and no slower beyond the tie can dominate: the paired
         # accuracy test runs on those alone.
         rivals = np.flatnonzero((size <= size[i]) & (lat_tie | faster))
-        acc_tie = ties.accuracy_tied(i, rivals)
         more = ties.accuracy[rivals] > ties.accuracy[i]
-        better = (~acc_tie & more) | (size[rivals] < size[i]) | faster[rivals]
-        if not np.any((acc_tie | more) & better):
+        ahead = (size[rivals] < size[i]) | faster[rivals]
+        if np.any(more & ahead):  # more accurate, tied or not, and smaller or faster
+            continue
+        acc_tie = ties.accuracy_tied(i, rivals)
+        if not np.any((acc_tie | more) & ((~acc_tie & more) | ahead)):
             keep.append(r)
     return keep
+
+
+def _dominated_by_plain_front(acc: np.ndarray, size: np.ndarray, log_p50: np.ndarray) -> np.ndarray:
+    """Rows that a member of the exact Pareto front beats with a smaller file while no less
+    accurate and no slower: dominated under the tie rule too, with no test to run (most
+    rows of a big sweep)."""
+    from harness.report.data import pareto_mask
+
+    front = np.flatnonzero(pareto_mask(np.column_stack([-acc, size, log_p50])))
+    out = np.zeros(len(acc), dtype=bool)
+    for start in range(0, len(acc), 1000):
+        part = slice(start, start + 1000)
+        beats = (
+            (acc[front][None, :] >= acc[part, None])
+            & (size[front][None, :] < size[part, None])
+            & (log_p50[front][None, :] <= log_p50[part, None])
+        )
+        out[part] = beats.any(axis=1)
+    return out
 
 
 @dataclass(frozen=True)
