@@ -78,23 +78,26 @@ def test_select_prefers_the_smaller_of_tied_candidates_and_says_so() -> None:
 
 
 def test_a_latency_difference_inside_the_noise_is_no_reason_to_be_on_the_front() -> None:
-    # Same samples right. 'fast' is 2% faster than 'small' but 3x larger. With rounds spread
-    # e^±0.02 (log sd 0.02, sd of a median of 3: 0.0115) the band is 3 * sqrt(2) * 0.0115 =
-    # 4.9%: the 2% is a tie, so 'small' dominates 'fast'.
+    # Same samples right; 'fast' is 3x larger. With rounds spread e^±0.05 (log sd 0.05, sd
+    # of a median of 3: 0.0289) the band is 3 * sqrt(2) * 0.0289 = 12.2%, wider than the
+    # 10% floor: 'fast' being 11% faster is a tie, so 'small' dominates it.
     wrong = [0, 1]
-    fast, small = _cand("fast", wrong, 3000, 1.00, 0.02), _cand("small", wrong, 1000, 1.02, 0.02)
+    fast, small = _cand("fast", wrong, 3000, 1.00, 0.05), _cand("small", wrong, 1000, 1.11, 0.05)
     assert [r.key for r in ties.front([fast, small])] == ["small"]
-    # Without round noise (spread 0) the 2% is real: both are Pareto-optimal.
-    exact = [_cand("fast", wrong, 3000, 1.00), _cand("small", wrong, 1000, 1.02)]
-    assert [r.key for r in ties.front(exact)] == ["fast", "small"]
-    # 10% apart is outside the band: both stay.
-    apart = [_cand("fast", wrong, 3000, 1.00, 0.02), _cand("small", wrong, 1000, 1.10, 0.02)]
+    # 15% apart is outside the band: both are Pareto-optimal.
+    apart = [_cand("fast", wrong, 3000, 1.00, 0.05), _cand("small", wrong, 1000, 1.15, 0.05)]
     assert [r.key for r in ties.front(apart)] == ["fast", "small"]
+    # Rounds that agree to the timer's resolution (spread 0) still tie within the 10% floor,
+    # and not beyond it.
+    exact = [_cand("fast", wrong, 3000, 1.00), _cand("small", wrong, 1000, 1.02)]
+    assert [r.key for r in ties.front(exact)] == ["small"]
+    exact = [_cand("fast", wrong, 3000, 1.00), _cand("small", wrong, 1000, 1.11)]
+    assert [r.key for r in ties.front(exact)] == ["fast", "small"]
 
 
 def test_a_tie_on_accuracy_and_size_goes_to_the_faster_then_the_more_accurate() -> None:
     a = _cand("a", [0, 1, 2], 1000, 1.00, 0.02)
-    b = _cand("b", [0, 1], 1000, 1.01, 0.02)  # tied on latency with a, more accurate
+    b = _cand("b", [0, 1], 1000, 1.05, 0.02)  # tied on latency with a (< 10%), more accurate
     c = _cand("c", [0, 1, 2, 3], 1000, 0.50, 0.02)  # clearly faster
     assert ties.best([a, b, c]).record.key == "c"  # type: ignore[union-attr]
     assert ties.best([a, b]).record.key == "b"  # type: ignore[union-attr]

@@ -7,7 +7,7 @@
   the other's 95% Wilson interval.
 - Latency: tied when the p50s differ by less than the noise band, Z standard deviations
   of the log-ratio of two medians of rounds, from the run's pooled round-to-round noise
-  of each runtime (harness.report.noise).
+  of each runtime (harness.report.noise), or by less than LATENCY_TIE_FLOOR.
 - File size is exact bytes: smaller is smaller.
 
 Decisions take ties into account: a candidate is off the Pareto front only when another
@@ -29,12 +29,19 @@ from harness.report.noise import Noise, Z, pooled_by_runtime
 from harness.store.results import CandidateRecord
 
 ACCURACY_ALPHA = 0.05
+# The smallest latency difference a decision acts on, whatever the measured noise: the
+# history page's +10% and asv compare's default factor of 1.1. Rounds of one file agree to
+# the timer's resolution, so their spread alone would split two identical graphs by 1%,
+# and that 1% flips between runs (benchmarks/rerun_noise.py).
+LATENCY_TIE_FLOOR = 0.10
+_FLOOR = math.log1p(LATENCY_TIE_FLOOR)
 RULE_TEXT = (
     "Ties: two candidates are tied on accuracy when McNemar's exact test on the test samples "
     f"only one of them gets right gives p ≥ {ACCURACY_ALPHA:g} (rows without per-sample "
     "results: when each accuracy lies inside the other's 95% interval), and on latency when "
     f"their p50s differ by less than {Z:g} standard deviations of the run's round-to-round "
-    "noise. A tie is broken by the next objective: smaller, then faster."
+    f"noise or by less than {LATENCY_TIE_FLOOR:.0%}, whichever is wider. A tie is broken by "
+    "the next objective: smaller, then faster."
 )
 
 
@@ -111,7 +118,7 @@ class Ties:
         return tied | (acc == a)  # equal is tied even without an interval
 
     def latency_tied(self, i: int) -> np.ndarray:
-        band = Z * np.sqrt(self.p50_sd[i] ** 2 + self.p50_sd**2)
+        band = np.maximum(Z * np.sqrt(self.p50_sd[i] ** 2 + self.p50_sd**2), _FLOOR)
         return np.abs(self.log_p50 - self.log_p50[i]) <= band
 
 
