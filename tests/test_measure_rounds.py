@@ -120,10 +120,10 @@ def test_run_conditions_summarise_rounds_and_count_busy_ones() -> None:
     def rnd(p50: float, load: float) -> dict[str, object]:
         machine = {"load1_before": load, "load1_after": load, "cpu_mhz_before": 2000.0,
                    "cpu_mhz_after": 2400.0, "rule": "idlest over 20 ms"}  # fmt: skip
-        return {"p50_ms": p50, "machine": machine}
+        return {"p50_ms": p50, "runtime": "ort", "machine": machine}
 
     rounds = {"a": [rnd(1.0, 0.5), rnd(1.0, 3.0)], "b": [rnd(2.0, 0.7), rnd(2.0, 1.9)]}
-    out = run_conditions(rounds, {"a": "ort", "b": "ort"}, usable_cores=2)
+    out = run_conditions(rounds, usable_cores=2)
     assert out["busy"] == 1 and out["rounds"] == 4 and out["max_load"] == 3.0
     assert dict(out["facts"]) == {
         "rounds per candidate": "2",

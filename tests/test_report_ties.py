@@ -11,9 +11,9 @@ from scipy.stats import binomtest
 
 from harness.measure.metrics import correct_bits
 from harness.report import ties
-from harness.report.data import Budget as BudgetBox
 from harness.report.data import budget_picks
 from harness.report.select import Budget, select, select_picks
+from harness.specs import BudgetSpec as BudgetBox
 from harness.store.results import CandidateRecord
 
 N_TEST = 450

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import StoreError
-from harness.store.results import SCHEMA_VERSION, CandidateRecord, Store
+from harness.store.results import CandidateRecord, Store
+from harness.store.schema import SCHEMA_VERSION
 
 
 def _start(store: Store, config_hash: str = "h") -> int:
@@ -81,7 +82,7 @@ def test_newer_schema_is_refused_and_missing_store_is_a_clear_error(tmp_path: Pa
 
 
 def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
-    from harness.store.results import MIGRATIONS
+    from harness.store.schema import MIGRATIONS
 
     db = tmp_path / "v1.db"
     conn = sqlite3.connect(db)
@@ -92,44 +93,34 @@ def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> 
     store = Store(db)
     run_id = _start(store)
     store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
+    indexes = {r[1] for r in store._db.execute("PRAGMA index_list(candidates)")}
+    assert "candidates_run_status" in indexes
     assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}
     assert store.extra(run_id, "missing") is None
 
 
-def test_a_version_2_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path) -> None:
-    from harness.store.results import MIGRATIONS
+def test_a_version_3_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path) -> None:
+    from harness.store.schema import MIGRATIONS
 
-    db = tmp_path / "v2.db"
-    conn = sqlite3.connect(db)
-    MIGRATIONS[0](conn)
-    MIGRATIONS[1](conn)
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
-    old = Store(db)
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA user_version = 2")  # reopened as an older harness left it
-    conn.execute("DROP TABLE latency_rounds")
-    conn.execute("ALTER TABLE candidates DROP COLUMN artifact_sha256")
-    conn.execute("ALTER TABLE candidates DROP COLUMN runtime_version")
-    conn.commit()
-    conn.close()
-    old.close()
-    v2 = sqlite3.connect(db)
-    v2.execute(
+    db = tmp_path / "v3.db"
+    v3 = sqlite3.connect(db)
+    for version in range(3):
+        MIGRATIONS[version](v3)
+    v3.execute("PRAGMA user_version = 3")
+    v3.execute(
         "INSERT INTO runs (started_at, status, config_json, config_hash, harness_version,"
         " machine_json, machine_hash) VALUES ('t', 'complete', '{}', 'h', '0', '{}', 'm')"
     )
-    v2.execute(
+    v3.execute(
         "INSERT INTO candidates (run_id, key, dataset, model, policy, compression, runtime,"
         " status, finished_at, latency_p50_ms) VALUES (1, 'a', 'd', 'm', 'p', 'c', 'r', 'ok',"
         " 't', 0.25)"
     )
-    v2.commit()
-    v2.close()
+    v3.commit()
+    v3.close()
     store = Store(db)
-    assert store.schema_version() == 3
+    assert store.schema_version() == 4
     (row,) = store.candidates(1)
     assert (row.metric("latency_p50_ms"), row.artifact_sha256, row.runtime_version) == (
         0.25, None, None,
@@ -146,7 +137,7 @@ def test_a_version_2_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path)
     )  # fmt: skip
     store.add_candidate(1, record, "t", rounds)
     store.add_candidate(1, record, "t", rounds[:2])  # a resumed run replaces them
-    assert [(r["round"], r["p50_ms"], r["machine"]) for r in store.rounds(1)["b"]] == [
-        (0, 0.3, {"load1": 0.5}), (1, 0.1, {"load1": 0.5}),
+    assert [(r["round"], r["p50_ms"], r["machine"], r["runtime"]) for r in store.rounds(1)["b"]] == [
+        (0, 0.3, {"load1": 0.5}, "r"), (1, 0.1, {"load1": 0.5}, "r"),
     ]  # fmt: skip
     assert store.candidates(1)[1].artifact_sha256 == "ab" * 32

@@ -24,7 +24,10 @@ class WorkerResult:
     samples_ns: np.ndarray  # one wall time per timed call, at the primary batch size
     extra_samples: dict[int, np.ndarray]  # the same at each extra batch size
     load_ms: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the whole worker process: Python, numpy, the runtime's libraries
+    model_rss_mb: float  # resident memory that loading the model added
+    warmup: int  # untimed calls before the timed ones
+    threads: int
     version: str
     # Where the worker ran and how busy the machine was around it (load1, cpu_mhz).
     placement: dict[str, Any] = field(default_factory=dict)
@@ -148,6 +151,9 @@ def run_worker(
             },
             load_ms=float(result["load_ms"]),
             peak_rss_mb=float(result["peak_rss_mb"]),
+            model_rss_mb=float(result["model_rss_mb"]),
+            warmup=int(result["warmup"]),
+            threads=int(result["threads"]),
             version=str(result["version"]),
             placement={"cpus": result.get("pinned_cpus"), "rule": result.get("placement")},
         )

@@ -8,6 +8,7 @@ The request names input .npy files; outputs go to .npy files and a result.json.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -19,6 +20,15 @@ import numpy as np
 EVAL_CHUNK = 256
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux /proc; 0 where it is not readable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     from harness.measure.cpus import choose_cpus
     from harness.measure.latency import time_calls
@@ -28,9 +38,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     settings = request["settings"]
     # Pinned so runs don't migrate between cores; to the idlest, so they don't share one.
     placement = choose_cpus(int(settings.get("threads", 1)))
+    version = runtime.version()  # imports the runtime's libraries before `before_mb`
+    before_mb = _rss_mb()
     started = time.perf_counter()
     session = runtime.load(request["model"], settings)
     load_ms = (time.perf_counter() - started) * 1000
+    # What loading the model added: weights, arena and plan, without Python and the runtime's
+    # own libraries (imported before `before_mb`), which the process peak includes.
+    model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
     # Only the first round answers the test sets: later rounds only time.
     for i, path in enumerate(request["eval_inputs"] if request.get("outputs", True) else []):
@@ -60,7 +75,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "load_ms": load_ms,
         # ru_maxrss is in kilobytes on Linux.
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "version": runtime.version(),
+        "model_rss_mb": model_rss_mb,
+        "version": version,
+        "warmup": lat["warmup"],
+        "threads": int(settings.get("threads", 1)),
         "pinned_cpus": placement["cpus"],
         "placement": placement["rule"],
     }

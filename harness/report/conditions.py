@@ -12,11 +12,11 @@ from harness.report.noise import pooled_by_runtime
 
 
 def run_conditions(
-    rounds: Mapping[str, Sequence[Mapping[str, Any]]],
-    runtime_of: Mapping[str, str],
-    usable_cores: int,
+    rounds: Mapping[str, Sequence[Mapping[str, Any]]], usable_cores: int
 ) -> dict[str, Any]:
-    """Template values of the run page's "Measurement conditions" card."""
+    """Template values of the run page's "Measurement conditions" card, from key -> the
+    candidate's rounds (each with its "runtime", "p50_ms" and "machine")."""
+    runtime_of = {k: str(rs[0]["runtime"]) for k, rs in rounds.items() if rs}
     loads = [
         v
         for rs in rounds.values()

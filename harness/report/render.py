@@ -29,6 +29,7 @@ from harness.report.compare import NoiseInputs
 from harness.report.conditions import run_conditions
 from harness.report.data import (
     candidate_href,
+    stored_budgets,
 )
 from harness.report.history import (
     HistoryPoint,
@@ -102,9 +103,12 @@ def render(
     runs = tuple(store.runs())
     if not runs:
         raise StoreError(f"no runs in {store.path}; run 'harness run' or 'harness sweep' first")
-    run = store.run(run_id) if run_id is not None else runs[-1]
+    if run_id is None:  # the latest sweep; a store of bench runs only shows its latest bench
+        run_id = store.latest_run_id() or runs[-1].id
+    run = store.run(run_id)
     ctx = Context(run, runs, generated_at(), inline_rows)
-    machines = {r.id: r.machine_hash for r in runs}
+    # History follows runs of the shown run's kind: a bench is not a point of a sweep series.
+    machines = {r.id: r.machine_hash for r in runs if r.kind == run.kind}
     with _gc_paused():
         records = store.candidates(run.id)
         points = history_points(store, machines, run.id)
@@ -131,27 +135,33 @@ def _site_pages(
 ) -> dict[str, SiteFile]:
     """Everything but the candidate pages."""
     front_ids = {r.id for r in ties.front(records)}
+    counts = store.candidate_counts()  # one pass over the (run_id, status) index
     previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
         "index.html": env.get_template("index.html").render(
-            index_page(ctx, records, front_ids, series, previews)
+            index_page(
+                ctx,
+                records,
+                front_ids,
+                series,
+                previews,
+                stored_budgets(store.extra(ctx.run.id, "report")),
+            )  # fmt: skip
         ),
         "history.html": env.get_template("history.html").render(history_page(ctx, series, records)),
-        "runs.html": env.get_template("runs.html").render(runs_page(ctx, store)),
+        "runs.html": env.get_template("runs.html").render(runs_page(ctx, counts)),
         "results.json": results_json(ctx.run, ctx.generated, records, front_ids, models),
         "results.csv": results_csv(records, front_ids),
     }
     run_template = env.get_template("run.html")
-    counts = store.candidate_counts()
     for each in ctx.runs:
+        measured = store.candidates(each.id) if each.kind == "bench" else []
         conditions = run_conditions(
             store.rounds(each.id),
-            {r.key: r.runtime for r in (records if each.id == ctx.run.id else [])}
-            or _runtimes(store, each.id),
             int(each.machine.get("usable_cores") or each.machine.get("cores") or 1),
         )
         out[f"runs/{each.id}.html"] = run_template.render(
-            run_page(ctx, each, counts.get(each.id, (0, 0)), conditions)
+            run_page(ctx, each, counts.get(each.id, (0, 0)), measured, conditions)
         )
     for preview in previews:
         out[preview["src"]] = preview["png"]
@@ -261,6 +271,8 @@ def history_points(
     for run_id, key, model, policy, compression, runtime, *values in store.metric_rows(
         columns, up_to
     ):
+        if run_id not in machines:
+            continue
         if key not in labels:
             labels[key] = SeriesLabel(key, model, policy, compression, runtime)
             points[key] = []
@@ -268,36 +280,16 @@ def history_points(
     return {labels[key]: pts for key, pts in points.items()}
 
 
-def _runtimes(store: Store, run_id: int) -> dict[str, str]:
-    return {
-        key: runtime
-        for rid, key, runtime in store.metric_rows(("run_id", "key", "runtime"), run_id)
-        if rid == run_id
-    }
-
-
 def noise_inputs(store: Store, base: int, head: int) -> NoiseInputs:
     """The two runs' round p50s and, per runtime, the same-file p50 changes of every series
     up to `head` on its machine: what `compare` judges latency changes against."""
-    machines = {r.id: r.machine_hash for r in store.runs()}
+    kind = store.run(head).kind
+    machines = {r.id: r.machine_hash for r in store.runs() if r.kind == kind}
     history: dict[str, list[float]] = {}
     for label, points in history_points(store, machines, head).items():
-        history.setdefault(label.runtime, []).extend(
-            same_file_changes(
-                [
-                    (
-                        p.run_id,
-                        p.machine_hash,
-                        p.status,
-                        p.latency_p50_ms,
-                        p.artifact_sha256,
-                        p.runtime_version,
-                    )
-                    for p in points
-                ],  # fmt: skip
-                machines[head],
-            )
-        )
+        # (run, machine, status, p50, sha256, runtime version) of each point
+        rows = [(p.run_id, p.machine_hash, p.status, *p[5:8]) for p in points]
+        history.setdefault(label.runtime, []).extend(same_file_changes(rows, machines[head]))
 
     def p50s(run_id: int) -> dict[str, list[float]]:
         return {k: [r["p50_ms"] for r in v] for k, v in store.rounds(run_id).items()}

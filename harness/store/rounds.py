@@ -14,7 +14,7 @@ ROUND_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms", "runs")
 
 
 def add_rounds_table(db: sqlite3.Connection) -> None:
-    """Schema v3: each latency round's summary, and what was timed (the file's sha256 and
+    """Schema v4: each latency round's summary, and what was timed (the file's sha256 and
     the runtime's version). Older candidates keep NULLs and no rounds: readers treat them
     as one round at their stored p50."""
     db.executescript(
@@ -60,12 +60,15 @@ def write_rounds(
 
 
 def read_rounds(db: sqlite3.Connection, run_id: int) -> dict[str, list[dict[str, Any]]]:
-    """key -> the candidate's rounds in order."""
+    """key -> the candidate's rounds in order, each with the candidate's runtime."""
     out: dict[str, list[dict[str, Any]]] = {}
     for row in db.execute(
-        "SELECT * FROM latency_rounds WHERE run_id = ? ORDER BY key, round", (run_id,)
+        "SELECT l.*, c.runtime FROM latency_rounds l JOIN candidates c"
+        " ON c.run_id = l.run_id AND c.key = l.key WHERE l.run_id = ? ORDER BY l.key, l.round",
+        (run_id,),
     ):
-        entry = {"round": row["round"], **{f: row[f] for f in ROUND_FIELDS}}
+        entry = {"round": row["round"], "runtime": row["runtime"]}
+        entry.update({f: row[f] for f in ROUND_FIELDS})
         entry["machine"] = json.loads(row["machine_json"])
         out.setdefault(row["key"], []).append(entry)
     return out
