@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness import __version__
-from harness.report import charts, detail_charts, ties
+from harness.report import arithmetic, charts, detail_charts, ties
 from harness.report.data import (
     budget_picks,
     candidate_href,
@@ -199,8 +199,14 @@ def candidate_page(
     )
 
 
+def _arithmetic_text(r: CandidateRecord) -> str:
+    a = arithmetic.of_details(r.details)
+    return f"{a.kind}: {a.explain}" if a.kind else a.explain
+
+
 def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
     d, m = r.details, r.metric
+    notes = d.get("compression_notes") or []
     runtime = d.get("runtime_info") or {}
     training = d.get("training") or {}
     latency = d.get("latency") or {}
@@ -214,6 +220,8 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("passes", fmt_spec(d.get("compression_spec", []))),
         ("runtime", " ".join(str(v) for v in (r.runtime, runtime.get("version")) if v)),
         ("runtime settings", fmt_spec(runtime.get("settings", {}))),
+        ("arithmetic", _arithmetic_text(r)),
+        *((("int8 weights", why),) if (why := arithmetic.cpu_choice(notes)) else ()),
         ("series key", r.key),
     ]
     train = [
@@ -294,6 +302,7 @@ def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
         ("Augmentation policy", r.policy),
         ("Compression", r.compression),
         ("Runtime", r.runtime),
+        ("Arithmetic", _arithmetic_text(r)),
         ("Accuracy", fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high"))),
         ("Size", f"{fmt_kb(m('file_bytes'))} ({fmt_int(m('params'))} parameters)"),
         ("Latency", f"p50 {fmt_ms(m('latency_p50_ms'))}, p90 {fmt_ms(m('latency_p90_ms'))}"),
