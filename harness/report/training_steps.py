@@ -9,7 +9,7 @@ from typing import Any
 from harness.report.charts import Figure, _axis, _layout
 from harness.report.formats import MISSING, fmt_int, fmt_pct, fmt_seconds, fmt_si, fmt_spec
 
-__all__ = ["step_curves", "step_sections"]
+__all__ = ["step_curves", "step_notes", "step_sections"]
 
 Pairs = list[tuple[str, str]]
 CURVES = (
@@ -82,10 +82,20 @@ def curves(history: Sequence[dict[str, Any]]) -> Figure:
     return {"data": data, "layout": layout}
 
 
-def step_curves(details: dict[str, Any]) -> list[tuple[str, str, Figure]]:
-    """(chart id, caption, figure) per training step that recorded its epochs."""
+def step_curves(details: dict[str, Any], figures: dict[str, Figure]) -> list[tuple[str, str]]:
+    """(chart id, caption) per training step that recorded its epochs; each step's loss
+    curves are added to `figures` under its id."""
+    out = []
+    for i, note in enumerate(_steps(details)):
+        if note.get("history"):
+            figures[f"curves-{i}"] = curves(note["history"])
+            out.append((f"curves-{i}", f"{TITLES[note['pass']]}: loss per epoch"))
+    return out
+
+
+def step_notes(details: dict[str, Any]) -> list[str]:
+    """Every compression note in one line; a training step's epochs are drawn, not listed."""
     return [
-        (f"curves-{i}", f"{TITLES[n['pass']]}: loss per epoch", curves(n["history"]))
-        for i, n in enumerate(_steps(details))
-        if n.get("history")
+        fmt_spec({k: v for k, v in note.items() if k != "history"})
+        for note in details.get("compression_notes", [])
     ]
