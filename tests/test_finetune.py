@@ -156,6 +156,7 @@ def test_the_setting_s_learning_rate_is_the_one_fine_tuning_uses() -> None:
     [
         [("prune", {"ratio": 0.7})],
         [("prune", {"ratio": 0.5, "structured": True, "scope": "layer"})],
+        [("prune", {"ratio": 0.3, "structured": True, "round_to": 4})],
         [("svd", {"rank_ratio": 0.25})],
         [("svd", {"energy": 0.9}), ("prune", {"ratio": 0.4, "structured": True})],
     ],

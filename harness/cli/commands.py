@@ -46,6 +46,9 @@ artifacts_option = click.option(
 config_argument = click.argument(
     "config", required=False, type=click.Path(dir_okay=False, path_type=Path)
 )
+example_option = click.option(
+    "--example", metavar="NAME", help="A built-in example sweep: default | tiny-vision."
+)
 
 
 class BarProgress:
@@ -83,12 +86,14 @@ def cli() -> None:
     ONNX Runtime and LiteRT, and render a static leaderboard."""
 
 
-def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, Any]:
+def _sweep(
+    config_path: Path | None, db: Path, artifacts: Path, example: str | None = None
+) -> tuple[Any, Any]:
     from harness.config.load import load_config
     from harness.store.results import Store
     from harness.sweep.driver import run_sweep
 
-    config = load_config(config_path)
+    config = load_config(config_path, example)
     progress = BarProgress()
     with Store(db) as store:
         try:
@@ -112,17 +117,21 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
 
 @cli.command()
 @config_argument
+@example_option
 @db_option
 @artifacts_option
 @site_option
 @click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
-def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int) -> None:
-    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site."""
+def run(
+    config: Path | None, example: str | None, db: Path, artifacts: Path, site_dir: Path, top: int
+) -> None:
+    """Sweep CONFIG (default: the built-in digits sweep, or --example NAME), store results,
+    render the site."""
     from harness.report.leaderboard import text_leaderboard
     from harness.report.render import build_site
     from harness.store.results import Store
 
-    summary, records = _sweep(config, db, artifacts)
+    summary, records = _sweep(config, db, artifacts, example)
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
     click.echo(text_leaderboard(records, top))
@@ -322,13 +331,15 @@ def select(
     "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: Path, force: bool) -> None:
-    """Write a commented example config (the built-in default) to PATH."""
-    from harness.config.load import default_config_text
+@example_option
+def init(path: Path, force: bool, example: str | None) -> None:
+    """Write a commented example config (the built-in default, or --example NAME) to PATH."""
+    from harness.config.examples import DEFAULT_EXAMPLE, example_text
 
+    text = example_text(example or DEFAULT_EXAMPLE)
     if path.exists() and not force:
         raise HarnessError(f"{path} already exists; pass --force to overwrite it")
-    path.write_text(default_config_text())
+    path.write_text(text)
     click.echo(f"wrote {path}; run it with: harness run {path}")
 
 

@@ -69,6 +69,7 @@ def index_page(
     previews: list[dict[str, Any]],
 ) -> dict[str, Any]:
     ok = sum(r.status == "ok" for r in records)
+    peak = ctx.run.machine.get("peak_macs_per_s")  # runs stored before it was measured lack it
     baselines = fp32_baselines(records)
     picks = [
         {
@@ -104,7 +105,8 @@ def index_page(
         regressed=len(regressed),
         figures=figures,
         previews=previews,
-        table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows),
+        peak=fmt_si(peak) if peak else None,
+        table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows, peak),
     )
 
 
