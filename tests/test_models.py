@@ -85,9 +85,8 @@ def test_resnet8_macs_and_exported_parameters_are_the_references() -> None:
 
 def test_mobilenet_v2_035_rounds_channels_as_the_paper_and_ends_at_2x2() -> None:
     import torch
-    from torch import nn
-
     from harness.models.mobilenetv2 import make_divisible
+    from torch import nn
 
     net = ARCHITECTURES.get("mobilenet_v2")((3, 32, 32), 10, 35, 7)
     assert [make_divisible(c * 0.35) for c in (32, 16, 24, 32, 64, 96, 160, 320)] == [

@@ -2,8 +2,9 @@
 
 Ten shape classes (disk, ring, triangle, square, plus, star, crescent, half-disk, bar,
 pair of dots) are drawn at a random position, scale, rotation and colour, filled with a
-random stripe texture, over a random textured background (noise, stripes, checks or a
-gradient) with small distractor blobs and pixel noise. Shapes are drawn as signed
+random stripe texture, over a random textured background (blotches, stripes, checks or
+a gradient between two near colours) with small distractor blobs and pixel noise; a shape
+too close to its background in brightness is drawn in the inverse colour. Shapes are drawn as signed
 membership tests on 2x supersampled coordinates, then averaged down (anti-aliased edges).
 
 Deterministic per seed: every image's parameters come from its split's own seeded stream,
@@ -32,6 +33,8 @@ PARAMS: dict[str, tuple[int, int, int]] = {
     "image_size": (32, 16, 128),
     "data_seed": (0, 0, 2**31 - 1),
 }
+
+MIN_CONTRAST = 0.25  # mean brightness difference between a shape and its background
 
 Mask = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -82,7 +85,9 @@ def _background(rng: np.random.Generator, n: int, side: int) -> np.ndarray:
     """(n, side, side, 3) textured backgrounds: blurred noise, stripes, checks or gradient."""
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
     kind = rng.integers(0, 4, n)
-    c1, c2 = _colours(rng, n), _colours(rng, n)
+    c1 = _colours(rng, n)
+    # the texture's second colour near the first: busy, but quieter than the shape's edge
+    c2 = np.clip(c1 + rng.uniform(-0.15, 0.15, (n, 3)), 0, 1)
     angle = rng.uniform(0, np.pi, n)
     freq = rng.uniform(2, 7, n)
     coarse = rng.uniform(0, 1, (n, 5, 5))
@@ -110,7 +115,7 @@ def render(n: int, seed: int | np.random.SeedSequence, image_size: int = 32) -> 
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.int64)
     side = 2 * image_size  # supersampled
-    radius = rng.uniform(0.22, 0.45, n) * side  # the shape's unit circle, in pixels
+    radius = rng.uniform(0.28, 0.45, n) * side  # the shape's unit circle, in pixels
     margin = side / 2 - 0.7 * radius
     cx = side / 2 + rng.uniform(-1, 1, n) * margin
     cy = side / 2 + rng.uniform(-1, 1, n) * margin
@@ -118,14 +123,17 @@ def render(n: int, seed: int | np.random.SeedSequence, image_size: int = 32) -> 
     colour = _colours(rng, n)
     stripe_angle = rng.uniform(0, np.pi, n)
     stripe_freq = rng.uniform(0.5, 3.0, n)
-    stripe_depth = rng.uniform(0, 0.45, n)
-    n_blobs = rng.integers(0, 4, n)
+    stripe_depth = rng.uniform(0, 0.3, n)
+    n_blobs = rng.integers(0, 3, n)
     blobs = rng.uniform(0, 1, (n, 3, 3))  # x, y, radius per distractor
     blob_colour = _colours(rng, 3 * n).reshape(n, 3, 3)
-    noise_sigma = rng.uniform(0.01, 0.08, n)
+    noise_sigma = rng.uniform(0.01, 0.05, n)
     pixel_noise = rng.standard_normal((n, image_size, image_size, 3)).astype(np.float32)
 
     img = _background(rng, n, side)
+    # a shape whose brightness is too close to its background's is drawn in the inverse colour
+    near = np.abs(colour.mean(1) - img.mean(axis=(1, 2, 3))) < MIN_CONTRAST
+    colour[near] = 1.0 - colour[near]
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
     for i in range(n):
         for b in range(n_blobs[i]):
