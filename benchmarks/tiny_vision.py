@@ -1,6 +1,6 @@
 """The tiny-vision suite's trade-offs: ResNet-8 and MobileNetV2-0.35 on generated 32x32 scenes.
 
-    python benchmarks/tiny_vision.py [--keep DIR]
+    python benchmarks/tiny_vision.py [--keep DIR] [--quick]
 
 Runs `harness run --example tiny-vision` through the library (cold unless DIR holds its
 cache), then a second small sweep on the same trained models (reused from the cache):
@@ -10,6 +10,9 @@ batch 1 per runtime and the share of one core's measured peak; int8 full-integer
 fp32 p50 per runtime; the smallest candidate within 1 point of fp32 accuracy by a paired
 test on the same test images, and its bytes over fp32's; structured prune 50% + fine-tune
 against fp32 (MACs, p50, accuracy); and what rounding the kept channels does to p50.
+
+--quick trains 2 epochs on 2000 images and fine-tunes 1 epoch: MACs, bytes, p50 and their
+ratios do not depend on how long a model trained, accuracies do (they are not the suite's).
 """
 
 from __future__ import annotations
@@ -167,14 +170,31 @@ def rounding_config(config: Config, base: Path) -> Config:
     return parse_config(raw, "tiny_vision rounding", base)
 
 
+def quick_config(config: Config, base: Path) -> Config:
+    """The suite with short training: same models, settings and runtimes, so the same
+    MACs, bytes and latencies; accuracies are lower than the suite's."""
+    raw = {**config.raw, "name": "tiny-vision-quick"}
+    raw["dataset"] = {**raw["dataset"], "train_samples": 2000, "val_samples": 500}
+    raw["training"] = {**raw["training"], "epochs": 2}
+    raw["compression"] = {
+        name: {**chain, "finetune_epochs": 1} if isinstance(chain, dict) else chain
+        for name, chain in raw["compression"].items()
+    }
+    return parse_config(raw, "tiny_vision --quick", base)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="work in DIR instead of a temp folder")
+    parser.add_argument("--quick", action="store_true", help="short training (see above)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = (args.keep or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         config = load_config(None, "tiny-vision")
+        if args.quick:
+            config = quick_config(config, workdir)
+            print("--quick: 2 epochs on 2000 images; accuracies are not the suite's")
         cpu0, wall0 = _cpu_seconds(), time.perf_counter()
         rows, machine, timings = sweep(config, workdir)
         wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
