@@ -140,7 +140,8 @@ def report_model(
 def report_rounding(rows: list[CandidateRecord]) -> None:
     print("\n== structured prune 50% (no fine-tune): kept channels as they fall vs round_to = 8")
     print(
-        f"  {'model':<13}{'setting':<18}{'kept channels':<34}{'MACs':>12}{'ORT ms':>9}{'LiteRT ms':>10}"
+        f"  {'model':<13}{'setting':<15}{'kept channels':<34}{'MACs':>11}{'ORT ms':>8}"
+        f"{'GMAC/s':>8}{'LiteRT ms':>10}{'GMAC/s':>8}"
     )
     by = {(r.model, r.compression, r.runtime): r for r in rows}
     for model, compression in sorted({(r.model, r.compression) for r in rows}):
@@ -155,8 +156,13 @@ def report_rounding(rows: list[CandidateRecord]) -> None:
         kept = [v["kept"] for v in notes.get("kept", {}).values()]
         shown = ",".join(map(str, kept[:9])) + ("..." if len(kept) > 9 else "")
         macs = int(ort.metric("macs") or 0) if ort else 0
-        cells = [f"{_ms(r):.3f}" if _ms(r) else "-" for r in (ort, lite)]
-        print(f"  {model:<13}{compression:<18}{shown:<34}{macs:>12,}{cells[0]:>9}{cells[1]:>10}")
+        cells = []
+        for r, width in ((ort, 8), (lite, 10)):
+            ms = _ms(r)
+            cells.append(
+                f"{ms:>{width}.3f}{macs / ms / 1e6:>8.1f}" if ms else f"{'-':>{width + 8}}"
+            )
+        print(f"  {model:<13}{compression:<15}{shown:<34}{macs:>11,}{''.join(cells)}")
 
 
 def rounding_config(config: Config, base: Path) -> Config:
