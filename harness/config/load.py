@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.config import sections
+from harness.config import report_section, sections
 from harness.config.examples import DEFAULT_EXAMPLE, example_source, example_text
 from harness.errors import ConfigError
 from harness.specs import (
@@ -91,6 +91,9 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     latency = sections.latency(
         sections.Section(top.get("latency", dict, default={}), "latency", errors)
     )
+    report = report_section.report(
+        sections.Section(top.get("report", dict, default={}), "report", errors)
+    )
     top.finish()
     if errors:
         raise ConfigError("\n".join(f"{source}:{key}: {msg}" for key, msg in errors))
@@ -107,4 +110,5 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         latency=latency,
         raw=raw,
         data_kind=data_kind,
+        report=report,
     )
