@@ -25,6 +25,7 @@ from harness.report.formats import (
     fmt_si,
 )
 from harness.report.history import Series
+from harness.report.throughput import fmt_throughput, macs_per_second
 from harness.specs import DEFAULT_BUDGETS, BudgetSpec
 from harness.store.results import CandidateRecord
 from harness.sweep.plan import BASELINE
@@ -264,22 +265,6 @@ LEADERBOARD_COLUMNS = (
     Column("MAC/s", numeric=True, title="MACs per second at p50, and the share of one core's measured float32 peak: near it, latency is compute-bound; far below, call overhead decides"),
     Column("status"),
 )  # fmt: skip
-
-
-def macs_per_second(record: CandidateRecord) -> float | None:
-    """MACs of one sample times the batch timed, divided by the p50 of that batch."""
-    macs, p50 = record.metric("macs"), record.metric("latency_p50_ms")
-    if not macs or not p50:
-        return None
-    batch = (record.details.get("latency") or {}).get("batch", 1)
-    return float(macs) * float(batch) / (float(p50) / 1000)
-
-
-def fmt_throughput(rate: float | None, peak: float | None) -> str:
-    """'3.1 G (6%)': MACs/s and its share of the peak, when the machine's peak is known."""
-    if rate is None:
-        return MISSING
-    return fmt_si(rate) + (f" ({rate / peak:.0%})" if peak else "")
 
 
 def leaderboard_table(
