@@ -11,7 +11,7 @@ from onnx import numpy_helper
 from harness.compress import apply_chain
 from harness.compress.base import PassContext
 from harness.compress.graph import attr, set_initializer
-from harness.compress.prune import Prune, choose_channels, smallest_mask
+from harness.compress.prune import Prune, choose_channels, round_kept, smallest_mask
 from harness.errors import ParamError
 from harness.measure.size import onnx_size
 from tests.test_compress_graphs import (
@@ -375,6 +375,8 @@ def test_apply_never_mutates_its_input() -> None:
         ({"ratio": 0.5, "scope": "globl"}, "scope", "(did you mean 'global'?)"),
         ({"ratio": 0.5, "structured": 1}, "structured", "must be true or false"),
         ({"ratio": 0.5, "ratoi": 0.5}, "ratoi", "did you mean 'ratio'"),
+        ({"ratio": 0.5, "structured": True, "round_to": 0}, "round_to", "in [1, 256], got 0"),
+        ({"ratio": 0.5, "round_to": 8}, "round_to", "set structured = true too"),
     ],
 )
 def test_bad_params_are_param_errors(params: dict, key: str, message: str) -> None:
@@ -389,3 +391,37 @@ def test_spec_and_label() -> None:
     assert p.label() == "prune 50%"
     assert Prune(0.25, structured=True, scope="layer").label() == "prune 25% channels per-layer"
     assert Prune.from_params({"ratio": 0}).ratio == 0.0
+    rounded = Prune.from_params({"ratio": 0.5, "structured": True, "round_to": 8})
+    assert rounded.spec()["round_to"] == 8 and rounded.label() == "prune 50% channels /8"
+
+
+def test_round_to_rounds_each_kept_count_to_the_nearest_multiple() -> None:
+    scores = np.array([5.0, 1.0, 7.0, 3.0, 8.0, 2.0, 6.0, 4.0, 0.5, 9.0, 10.0, 11.0])
+    # 12 channels, 30% removed per layer: keep 12 - round(3.6) = 8
+    assert choose_channels({"a": scores}, 0.3, per_layer=True)["a"].size == 8
+    # 8 / 4 = 2 multiples: 8 stays; 8 / 3 = 2.67 -> 9 (rounds up: the 9 strongest)
+    assert choose_channels({"a": scores}, 0.3, True, round_to=4)["a"].size == 8
+    assert choose_channels({"a": scores}, 0.3, True, round_to=3)["a"].tolist() == [
+        0, 2, 3, 4, 6, 7, 9, 10, 11,
+    ]  # fmt: skip
+    # 8 / 5 = 1.6 -> 10; 8 / 16 rounds to 0 multiples but keeps one: 16 > 12 keeps all 12
+    assert round_kept(scores, 8, 5).size == 10
+    assert round_kept(scores, 8, 16).tolist() == list(range(12))
+    # rounding down keeps the strongest: 5 of 12 at round_to 4 -> the 4 strongest
+    assert round_kept(scores, 5, 4).tolist() == [4, 9, 10, 11]
+
+
+def test_round_to_makes_every_pruned_layer_a_multiple_and_the_model_runs() -> None:
+    plain, notes = pruned(conv_net(), ratio=0.3, structured=True, scope="layer")
+    # c1 8 -> 6, c2 16 -> 11, fc1 32 -> 22 without rounding
+    assert {k: v["kept"] for k, v in notes["kept"].items()} == {
+        "conv_c1": 6, "conv_c2": 11, "gemm_h": 22,
+    }  # fmt: skip
+    out, notes = pruned(conv_net(), ratio=0.3, structured=True, scope="layer", round_to=4)
+    # 6/4 = 1.5 -> 8 (all), 11/4 = 2.75 -> 12, 22/4 = 5.5 -> 24
+    assert {k: v["kept"] for k, v in notes["kept"].items()} == {
+        "conv_c1": 8, "conv_c2": 12, "gemm_h": 24,
+    }  # fmt: skip
+    conv_weights = [w for w in weights(out) if w.ndim == 4]
+    assert [w.shape[:2] for w in conv_weights] == [(8, 1), (12, 8)]
+    assert run(out, inputs_for(out)).shape == (8, 10)

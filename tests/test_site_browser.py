@@ -94,12 +94,12 @@ def test_filters_narrow_the_rows(browser: Browser, site_dir: Path) -> None:
     )
     total = browser.evaluate(f"{visible}.length")
     browser.evaluate(
-        "(() => { const s = document.querySelector('select[data-filter-column=\"13\"]');"
+        "(() => { const s = document.querySelector('select[data-filter-column=\"14\"]');"
         " s.value = 'failed'; s.dispatchEvent(new Event('change')); })()"
     )
     assert browser.evaluate(f"{visible}.length") == 1
     browser.evaluate(
-        "(() => { const s = document.querySelector('select[data-filter-column=\"13\"]');"
+        "(() => { const s = document.querySelector('select[data-filter-column=\"14\"]');"
         " s.value = ''; s.dispatchEvent(new Event('change'));"
         " const t = document.querySelector('[data-filter-text]'); t.value = 'LITERT';"
         " t.dispatchEvent(new Event('input')); })()"

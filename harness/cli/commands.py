@@ -69,6 +69,9 @@ artifacts_option = click.option(
 config_argument = click.argument(
     "config", required=False, type=click.Path(dir_okay=False, path_type=Path)
 )
+example_option = click.option(
+    "--example", metavar="NAME", help="A built-in example sweep: default | tiny-vision."
+)
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,12 +91,14 @@ def cli() -> None:
     """
 
 
-def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, Any]:
+def _sweep(
+    config_path: Path | None, db: Path, artifacts: Path, example: str | None = None
+) -> tuple[Any, Any]:
     from harness.config.load import load_config
     from harness.store.results import Store
     from harness.sweep.driver import run_sweep
 
-    config = load_config(config_path)
+    config = load_config(config_path, example)
     check_writable(artifacts, "--artifacts")
     progress = make_progress()
     with Store(db) as store:
@@ -140,12 +145,16 @@ def _explain_interrupt(exc: Interrupted, config: Any, store: Any) -> None:
 
 @cli.command()
 @config_argument
+@example_option
 @db_option
 @artifacts_option
 @site_option
 @click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
-def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int) -> None:
-    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site.
+def run(
+    config: Path | None, example: str | None, db: Path, artifacts: Path, site_dir: Path, top: int
+) -> None:
+    """Sweep CONFIG (default: the built-in digits sweep, or --example NAME), store results,
+    render the site.
 
     Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
     from harness.report.leaderboard import text_leaderboard
@@ -153,7 +162,7 @@ def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int
     from harness.store.results import Store
 
     check_site_target(site_dir)
-    summary, records = _sweep(config, db, artifacts)
+    summary, records = _sweep(config, db, artifacts, example)
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
     click.echo(text_leaderboard(records, top))
@@ -374,13 +383,15 @@ def select(
     "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: Path, force: bool) -> None:
-    """Write a commented example config (the built-in default) to PATH."""
-    from harness.config.load import default_config_text
+@example_option
+def init(path: Path, force: bool, example: str | None) -> None:
+    """Write a commented example config (the built-in default, or --example NAME) to PATH."""
+    from harness.config.examples import DEFAULT_EXAMPLE, example_text
 
+    text = example_text(example or DEFAULT_EXAMPLE)
     if path.exists() and not force:
         raise HarnessError(f"{path} already exists; pass --force to overwrite it")
-    path.write_text(default_config_text())
+    path.write_text(text)
     click.echo(f"wrote {path}; run it with: harness run {path}")
 
 

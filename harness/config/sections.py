@@ -111,10 +111,12 @@ def _one_of(choices: list[str]) -> Callable:
 
 
 def dataset(sec: Section, base_dir: Path) -> DatasetSpec:
-    from harness.train.datasets import DATASETS
+    from harness.train.datasets import DATASETS, INT_PARAMS
 
     name = sec.get("name", str, check=_one_of(DATASETS.names()))
     params: dict[str, Any] = {}
+    for key, (default, lo, hi) in INT_PARAMS.get(name or "", {}).items():
+        params[key] = sec.get(key, int, default=default, check=_between(lo, hi))
     if name in ("npz", "image_folder"):
         path = sec.get("path", str)
         if path is not None:

@@ -77,6 +77,7 @@ def index_page(
     budgets: Sequence[BudgetSpec] = DEFAULT_BUDGETS,
 ) -> dict[str, Any]:
     ok = sum(r.status == "ok" for r in records)
+    peak = ctx.run.machine.get("peak_macs_per_s")  # runs stored before it was measured lack it
     baselines = fp32_baselines(records)
     picks = [
         {
@@ -132,7 +133,8 @@ def index_page(
         tie_rule=ties.RULE_TEXT,
         figures=figures,
         previews=previews,
-        table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows),
+        peak=fmt_si(peak) if peak else None,
+        table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows, peak),
     )
 
 

@@ -220,7 +220,7 @@ def export_onnx(net: Any, splits: Splits) -> bytes:
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
         )
-    data = buffer.getvalue()
+    data = _unshare_constants(onnx.load_from_string(buffer.getvalue())).SerializeToString()
     onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     with torch.no_grad():
         expected = net(sample).numpy()
@@ -232,3 +232,23 @@ def export_onnx(net: Any, splits: Splits) -> bytes:
     if diff > 1e-5:
         raise HarnessError(f"ONNX export differs from PyTorch by {diff:.2e} (> 1e-5); not used")
     return data
+
+
+def _unshare_constants(model: Any) -> Any:
+    """Give each Identity of an initializer its own copy of it. torch's exporter shares
+    equal folded constants (e.g. the zero biases of BatchNorms folded into bias-free convs)
+    through Identity nodes; compression passes edit a layer's own initializers and cannot
+    slice a shared one, so structured pruning would leave those layers whole."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    keep = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            array = numpy_helper.to_array(inits[node.input[0]])
+            model.graph.initializer.append(numpy_helper.from_array(array, node.output[0]))
+        else:
+            keep.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    return model
