@@ -71,7 +71,7 @@ def screenshot(session: nox.Session) -> None:
     _ensure_chromium(session)
     session.install("-e", ".[dev]")
     session.run("harness", "run")
-    session.run("python", "tests/browser.py", "site/index.html", "docs/leaderboard.png")
+    session.run("python", "tests/helpers/browser.py", "site/index.html", "docs/leaderboard.png")
 
 
 @nox.session

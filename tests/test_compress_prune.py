@@ -14,10 +14,10 @@ from harness.compress.graph import attr, set_initializer
 from harness.compress.prune import Prune, choose_channels, smallest_mask
 from harness.errors import ParamError
 from harness.measure.size import onnx_size
-from tests.test_compress_graphs import (
+from tests.helpers.graphs import (
     USER_INPUT,
-    _bn,
-    _bn_node,
+    bn_inits,
+    bn_node,
     conv_net,
     ctx_for,
     he,
@@ -177,7 +177,7 @@ def concat_net(seed: int = 9) -> onnx.ModelProto:
     inits = {
         "a.w": he(r, 8, 3, 3, 3),
         "b.w": he(r, 8, 3, 3, 3),
-        **_bn(r, "bn", 16),
+        **bn_inits(r, "bn", 16),
         "c.w": he(r, 6, 16, 3, 3),
         "fc.w": he(r, 5, 6),
         "fc.b": np.zeros(5, np.float32),
@@ -190,7 +190,7 @@ def concat_net(seed: int = 9) -> onnx.ModelProto:
         node("Conv", ["input", "a.w"], ["a"], **pads),
         node("Conv", ["input", "b.w"], ["b"], **pads),
         node("Concat", ["a", "b"], ["cat"], axis=1),
-        _bn_node("bn", "cat", "cb"),
+        bn_node("bn", "cat", "cb"),
         node("Relu", ["cb"], ["r"]),
         node("Conv", ["r", "c.w"], ["c"], **pads),
         node("GlobalAveragePool", ["c"], ["gap"]),
@@ -235,7 +235,7 @@ def residual_net(seed: int = 6) -> onnx.ModelProto:
         "stem.w": he(r, 8, 3, 3, 3),
         "stem.b": (r.standard_normal(8) * 0.1).astype(np.float32),
         "res.w": he(r, 8, 8, 3, 3),
-        **_bn(r, "bn", 8),
+        **bn_inits(r, "bn", 8),
         "fc.w": he(r, 5, 8),
         "fc.b": (r.standard_normal(5) * 0.1).astype(np.float32),
     }
@@ -246,7 +246,7 @@ def residual_net(seed: int = 6) -> onnx.ModelProto:
         node("Conv", ["input", "stem.w", "stem.b"], ["s"], **pads),
         node("Relu", ["s"], ["t"]),
         node("Conv", ["t", "res.w"], ["rc"], **pads),
-        _bn_node("bn", "rc", "rb"),
+        bn_node("bn", "rc", "rb"),
         node("Add", ["rb", "t"], ["sum"]),
         node("Relu", ["sum"], ["block"]),
         node("GlobalAveragePool", ["block"], ["gap"]),
