@@ -6,7 +6,10 @@ turns a worker's outputs into metrics. None of them touch the store or print.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import numpy as np
 
 from harness.compress import PASSES_VERSION
 from harness.errors import HarnessError
+from harness.hashing import hash_spec
 from harness.measure.latency import keep_samples, summarize
 from harness.measure.metrics import accuracy, classification_report, parity
 from harness.measure.runner import WorkerResult
@@ -25,8 +29,36 @@ CONVERTER_VERSION = "1"
 
 
 def compressed_key(job: CompressJob) -> str:
-    """The cache key of a compressed model: the job's settings and the passes' code version."""
-    return f"{job.key}-p{PASSES_VERSION}"
+    """The cache key of a compressed model: the job's settings, the passes' code version and
+    the versions of the libraries a pass delegates to (`libraries`, e.g. onnxruntime's
+    quantizer); chains of the harness's own passes keep the key they always had."""
+    key = f"{job.key}-p{PASSES_VERSION}"
+    libraries = [lib for p in job.compression.passes for lib in getattr(p, "libraries", ())]
+    return f"{key}-{hash_spec(library_versions(libraries), 8)}" if libraries else key
+
+
+def converted_key(job: CompressJob, quantize: str) -> str:
+    """The cache key of a .tflite: its ONNX source, the converter's code version, LiteRT's
+    quantization mode and, when it quantizes, the quantizer's library versions."""
+    from harness.convert.litert_quant import QUANTIZER_LIBRARIES
+
+    key = f"{compressed_key(job)}-c{CONVERTER_VERSION}-{quantize}"
+    if quantize == "none":
+        return key
+    return f"{key}-{hash_spec(library_versions(QUANTIZER_LIBRARIES), 8)}"
+
+
+def library_versions(names: Iterable[str]) -> dict[str, str]:
+    return {name: library_version(name) for name in sorted(set(names))}
+
+
+@cache  # reading package metadata takes milliseconds; a sweep asks for every candidate
+def library_version(name: str) -> str:
+    """The installed version, from package metadata (nothing is imported)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 CALIBRATION_SAMPLES = 256
@@ -166,7 +198,7 @@ def convert_stage(
     calibration: np.ndarray | None = None,
 ) -> Built:
     """ONNX -> .tflite, then LiteRT's own quantizer when the target asks for it."""
-    key = f"{compressed_key(job)}-c{CONVERTER_VERSION}-{quantize}"
+    key = converted_key(job, quantize)
     cached = artifacts.get("tflite", key, "tflite")
     if cached:
         return Built(cached[0], cached[1], reused=True)
