@@ -135,3 +135,53 @@ def test_split_sizes_follow_the_fractions() -> None:
     ds = _dataset([20, 20])  # 40 samples: test 25% = 10, validation 15% of 40 = 6
     s = split(ds, 0, 0.15, 0.25)
     assert (len(s.train[1]), len(s.val[1]), len(s.test[1])) == (24, 6, 10)
+
+
+def test_the_shipped_datasets_exactly() -> None:
+    digits = load("digits", {})
+    assert (digits.name, digits.kind, digits.x.shape, digits.x.dtype) == (
+        "digits", "image", (1797, 8, 8, 1), np.float32,
+    )  # fmt: skip
+    assert digits.x.max() == 1.0 and digits.x.min() == 0.0  # 4-bit pixels / 16
+    assert digits.classes == tuple("0123456789") and np.bincount(digits.y)[0] == 178
+    cancer = load("breast_cancer", {})
+    assert (cancer.name, cancer.kind, cancer.x.shape, cancer.x.dtype) == (
+        "breast_cancer", "tabular", (569, 30), np.float32,
+    )  # fmt: skip
+    assert cancer.classes == ("malignant", "benign") and np.bincount(cancer.y).tolist() == [
+        212,
+        357,
+    ]
+
+
+def test_image_normalisation_is_per_channel_over_samples_and_pixels() -> None:
+    # Channel 0 holds 0..23 over (N, H, W); channel 1 is 10x channel 0.
+    base = np.arange(24, dtype=np.float32).reshape(6, 2, 2)
+    x = np.stack([base, base * 10], axis=-1) / 240.0
+    ds = Dataset("img", "image", x, np.repeat([0, 1], 3), ("0", "1"), np.array([0, 0, 1, 2, 0, 0]))
+    s = split(ds, 0, 0.15, 0.25)
+    train = x[[0, 1, 4, 5]]
+    assert s.normalization.mean == pytest.approx(tuple(train.mean(axis=(0, 1, 2))), rel=1e-6)
+    assert s.normalization.std == pytest.approx(tuple(train.std(axis=(0, 1, 2))), rel=1e-6)
+    model_in = s.model_input(x[:1])
+    assert model_in.shape == (1, 2, 2, 2) and model_in.dtype == np.float32  # N, C, H, W
+    expected = (x[0, 1, 0, 1] - s.normalization.mean[1]) / s.normalization.std[1]
+    assert model_in[0, 1, 1, 0] == pytest.approx(expected, rel=1e-5)
+    assert s.input_shape == (2, 2, 2)
+    assert s.normalization.spec() == {
+        "mean": list(s.normalization.mean),
+        "std": list(s.normalization.std),
+    }
+
+
+def test_the_split_is_stratified_and_each_fraction_of_the_whole() -> None:
+    ds = _dataset([40, 20])  # 60 samples: test 25% = 15, validation 15% of 60 = 9
+    s = split(ds, 3, 0.15, 0.25)
+    assert (len(s.train[1]), len(s.val[1]), len(s.test[1])) == (36, 9, 15)
+    assert np.bincount(s.test[1]).tolist() == [10, 5]  # in the 2:1 proportion of the data
+    assert np.bincount(s.train[1]).tolist() == [24, 12]
+    again = split(ds, 3, 0.15, 0.25)
+    assert again.test[0].tolist() == s.test[0].tolist()
+    other = split(ds, 4, 0.15, 0.25)
+    assert other.test[0].tolist() != s.test[0].tolist()
+    assert other.val[0].tolist() != s.val[0].tolist()
