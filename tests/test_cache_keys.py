@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from harness.config.load import parse_config
 from harness.specs import Config
-from harness.sweep import stages
+from harness.sweep import keys
 from harness.sweep.plan import make_plan
 
 # Two models x two policies x five compressions x three targets (two of them LiteRT).
@@ -65,10 +65,10 @@ def keys_of(config: Config) -> dict[Label, str]:
         out[("train", t.model.name, t.policy.name)] = t.key
     for c in plan.compressions:
         where = (c.train.model.name, c.train.policy.name, c.compression.name)
-        out[("compress", *where)] = stages.compressed_key(c)
+        out[("compress", *where)] = keys.compressed_key(c)
         for r in config.runtimes:
             if r.engine == "litert":
-                out[("tflite", *where, r.name)] = stages.converted_key(
+                out[("tflite", *where, r.name)] = keys.converted_key(
                     c, r.settings.get("quantize", "none")
                 )
     for cand in plan.candidates:
@@ -188,11 +188,11 @@ def test_several_settings_change_the_union_of_their_keys(chosen: set[int]) -> No
 
 
 def test_every_key_of_a_kind_is_distinct() -> None:
-    keys = keys_of(_parse(BASE))
+    every = keys_of(_parse(BASE))
     for kind in ("train", "compress", "tflite", "measure"):
-        of_kind = [k for label, k in keys.items() if label[0] == kind]
+        of_kind = [k for label, k in every.items() if label[0] == kind]
         assert len(set(of_kind)) == len(of_kind), kind
-    assert len(set(keys.values())) == len(keys)
+    assert len(set(every.values())) == len(every)
 
 
 def test_the_model_code_revision_is_in_the_trained_models_keys(
@@ -215,7 +215,7 @@ def test_a_code_version_changes_the_artifacts_that_code_makes(
     monkeypatch: pytest.MonkeyPatch, constant: str, depends: Callable[[Label], bool]
 ) -> None:
     before = keys_of(_parse(BASE))
-    monkeypatch.setattr(stages, constant, getattr(stages, constant) + "0")
+    monkeypatch.setattr(keys, constant, getattr(keys, constant) + "0")
     after = keys_of(_parse(BASE))
     assert {lab for lab in before if after[lab] != before[lab]} == labels(depends)
 
@@ -237,9 +237,9 @@ def test_a_library_upgrade_changes_the_artifacts_that_library_makes(
     monkeypatch: pytest.MonkeyPatch, library: str, depends: Callable[[Label], bool]
 ) -> None:
     before = keys_of(_parse(BASE))
-    real = stages.library_version
+    real = keys.library_version
     upgraded = {library: "999.0"}
-    monkeypatch.setattr(stages, "library_version", lambda name: upgraded.get(name) or real(name))
+    monkeypatch.setattr(keys, "library_version", lambda name: upgraded.get(name) or real(name))
     after = keys_of(_parse(BASE))
     assert {lab for lab in before if after[lab] != before[lab]} == labels(depends)
 
