@@ -136,3 +136,56 @@ def test_history_row_shows_the_changes_since_the_previous_run() -> None:
     ]  # fmt: skip
     assert [c.value for c in row.cells][4:11] == [4, 0.955, -0.005, 1024, 24, 2.5, 0.25]
     assert row.cells[0].href == "candidates/9.html" and row.kind == "regressed"
+
+
+def test_history_rows_without_a_previous_run_or_without_a_success() -> None:
+    single = [HistoryPoint(1, "A", "ok", 0.9, 2048, 1.5)]
+    failing = [HistoryPoint(1, "A", "failed", None, None, None)]
+    shrinking = [
+        HistoryPoint(1, "A", "ok", 0.9, 2048, 1.0),
+        HistoryPoint(2, "B", "ok", 0.91, 1024, 9.0),  # timed on another machine only
+    ]
+    series = history_series(
+        {_label("single"): single, _label("failing"): failing, _label("shrinking"): shrinking},
+        "A",
+    )
+    table = history_table(series, {}, "A", inline=False)
+    rows = {row.cells[2].text: row for row in table.rows}
+    assert [c.text for c in rows["single"].cells[4:]] == [
+        "1", "90.0%", "–", "2.0 KB", "–", "1.50 ms", "–", "no", "",
+    ]  # fmt: skip
+    assert [c.value for c in rows["single"].cells[4:11]] == [1, 0.9, None, 2048, None, 1.5, None]
+    assert rows["single"].kind == "ok" and rows["single"].cells[0].href is None
+    assert [c.text for c in rows["failing"].cells[4:]] == [
+        "1", "–", "–", "–", "–", "–", "–", "no", "",
+    ]  # fmt: skip
+    assert rows["failing"].kind == "failed"
+    assert [c.text for c in rows["shrinking"].cells[4:]] == [
+        "2", "91.0%", "+1.0 pt", "1.0 KB", "−1,024 B", "1.00 ms", "–", "no", "",
+    ]  # fmt: skip
+    assert rows["shrinking"].cells[8].value == -1024 and rows["shrinking"].kind == "ok"
+    assert (table.id, table.inline) == ("history", False)
+    assert [(f.label, f.column, f.options) for f in table.filters] == [
+        ("runtime", 3, ("onnxruntime",)),
+        ("regressed", 11, ("no",)),
+    ]
+    assert len(table.columns) == 13
+
+
+def test_a_recovered_series_compares_with_its_last_success() -> None:
+    points = [
+        HistoryPoint(1, "A", "ok", 0.9, 1000, 2.0),
+        HistoryPoint(2, "A", "failed", None, None, None),
+        HistoryPoint(3, "A", "ok", 0.92, 1000, 1.0),
+    ]
+    (row,) = history_table(history_series({_label("k"): points}, "A"), {}, "A", True).rows
+    assert [c.text for c in row.cells[4:11]] == [
+        "3",
+        "92.0%",
+        "+2.0 pt",
+        "1.0 KB",
+        "+0 B",
+        "1.00 ms",
+        "−50.0%",
+    ]
+    assert row.kind == "ok" and row.cells[11].text == "no"
