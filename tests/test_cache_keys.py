@@ -168,6 +168,7 @@ SETTINGS: list[tuple[str, Any, Callable[[Label], bool]]] = [
     ("latency/min_seconds", 0.5, nothing),
     ("latency/max_runs", 200, nothing),
     ("latency/timeout_seconds", 30, nothing),
+    ("report", {"budgets": {"file": ["8KB"], "p50": ["250us"]}}, nothing),  # how pages look
 ]  # fmt: skip
 
 

@@ -7,9 +7,6 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.report.data import (
-    Budget as PageBudget,
-)
-from harness.report.data import (
     best_under,
     budget_picks,
     fp32_baselines,
@@ -24,6 +21,7 @@ from harness.report.select import (
     parse_size,
     select,
 )
+from harness.specs import BudgetSpec as PageBudget
 from harness.store.results import CandidateRecord
 from tests.helpers.records import record
 
