@@ -115,3 +115,20 @@ def test_settings_print_sorted_and_nested() -> None:
     )
     assert fmt_spec([]) == fmt_spec({}) == "none"
     assert fmt_spec({"layers": ("conv", "dense")}) == "layers=conv; dense"
+
+
+def test_a_billion_is_one_g() -> None:
+    assert fmt_si(1_000_000_000) == "1.00 G" and fmt_si(999_999_999) == "1,000 M"
+    assert fmt_si(1_000_000) == "1.00 M" and fmt_si(999_999) == "1,000 k"
+
+
+def test_times_are_shown_in_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert fmt_time("2026-01-03T09:30:00+01:00") == "2026-01-03 08:30 UTC"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

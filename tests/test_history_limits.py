@@ -101,21 +101,20 @@ def test_series_order_latest_regression_then_any_regression_then_accuracy() -> N
     ok = HistoryPoint(1, "A", "ok", 0.9, 1000, 1.0)
     series = history_series(
         {
-            _label("steady-low"): [ok, ok._replace(run_id=2)],
+            _label("a-low"): [ok, ok._replace(run_id=2)],
+            _label("b-failing"): [ok._replace(status="failed", accuracy=None)],
             _label("old-regression"): [ok, ok._replace(run_id=2, file_bytes=2000),
                                        ok._replace(run_id=3, file_bytes=2000)],
             _label("latest"): [ok, ok._replace(run_id=2, accuracy=0.5)],
-            _label("steady-high"): [ok._replace(accuracy=0.95)],
+            _label("z-high"): [ok._replace(accuracy=0.95)],
             _label("empty"): [],
         },
         "A",
     )  # fmt: skip
+    # Among series with no regression: more accurate first, a failing one (no accuracy) last.
     assert [s.label.key for s in series] == [
-        "latest",
-        "old-regression",
-        "steady-high",
-        "steady-low",
-    ]
+        "latest", "old-regression", "z-high", "a-low", "b-failing",
+    ]  # fmt: skip
     assert series[0].latest_regressions() == (Regression(2, "accuracy", 0.9, 0.5),)
     assert series[1].latest_regressions() == ()
 

@@ -198,3 +198,18 @@ def test_timer_stops_at_max_runs_even_below_min_runs() -> None:
     )
     assert len(samples) == 4 and len(calls) == 7 and samples.dtype == np.int64
     assert (samples >= 0).all()
+
+
+def test_a_timed_call_is_the_difference_of_two_clock_reads() -> None:
+    samples = time_calls(lambda: None, warmup=0, min_runs=5, min_seconds=0.0, max_runs=5)
+    assert (samples >= 0).all() and samples.max() < 1_000_000_000  # a no-op takes < 1 s
+
+
+def test_zero_latency_gives_zero_throughput_not_a_division_by_zero() -> None:
+    stats = summarize(np.zeros(3, dtype=np.int64), batch=8)
+    assert stats["throughput_per_s"] == 0.0 and stats["latency_p99_ms"] == 0.0
+
+
+def test_at_most_500_samples_are_kept_by_default() -> None:
+    assert len(keep_samples(np.arange(1000, dtype=np.int64))) == 500  # every second one
+    assert len(keep_samples(np.arange(499, dtype=np.int64))) == 499
