@@ -85,3 +85,10 @@ def test_compression_family_is_the_first_word() -> None:
     assert compression_family("prune 50% + int8") == "prune"
     assert compression_family("fp32") == "fp32"
     assert compression_family("") == ""
+
+
+def test_the_table_carries_its_columns_and_an_ok_row_shows_no_error_note() -> None:
+    ok = record("a", metrics=FULL, id=1, error="a leftover message")
+    table = leaderboard_table([ok], set(), inline=True)
+    assert table.columns == LEADERBOARD_COLUMNS
+    assert table.rows[0].cells[13] == Cell("ok")

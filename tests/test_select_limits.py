@@ -197,3 +197,11 @@ def test_budget_picks_pair_each_pick_with_the_fp32_of_its_model_and_runtime() ->
                                 PageBudget("p50 ≤ 0.1 ms", "latency_p50_ms", 0.1)))  # fmt: skip
     assert (picks[0].pick.key, picks[0].baseline.key) == ("int8-litert", "fp32-litert")
     assert (picks[1].pick, picks[1].baseline) == (None, None)
+
+
+def test_a_missing_metric_ranks_after_a_measured_one_in_a_tie() -> None:
+    budget = PageBudget("file ≤ 2 KB", "file_bytes", 2048)
+    unmeasured, measured = _c("u", 0.9, 1024, None), _c("m", 0.9, 1024, 1.0)
+    assert best_under([unmeasured, measured], budget) is measured
+    picks = budget_picks([unmeasured, measured], (budget,))
+    assert picks[0].budget is budget and picks[0].pick is measured
