@@ -262,3 +262,14 @@ def test_defaults_and_every_label() -> None:
     assert Quantize(bits=8, symmetric=False).spec() == {
         "pass": "quantize", "bits": 8, "per_channel": True, "symmetric": False,
     }  # fmt: skip
+
+
+def test_float16_counts_every_weight_clipped_to_its_range() -> None:
+    model = gemm_net(trans_b=1)
+    for name, big in (("w1", [1e5, -7e4, 65504.0]), ("w2", [1e6])):
+        w = numpy_helper.to_array(initializer(model, name)).copy()
+        w.flat[: len(big)] = big  # 65504 itself fits
+        initializer(model, name).CopyFrom(numpy_helper.from_array(w, name))
+    out, notes = apply_chain(model, [Float16()], ctx_for(model))
+    assert notes[0]["clipped"] == 3 and notes[0]["tensors"] == 2
+    assert np.isfinite(run(out, inputs_for(model))).all()

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from harness.errors import DataError
-from harness.train.datasets import Dataset, Normalization, load, split, validate
+from harness.train.datasets import Dataset, Normalization, labels, load, split, validate
 
 
 def _npz(tmp_path: Path, **arrays: np.ndarray) -> dict[str, str]:
@@ -54,7 +54,16 @@ def test_samples_must_match_labels_and_be_finite() -> None:
 
 
 @pytest.mark.parametrize(
-    ("peak", "scale"), [(1.0, 1.0), (0.5, 1.0), (255.0, 255.0), (200.0, 255.0), (1000.0, 1000.0)]
+    ("peak", "scale"),
+    [
+        (1.0, 1.0),
+        (0.5, 1.0),
+        (1.5, 255.0),
+        (255.0, 255.0),
+        (200.0, 255.0),
+        (256.0, 256.0),
+        (1000.0, 1000.0),
+    ],
 )
 def test_pixels_above_one_are_rescaled_by_255_or_by_their_maximum(
     tmp_path: Path, peak: float, scale: float
@@ -185,3 +194,72 @@ def test_the_split_is_stratified_and_each_fraction_of_the_whole() -> None:
     other = split(ds, 4, 0.15, 0.25)
     assert other.test[0].tolist() != s.test[0].tolist()
     assert other.val[0].tolist() != s.val[0].tolist()
+
+
+def test_a_class_with_no_sample_at_all_is_named() -> None:
+    ds = _dataset([3, 3])
+    with pytest.raises(DataError, match=r"classes \['2'\] have fewer than 3"):
+        validate(Dataset("d", "tabular", ds.x, ds.y, ("0", "1", "2")))
+    empty = Dataset("d", "tabular", np.zeros((0, 2), np.float32), np.zeros(0, np.int64), ())
+    assert validate(empty) is empty
+    y, classes = labels(np.zeros(0, np.int64), Path("p"))
+    assert y.size == 0 and classes == ()
+
+
+def test_npz_problems_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "data.npz"
+    with pytest.raises(DataError) as err:
+        load("npz", {"path": str(path)})
+    assert (
+        str(err.value) == f"{path}: no such file; give the path of an .npz holding arrays x and y"
+    )
+    np.savez(path, x=np.array([object()] * 6, dtype=object), y=np.repeat([0, 1], 3))
+    with pytest.raises(DataError, match=f"^{path}: not a readable .npz file"):
+        load("npz", {"path": str(path)})  # object arrays would need pickle: refused
+    cases = [
+        ({"x": np.zeros(6), "y": np.repeat([0, 1], 3)}, "x has shape (6,)"),
+        ({"x": np.zeros((6, 2)), "y": np.zeros((6, 1), int)}, "y must be a 1-D integer array"),
+        ({"x": np.zeros((6, 2)), "y": np.repeat([0, 1], 3), "split": np.zeros(6, int)},
+         "the predefined split has no val or test samples"),
+    ]  # fmt: skip
+    for arrays, message in cases:
+        np.savez(path, **arrays)
+        with pytest.raises(DataError) as err:
+            load("npz", {"path": str(path)})
+        assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_npz_arrays_become_float32_samples_and_int64_labels(tmp_path: Path) -> None:
+    path = tmp_path / "table.npz"
+    split = np.array([0, 0, 1, 2, 0, 0], np.int32)
+    np.savez(
+        path, x=np.arange(12).reshape(6, 2), y=np.repeat([0, 1], 3).astype(np.int8), split=split
+    )
+    ds = load("npz", {"path": str(path)})
+    assert ds.name == "table" and ds.x.dtype == np.float32 and ds.y.dtype == np.int64
+    assert ds.assignment.dtype == np.int64 and ds.x[5].tolist() == [10.0, 11.0]
+
+
+def test_image_folder_colour_sizes_and_16_bit_grey(tmp_path: Path) -> None:
+    root = tmp_path / "pets"
+    for cls, size in (("cat", (4, 4)), ("dog", (8, 8))):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", size, color=(255, 0, 0)).save(root / cls / f"{i}.png")
+    ds = load("image_folder", {"path": str(root)})
+    assert ds.name == "pets" and ds.x.shape == (6, 4, 4, 3) and ds.x.dtype == np.float32
+    assert ds.y.dtype == np.int64 and ds.x[5, 0, 0].tolist() == [1.0, 0.0, 0.0]  # resized
+    grey = tmp_path / "grey"
+    for cls in ("a", "b"):
+        (grey / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((4, 4), 1000 * i, np.uint16)).save(grey / cls / f"{i}.png")
+    assert load("image_folder", {"path": str(grey)}).x.shape == (6, 4, 4, 1)
+    (grey / "a" / "3.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="3.png: not a readable image"):
+        load("image_folder", {"path": str(grey)})
+    with pytest.raises(DataError) as err:
+        load("image_folder", {"path": str(tmp_path / "none")})
+    assert str(err.value) == (
+        f"{tmp_path / 'none'}: not a folder; give a folder with one subfolder of images per class"
+    )
