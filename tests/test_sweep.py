@@ -126,7 +126,7 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
 
     # New pass code recompresses (but keeps the trained models); a new revision of the
     # architecture retrains.
-    monkeypatch.setattr("harness.sweep.stages.PASSES_VERSION", "next")
+    monkeypatch.setattr("harness.sweep.keys.PASSES_VERSION", "next")
     third = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *folder_args(workdir)])
     assert "0 trained, 2 reused from cache; 8 compressed, 0 reused" in third.output
     monkeypatch.setitem(REVISIONS, "small_cnn", REVISIONS["small_cnn"] + 1)
