@@ -19,18 +19,16 @@ from harness.report.data import (
 from harness.specs import DEFAULT_BUDGETS
 from harness.specs import BudgetSpec as Budget
 from harness.store.results import CandidateRecord
+from tests.helpers.records import record
 
 
 def _record(
     i: int, acc: float | None, size: float | None, p50: float | None, **kw: str
 ) -> CandidateRecord:
-    fields = {"model": "cnn", "policy": "none", "compression": "int8", "runtime": "onnxruntime"}
-    fields.update(kw)
+    fields: dict[str, str] = {"compression": "int8", **kw}
     status = fields.pop("status", "ok")
-    return CandidateRecord(
-        key=f"k{i}", dataset="digits", status=status, id=i, error=None if status == "ok" else "boom",
-        metrics={"accuracy": acc, "file_bytes": size, "latency_p50_ms": p50}, **fields,
-    )  # fmt: skip
+    metrics = {"accuracy": acc, "file_bytes": size, "latency_p50_ms": p50}
+    return record(f"k{i}", status=status, id=i, metrics=metrics, **fields)
 
 
 def _random_records(rng: np.random.Generator, n: int) -> list[CandidateRecord]:

@@ -14,8 +14,8 @@ import pytest
 from harness.report import data as report_data
 from harness.report.render import render
 from harness.report.site import write_site
-from tests.browser import CHARTS_DRAWN, Browser
-from tests.report_fixtures import XSS, Fixture, make_store
+from tests.helpers.browser import CHARTS_DRAWN, Browser
+from tests.helpers.report_store import XSS, Fixture, make_store
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.config.grid import GridError, expand, find_sweeps
 from harness.errors import ParamError
+from harness.hashing import hash_path
 from harness.registry import nearest
 from harness.specs import (
     CompressionSpec,
@@ -117,20 +118,24 @@ def dataset(sec: Section, base_dir: Path) -> DatasetSpec:
     params: dict[str, Any] = {}
     for key, (default, lo, hi) in INT_PARAMS.get(name or "", {}).items():
         params[key] = sec.get(key, int, default=default, check=_between(lo, hi))
+    sha256 = None
     if name in ("npz", "image_folder"):
         path = sec.get("path", str)
         if path is not None:
             resolved = (base_dir / path).resolve()
             if not resolved.exists():
                 sec.error("path", f"{path}: no such file or folder (relative to the config file)")
+            else:
+                sha256 = hash_path(resolved)
             params["path"] = str(resolved)
     val = sec.get("val_fraction", NUMBER, default=0.15, check=_between(0, 0.5, lo_open=True))
     test = sec.get("test_fraction", NUMBER, default=0.25, check=_between(0, 0.5, lo_open=True))
     normalize = sec.get("normalize", bool, default=True)
     sec.finish()
     return DatasetSpec(
-        name=name or "", params=params, val_fraction=val, test_fraction=test, normalize=normalize
-    )
+        name=name or "", params=params, val_fraction=val, test_fraction=test, normalize=normalize,
+        sha256=sha256,
+    )  # fmt: skip
 
 
 def data_kind(dataset: DatasetSpec) -> str:
