@@ -27,14 +27,22 @@ class ConversionError(HarnessError):
     """A model could not be converted to a runtime's format."""
 
 
-class UnsupportedOpError(ConversionError):
+class UnsupportedError(ConversionError):
+    """A runtime cannot take this candidate at all (not a failure of the candidate): the
+    sweep records it with status `unsupported` and this message as the reason."""
+
+    def __init__(self, runtime: str, why: str) -> None:
+        self.runtime = runtime
+        super().__init__(f"unsupported on {runtime}: {why}")
+
+
+class UnsupportedOpError(UnsupportedError):
     """A graph holds an operator a converter or runtime cannot handle."""
 
     def __init__(self, runtime: str, op_type: str, detail: str = "") -> None:
-        self.runtime = runtime
         self.op_type = op_type
         suffix = f" ({detail})" if detail else ""
-        super().__init__(f"unsupported on {runtime}: {op_type}{suffix}")
+        super().__init__(runtime, f"{op_type}{suffix}")
 
 
 class CompressionError(HarnessError):

@@ -89,6 +89,8 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
     from harness.sweep.driver import run_sweep
 
     config = load_config(config_path)
+    for note in config.notes:
+        click.echo(note)
     progress = BarProgress()
     with Store(db) as store:
         try:
@@ -99,6 +101,7 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
     counts = summary.counts
     click.echo(
         f"run {summary.run_id}: {summary.ok} candidates measured, {summary.failed} failed"
+        + (f", {counts['unsupported']} unsupported" if counts["unsupported"] else "")
         + (f", {summary.resumed} already done (resumed)" if summary.resumed else "")
     )
     imported = f", {counts['imported']} imported" if counts["imported"] else ""

@@ -85,7 +85,8 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         else sections.policies(raw_policies or {}, errors, data_kind)
     )
     compressions = sections.compressions(top.get("compression", dict) or {}, errors)
-    runtimes = sections.runtimes(top.get("runtimes", dict) or {}, errors)
+    skipped: list[str] = []
+    runtimes = sections.runtimes(top.get("runtimes", dict) or {}, errors, skipped)
     latency = sections.latency(
         sections.Section(top.get("latency", dict, default={}), "latency", errors)
     )
@@ -105,4 +106,5 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         latency=latency,
         raw=raw,
         data_kind=data_kind,
+        notes=tuple(skipped),
     )

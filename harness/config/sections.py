@@ -312,7 +312,11 @@ def _once(errors: list[tuple[str, str]], key: str, message: str) -> None:
         errors.append((key, message))
 
 
-def runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:
+def runtimes(
+    value: Any, errors: list[tuple[str, str]], skipped: list[str] | None = None
+) -> list[RuntimeSpec]:
+    """The target runtimes. A target whose runtime is not installed is an error, unless it
+    says `if_installed = true`: then it is left out and a note added to `skipped`."""
     from harness.measure.runtimes import RUNTIMES
 
     out = []
@@ -325,11 +329,26 @@ def runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:
             key = f"runtimes.{name}" + (".runtime" if "runtime" in table else "")
             errors.append((key, RUNTIMES.unknown_message(str(engine))))
             continue
-        params = {k: v for k, v in table.items() if k != "runtime"}
+        params = {k: v for k, v in table.items() if k not in ("runtime", "if_installed")}
+        if_installed = table.get("if_installed", False)
+        if not isinstance(if_installed, bool):
+            errors.append((f"runtimes.{name}.if_installed", "must be true or false"))
+            continue
+        runtime = RUNTIMES.get(engine)
         try:
-            settings = RUNTIMES.get(engine).parse_settings(params)
+            settings = runtime.parse_settings(params)
         except ParamError as exc:
             errors.append((f"runtimes.{name}.{exc.key}", exc.message))
+            continue
+        missing = runtime.unavailable()
+        if missing and if_installed:
+            if skipped is not None:
+                skipped.append(f"runtimes.{name}: left out, {missing}")
+            continue
+        if missing:
+            errors.append(
+                (f"runtimes.{name}", f"{missing}; or set if_installed = true to leave it out")
+            )
             continue
         out.append(RuntimeSpec(name=name, settings=settings, engine=engine))
     return out

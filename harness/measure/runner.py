@@ -24,6 +24,7 @@ class WorkerResult:
     load_ms: float
     peak_rss_mb: float
     version: str
+    profile: list[dict[str, Any]] | None = None  # slowest operators, where the runtime profiles
 
 
 def _last_line(text: str) -> str:
@@ -73,4 +74,5 @@ def run_worker(
             load_ms=float(result["load_ms"]),
             peak_rss_mb=float(result["peak_rss_mb"]),
             version=str(result["version"]),
+            profile=result.get("profile"),
         )

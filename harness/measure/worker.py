@@ -62,14 +62,17 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         )
         samples[str(size)] = str(Path(request["out_dir"]) / f"samples_ns_{size}.npy")
         np.save(samples[str(size)], timed)
+    # ru_maxrss is in kilobytes on Linux; read before profiling, which loads more.
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    profile = getattr(session, "profile", None)  # a per-operator profile, where the runtime has one
     return {
         "outputs": outputs,
         "samples": samples,
         "load_ms": load_ms,
-        # ru_maxrss is in kilobytes on Linux.
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb,
         "version": runtime.version(),
         "pinned_cpus": pinned,
+        "profile": profile(x[: lat["batch"]], request["out_dir"]) if profile else None,
     }
 
 

@@ -91,7 +91,12 @@ def index_page(
         "",
         "index",
         title=f"Leaderboard · run {ctx.run.id}",
-        counts={"total": len(records), "ok": ok, "failed": len(records) - ok},
+        counts={
+            "total": len(records),
+            "ok": ok,
+            "unsupported": sum(r.status == "unsupported" for r in records),
+            "failed": sum(r.status not in ("ok", "unsupported") for r in records),
+        },
         datasets=", ".join(sorted({r.dataset for r in records})) or MISSING,
         started=fmt_time(ctx.run.started_at),
         cpu=str(ctx.run.machine.get("cpu", MISSING)),
@@ -169,7 +174,21 @@ def candidate_page(
         model_name=model[0] if model else None,
         card=_model_card(ctx, r),
         other_machine=_other_machine(series, ctx.run.machine_hash),
+        operators=operator_rows(d.get("operator_profile") or []),
     )
+
+
+def operator_rows(profile: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The runtime's slowest operators (ExecuTorch's ETDump), formatted for the table."""
+    return [
+        {
+            "op": str(row.get("op", "")),
+            "backend": str(row.get("backend", "")),
+            "p50": fmt_ms(row.get("p50_ms")),
+            "share": fmt_pct(row.get("share")),
+        }
+        for row in profile
+    ]
 
 
 def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:

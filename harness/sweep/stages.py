@@ -222,6 +222,8 @@ def evaluate(
         "runs": len(result.samples_ns),
         "batch": batch,
     }
+    if result.profile:
+        details["operator_profile"] = result.profile
     if result.extra_samples:
         details["latency_batches"] = {
             str(size): {**summarize(samples, size), "runs": len(samples)}

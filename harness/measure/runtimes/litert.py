@@ -40,6 +40,14 @@ class LiteRT:
         return settings
 
     @classmethod
+    def unavailable(cls) -> str | None:
+        from importlib.util import find_spec
+
+        if find_spec("ai_edge_litert") or find_spec("tflite_runtime"):
+            return None
+        return "LiteRT is not installed; pip install ai-edge-litert"
+
+    @classmethod
     def version(cls) -> str:
         from importlib.metadata import PackageNotFoundError, version
 

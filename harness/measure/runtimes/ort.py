@@ -24,6 +24,16 @@ class OnnxRuntime:
         return settings
 
     @classmethod
+    def unavailable(cls) -> str | None:
+        from importlib.util import find_spec
+
+        return (
+            None
+            if find_spec("onnxruntime")
+            else "ONNX Runtime is not installed; pip install onnxruntime"
+        )
+
+    @classmethod
     def version(cls) -> str:
         import onnxruntime
 
