@@ -24,6 +24,7 @@ class WorkerResult:
     load_ms: float
     peak_rss_mb: float
     version: str
+    import_rss_mb: float | None = None  # resident memory once the runtime's modules are imported
     profile: list[dict[str, Any]] | None = None  # slowest operators, where the runtime profiles
 
 
@@ -74,5 +75,6 @@ def run_worker(
             load_ms=float(result["load_ms"]),
             peak_rss_mb=float(result["peak_rss_mb"]),
             version=str(result["version"]),
+            import_rss_mb=result.get("import_rss_mb"),
             profile=result.get("profile"),
         )

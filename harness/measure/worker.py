@@ -30,6 +30,29 @@ def _pin(threads: int) -> list[int] | None:
     return chosen
 
 
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM belongs to the process's own
+    address space; ru_maxrss would also carry the parent's peak from before the exec (a
+    sweep parent holding torch made every worker read ~550 MB)."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
+    # ru_maxrss is in kilobytes on Linux (bytes on macOS, where /proc is missing).
+    scale = 1024 if sys.platform != "darwin" else 1024 * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
@@ -37,6 +60,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     runtime = RUNTIMES.get(request["runtime"])
     settings = request["settings"]
     pinned = _pin(int(settings.get("threads", 1)))
+    runtime.prepare()  # the runtime's Python modules: imported before the load clock starts
+    import_rss_mb = _status_mb("VmRSS")  # what the modules alone hold, for context
     started = time.perf_counter()
     session = runtime.load(request["model"], settings)
     load_ms = (time.perf_counter() - started) * 1000
@@ -62,17 +87,20 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         )
         samples[str(size)] = str(Path(request["out_dir"]) / f"samples_ns_{size}.npy")
         np.save(samples[str(size)], timed)
-    # ru_maxrss is in kilobytes on Linux; read before profiling, which loads more.
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_rss_mb = _peak_rss_mb()  # before profiling, which loads more
     profile = getattr(session, "profile", None)  # a per-operator profile, where the runtime has one
+    largest = max(lat["batch"], *lat["extra_batches"])
     return {
         "outputs": outputs,
         "samples": samples,
         "load_ms": load_ms,
         "peak_rss_mb": peak_rss_mb,
+        "import_rss_mb": import_rss_mb,
         "version": runtime.version(),
         "pinned_cpus": pinned,
-        "profile": profile(x[: lat["batch"]], request["out_dir"]) if profile else None,
+        "profile": (
+            profile(np.resize(x, (largest, *x.shape[1:])), request["out_dir"]) if profile else None
+        ),
     }
 
 

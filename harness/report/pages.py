@@ -178,14 +178,15 @@ def candidate_page(
     )
 
 
-def operator_rows(profile: list[dict[str, Any]]) -> list[dict[str, str]]:
+def operator_rows(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The runtime's slowest operators (ExecuTorch's ETDump), formatted for the table."""
     return [
         {
             "op": str(row.get("op", "")),
             "backend": str(row.get("backend", "")),
-            "p50": fmt_ms(row.get("p50_ms")),
+            "mean": fmt_ms(row.get("mean_ms")),
             "share": fmt_pct(row.get("share")),
+            "batch": row.get("batch"),
         }
         for row in profile
     ]

@@ -36,6 +36,11 @@ class Runtime(Protocol):
     def version(cls) -> str: ...
 
     @classmethod
+    def prepare(cls) -> None:
+        """Import the runtime's modules, so that load time is the model's, not Python's."""
+        ...
+
+    @classmethod
     def unavailable(cls) -> str | None:
         """None when the runtime's package is installed, else how to install it (no import)."""
         ...

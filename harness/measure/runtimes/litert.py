@@ -40,6 +40,10 @@ class LiteRT:
         return settings
 
     @classmethod
+    def prepare(cls) -> None:
+        _interpreter_module()
+
+    @classmethod
     def unavailable(cls) -> str | None:
         from importlib.util import find_spec
 

@@ -24,6 +24,10 @@ class OnnxRuntime:
         return settings
 
     @classmethod
+    def prepare(cls) -> None:
+        import onnxruntime  # noqa: F401
+
+    @classmethod
     def unavailable(cls) -> str | None:
         from importlib.util import find_spec
 
