@@ -103,11 +103,13 @@ def quantize_int8(
 ) -> torch.export.ExportedProgram:
     """PT2E static int8 with the XNNPACK quantizer, observers calibrated on `calibration`."""
     import torch
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    with _quiet():
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     example = program.example_inputs[0]
     max_batch = int(example[0].shape[0])
@@ -135,7 +137,8 @@ def lower(
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
-    from executorch.exir import to_edge_transform_and_lower
+    with _quiet():
+        from executorch.exir import to_edge_transform_and_lower
 
     try:
         if quantize == "int8":
@@ -143,13 +146,13 @@ def lower(
                 raise ConversionError("ExecuTorch int8 needs calibration samples; none given")
             program = quantize_int8(program, calibration)
         partitioners = []
-        if backend == "xnnpack":
-            from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
-                XnnpackPartitioner,
-            )
-
-            partitioners.append(XnnpackPartitioner())
         with _quiet():
+            if backend == "xnnpack":
+                from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+                    XnnpackPartitioner,
+                )
+
+                partitioners.append(XnnpackPartitioner())
             edge = to_edge_transform_and_lower(program, partitioner=partitioners)
             delegated, kept = _delegation(edge)
             data = bytes(edge.to_executorch().buffer)

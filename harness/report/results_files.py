@@ -14,7 +14,7 @@ from harness.report.data import (
 )
 from harness.store.results import METRIC_COLUMNS, CandidateRecord, Run
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2  # 2: status may be "unsupported"
 # A spreadsheet runs a cell starting with these as a formula; names come from configs.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -224,6 +224,8 @@ def evaluate(
     }
     if result.profile:
         details["operator_profile"] = result.profile
+    if result.import_rss_mb is not None:  # of peak_rss_mb, what the runtime's modules hold
+        details["import_rss_mb"] = result.import_rss_mb
     if result.extra_samples:
         details["latency_batches"] = {
             str(size): {**summarize(samples, size), "runs": len(samples)}

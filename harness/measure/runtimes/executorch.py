@@ -7,6 +7,7 @@ when the program is lowered (harness.convert.executorch), so those settings shap
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +24,9 @@ PROFILE_TOP = 10
 
 def _runtime() -> Any:
     try:
-        from executorch.runtime import Runtime
+        with warnings.catch_warnings():  # the package's own deprecations, not the model's
+            warnings.simplefilter("ignore")
+            from executorch.runtime import Runtime
     except ImportError:
         raise RuntimeUnavailable(f"ExecuTorch is not installed; {INSTALL_HINT}") from None
     return Runtime.get()
@@ -118,7 +121,10 @@ class ExecuTorchSession:
         """The slowest operators by mean time over PROFILE_RUNS traced executions (ETDump,
         read with ExecuTorch's Inspector), in a fresh program so the timing ran untraced."""
         import torch
-        from executorch.devtools import Inspector
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from executorch.devtools import Inspector
 
         program = _runtime().load_program(Path(self.path), enable_etdump=True)
         method = program.load_method("forward")
@@ -127,7 +133,10 @@ class ExecuTorchSession:
             method.execute(inputs)
         etdump = str(Path(out_dir) / "profile.etdp")
         program.write_etdump_result_to_file(etdump, str(Path(out_dir) / "profile.bin"))
-        return operator_profile(Inspector(etdump_path=etdump), len(inputs[0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inspector = Inspector(etdump_path=etdump)
+        return operator_profile(inspector, len(inputs[0]))
 
 
 # Events that wrap operators (or the whole call) rather than being one.
