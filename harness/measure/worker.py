@@ -89,7 +89,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         np.save(samples[str(size)], timed)
     peak_rss_mb = _peak_rss_mb()  # before profiling, which loads more
     profile = getattr(session, "profile", None)  # a per-operator profile, where the runtime has one
-    largest = max(lat["batch"], *lat["extra_batches"])
+    largest = max([lat["batch"], *lat["extra_batches"]])
     return {
         "outputs": outputs,
         "samples": samples,
