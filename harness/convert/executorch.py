@@ -16,6 +16,7 @@ Pure: modules and arrays in, bytes out; torch and executorch are imported inside
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,12 +50,19 @@ def require_executorch() -> None:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
-    # torch.export and ExecuTorch's passes warn about their own deprecations (pytree
-    # LeafSpec, Enum constants); none of it is about the model being converted.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+def quiet() -> Iterator[None]:
+    """Silence the libraries' own warnings and log lines while they convert.
+
+    torch.export and ExecuTorch's passes warn about their own deprecations (pytree LeafSpec,
+    Enum constants) and torchao logs the CUDA kernels it cannot load on a CPU machine; none
+    of it is about the model, and it would scatter through the sweep's progress output."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _dynamic_shapes(max_batch: int) -> Any:
@@ -75,7 +83,7 @@ def export_program(
     example = (torch.zeros((max_batch, *sample_shape), dtype=torch.float32),)
     net = net.eval()
     try:
-        with _quiet():
+        with quiet():
             return torch.export.export(net, example, dynamic_shapes=_dynamic_shapes(max_batch))
     except Exception as exc:
         raise ConversionError(f"torch.export failed: {_first_line(exc)}") from exc
@@ -86,7 +94,7 @@ def program_bytes(program: torch.export.ExportedProgram) -> bytes:
     import torch
 
     buffer = io.BytesIO()
-    with _quiet():
+    with quiet():
         torch.export.save(program, buffer)
     return buffer.getvalue()
 
@@ -94,7 +102,7 @@ def program_bytes(program: torch.export.ExportedProgram) -> bytes:
 def load_program(data: bytes) -> torch.export.ExportedProgram:
     import torch
 
-    with _quiet():
+    with quiet():
         return torch.export.load(io.BytesIO(data))
 
 
@@ -104,7 +112,7 @@ def quantize_int8(
     """PT2E static int8 with the XNNPACK quantizer, observers calibrated on `calibration`."""
     import torch
 
-    with _quiet():
+    with quiet():
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
             get_symmetric_quantization_config,
@@ -116,7 +124,7 @@ def quantize_int8(
     quantizer = XNNPACKQuantizer().set_global(
         get_symmetric_quantization_config(is_per_channel=True)
     )
-    with _quiet():
+    with quiet():
         prepared = prepare_pt2e(program.module(), quantizer)
         x = torch.from_numpy(np.ascontiguousarray(calibration, dtype=np.float32))
         for start in range(0, len(x), max_batch):
@@ -137,7 +145,7 @@ def lower(
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
-    with _quiet():
+    with quiet():
         from executorch.exir import to_edge_transform_and_lower
 
     try:
@@ -146,7 +154,7 @@ def lower(
                 raise ConversionError("ExecuTorch int8 needs calibration samples; none given")
             program = quantize_int8(program, calibration)
         partitioners = []
-        with _quiet():
+        with quiet():
             if backend == "xnnpack":
                 from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
                     XnnpackPartitioner,

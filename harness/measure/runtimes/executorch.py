@@ -7,14 +7,13 @@ when the program is lowered (harness.convert.executorch), so those settings shap
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.convert.executorch import BACKENDS, INSTALL_HINT, QUANTIZE_MODES
+from harness.convert.executorch import BACKENDS, INSTALL_HINT, QUANTIZE_MODES, quiet
 from harness.errors import ParamError, RuntimeUnavailable
 from harness.measure.runtimes.settings import check_choice, check_keys, check_threads
 
@@ -24,8 +23,7 @@ PROFILE_TOP = 10
 
 def _runtime() -> Any:
     try:
-        with warnings.catch_warnings():  # the package's own deprecations, not the model's
-            warnings.simplefilter("ignore")
+        with quiet():
             from executorch.runtime import Runtime
     except ImportError:
         raise RuntimeUnavailable(f"ExecuTorch is not installed; {INSTALL_HINT}") from None
@@ -122,8 +120,7 @@ class ExecuTorchSession:
         read with ExecuTorch's Inspector), in a fresh program so the timing ran untraced."""
         import torch
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             from executorch.devtools import Inspector
 
         program = _runtime().load_program(Path(self.path), enable_etdump=True)
@@ -133,8 +130,7 @@ class ExecuTorchSession:
             method.execute(inputs)
         etdump = str(Path(out_dir) / "profile.etdp")
         program.write_etdump_result_to_file(etdump, str(Path(out_dir) / "profile.bin"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             inspector = Inspector(etdump_path=etdump)
         return operator_profile(inspector, len(inputs[0]))
 
