@@ -20,6 +20,15 @@ import numpy as np
 EVAL_CHUNK = 256
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux /proc; 0 where it is not readable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _pin(threads: int) -> list[int] | None:
     """Pin to `threads` CPUs where the OS allows, so runs don't migrate between cores."""
     if not hasattr(os, "sched_setaffinity"):
@@ -61,10 +70,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     settings = request["settings"]
     pinned = _pin(int(settings.get("threads", 1)))
     runtime.prepare()  # the runtime's Python modules: imported before the load clock starts
-    import_rss_mb = _status_mb("VmRSS")  # what the modules alone hold, for context
+    version = runtime.version()
+    before_mb = _rss_mb()
     started = time.perf_counter()
     session = runtime.load(request["model"], settings)
     load_ms = (time.perf_counter() - started) * 1000
+    # What loading the model added: weights, arena and plan, without Python and the runtime's
+    # own libraries (imported before `before_mb`), which the process peak includes.
+    model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
     for i, path in enumerate(request["eval_inputs"]):
         x = np.load(path)
@@ -95,8 +108,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "samples": samples,
         "load_ms": load_ms,
         "peak_rss_mb": peak_rss_mb,
-        "import_rss_mb": import_rss_mb,
-        "version": runtime.version(),
+        "model_rss_mb": model_rss_mb,
+        "version": version,
+        "warmup": lat["warmup"],
+        "threads": int(settings.get("threads", 1)),
         "pinned_cpus": pinned,
         "profile": (
             profile(np.resize(x, (largest, *x.shape[1:])), request["out_dir"]) if profile else None

@@ -33,7 +33,10 @@ class Runtime(Protocol):
     def parse_settings(cls, params: dict[str, Any]) -> dict[str, Any]: ...
 
     @classmethod
-    def version(cls) -> str: ...
+    def version(cls) -> str:
+        """The runtime's version. Imports its libraries: the worker calls it before taking
+        the memory baseline that a model's own memory is measured from."""
+        ...
 
     @classmethod
     def prepare(cls) -> None:
