@@ -138,6 +138,11 @@ def test_settings_and_the_file_kind() -> None:
         ET.parse_settings({"backend": "portable", "quantize": "int8"})
     assert runtimes_for("model.pte") == ["executorch"]
     assert ET.unavailable() is None
+    from harness.report.arithmetic import arithmetic
+
+    int8 = {"name": "executorch", "settings": {"quantize": "int8", "backend": "xnnpack"}}
+    assert arithmetic([], int8).kind == "int8 kernels"
+    assert arithmetic([], {**int8, "settings": {"quantize": "none"}}).kind == "fp32"
 
 
 def test_a_broken_program_fails_its_worker_not_the_caller(tmp_path: Path) -> None:

@@ -114,6 +114,10 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
         assert compression in index
     candidate_page = next((workdir / "site" / "candidates").glob("*.html")).read_text()
     assert "Latency at batch 4" in candidate_page
+    results = json.loads((workdir / "site" / "results.json").read_text())["candidates"]
+    ran = {(c["compression"], c["runtime"]): c["arithmetic"] for c in results}
+    assert ran[("int8", "onnxruntime")] == "weight-only dequantized"
+    assert ran[("fp32", "litert")] == ran[("svd 50%", "onnxruntime")] == "fp32"
     # One preview grid per policy: 4 images x 6 draws, each 8x8 digit enlarged 7x.
     from PIL import Image
 

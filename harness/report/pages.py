@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness import __version__
-from harness.report import charts, detail_charts
+from harness.report import arithmetic, charts, detail_charts
 from harness.report.data import (
     budget_picks,
     candidate_href,
@@ -34,6 +34,7 @@ from harness.report.formats import (
     fmt_si,
     fmt_spec,
     fmt_time,
+    operator_rows,
 )
 from harness.report.history import (
     Series,
@@ -200,22 +201,14 @@ def candidate_page(
     )
 
 
-def operator_rows(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The runtime's slowest operators (ExecuTorch's ETDump), formatted for the table."""
-    return [
-        {
-            "op": str(row.get("op", "")),
-            "backend": str(row.get("backend", "")),
-            "mean": fmt_ms(row.get("mean_ms")),
-            "share": fmt_pct(row.get("share")),
-            "batch": row.get("batch"),
-        }
-        for row in profile
-    ]
+def _arithmetic_text(r: CandidateRecord) -> str:
+    a = arithmetic.of_details(r.details)
+    return f"{a.kind}: {a.explain}" if a.kind else a.explain
 
 
 def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
     d, m = r.details, r.metric
+    notes = d.get("compression_notes") or []
     runtime = d.get("runtime_info") or {}
     training = d.get("training") or {}
     latency = d.get("latency") or {}
@@ -229,6 +222,8 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("passes", fmt_spec(d.get("compression_spec", []))),
         ("runtime", " ".join(str(v) for v in (r.runtime, runtime.get("version")) if v)),
         ("runtime settings", fmt_spec(runtime.get("settings", {}))),
+        ("arithmetic", _arithmetic_text(r)),
+        *((("int8 weights", why),) if (why := arithmetic.cpu_choice(notes)) else ()),
         ("series key", r.key),
     ]
     train = [
@@ -307,6 +302,7 @@ def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
         ("Augmentation policy", r.policy),
         ("Compression", r.compression),
         ("Runtime", r.runtime),
+        ("Arithmetic", _arithmetic_text(r)),
         ("Accuracy", fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high"))),
         ("Size", f"{fmt_kb(m('file_bytes'))} ({fmt_int(m('params'))} parameters)"),
         ("Latency", f"p50 {fmt_ms(m('latency_p50_ms'))}, p90 {fmt_ms(m('latency_p90_ms'))}"),

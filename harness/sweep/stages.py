@@ -6,6 +6,7 @@ turns a worker's outputs into metrics. None of them touch the store or print.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 
 from harness.compress import PASSES_VERSION
 from harness.errors import HarnessError
+from harness.hashing import hash_spec
 from harness.measure.latency import keep_samples, summarize
 from harness.measure.metrics import accuracy, classification_report, parity
 from harness.measure.runner import WorkerResult
@@ -24,9 +26,25 @@ from harness.train.datasets import Splits
 CONVERTER_VERSION = "1"
 
 
-def compressed_key(job: CompressJob) -> str:
-    """The cache key of a compressed model: the job's settings and the passes' code version."""
-    return f"{job.key}-p{PASSES_VERSION}"
+def compressed_key(job: CompressJob, passes: Sequence[Any] | None = None) -> str:
+    """The cache key of a compressed model: the job's settings, the passes' code version and,
+    when `passes` (the job's passes resolved for a CPU) differ from the config's, their
+    resolved settings: an int8 model made for a VNNI CPU is not the one made for AVX2."""
+    key = f"{job.key}-p{PASSES_VERSION}"
+    resolved = [p.spec() for p in passes] if passes is not None else None
+    if resolved is None or resolved == [p.spec() for p in job.compression.passes]:
+        return key
+    return f"{key}-{hash_spec(resolved, length=8)}"
+
+
+def for_this_cpu(passes: Sequence[Any]) -> list[Any]:
+    """Passes resolved for this machine's CPU: the one that measures the model."""
+    import platform
+
+    from harness.compress import for_cpu
+    from harness.measure.machine import cpu_isa
+
+    return list(for_cpu(passes, platform.machine(), cpu_isa()))
 
 
 CALIBRATION_SAMPLES = 256
@@ -98,7 +116,9 @@ def compress_stage(
     splits: Splits,
     config: Any,
 ) -> Built:
-    cached = artifacts.get("compressed", compressed_key(job), "onnx")
+    passes = for_this_cpu(job.compression.passes)
+    key = compressed_key(job, passes)
+    cached = artifacts.get("compressed", key, "onnx")
     if cached:
         return Built(cached[0], cached[1], reused=True)
     import onnx
@@ -109,18 +129,16 @@ def compress_stage(
 
     model = onnx.load(str(trained.path))
     ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
-    passes: list[Any] = list(job.compression.passes)
     finetuned: list[dict[str, Any]] = []
     if job.compression.finetune_epochs:
-        model, passes, ft_notes = _finetune(job, splits, config, artifacts)
+        model, remaining, ft_notes = _finetune(job, splits, config, artifacts)
+        passes = for_this_cpu(remaining)
         finetuned.append({"pass": "finetune", **ft_notes})
     compressed, notes = apply_chain(model, passes, ctx)
     notes = finetuned + notes
     size = onnx_size(compressed)
     meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
-    path = artifacts.put(
-        "compressed", compressed_key(job), "onnx", compressed.SerializeToString(), meta
-    )
+    path = artifacts.put("compressed", key, "onnx", compressed.SerializeToString(), meta)
     return Built(path, meta, reused=False)
 
 
@@ -166,7 +184,8 @@ def convert_stage(
     calibration: np.ndarray | None = None,
 ) -> Built:
     """ONNX -> .tflite, then LiteRT's own quantizer when the target asks for it."""
-    key = f"{compressed_key(job)}-c{CONVERTER_VERSION}-{quantize}"
+    source = compressed.path.stem  # the compressed model's cache key, CPU choices included
+    key = f"{source}-c{CONVERTER_VERSION}-{quantize}"
     cached = artifacts.get("tflite", key, "tflite")
     if cached:
         return Built(cached[0], cached[1], reused=True)
@@ -184,7 +203,7 @@ def convert_stage(
         data = quantize_tflite(
             onnx_to_tflite(model), quantize, calibration, model.graph.input[0].name
         )
-    meta = {"source": compressed_key(job), "quantize": quantize}
+    meta = {"source": source, "quantize": quantize}
     path = artifacts.put("tflite", key, "tflite", data, meta)
     return Built(path, meta, reused=False)
 
