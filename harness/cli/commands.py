@@ -12,7 +12,17 @@ from typing import Any
 import click
 
 from harness import __version__
+from harness.cli.outcome import (
+    EXIT_BAD_INPUT,
+    as_user_error,
+    error_lines,
+    failed_summary,
+    report_interrupt,
+    resume_hint,
+)
+from harness.cli.paths import check_site_target, check_writable
 from harness.cli.progress import make_progress
+from harness.cli.signals import Interrupted, stop_on_signals
 from harness.errors import HarnessError
 
 DEFAULT_DB = Path(".harness/results.db")
@@ -25,11 +35,22 @@ class HarnessGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except HarnessError as exc:
-            for line in str(exc).splitlines() or [type(exc).__name__]:
+            with stop_on_signals():
+                return super().invoke(ctx)
+        except Interrupted as exc:
+            if not exc.reported:
+                click.echo(f"harness: interrupted by {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("harness: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            error = as_user_error(exc)
+            if error is None:
+                raise  # a bug: keep its traceback
+            for line in error_lines(str(error) or type(exc).__name__):
                 click.echo(f"harness: error: {line}", err=True)
-            ctx.exit(2)
+            ctx.exit(EXIT_BAD_INPUT)
 
 
 db_option = click.option(
@@ -53,7 +74,17 @@ config_argument = click.argument(
 @click.version_option(__version__, prog_name="harness")
 def cli() -> None:
     """Sweep augmentation policies and compression settings, measure every model on
-    ONNX Runtime and LiteRT, and render a static leaderboard."""
+    ONNX Runtime and LiteRT, and render a static leaderboard.
+
+    \b
+    Exit status:
+      0    done; every candidate measured
+      1    compare/select: a threshold crossed, or no candidate meets the budget
+      2    bad input (config, data, model file, store, path): one line says what
+      3    the sweep completed but some candidates failed (count and first reasons shown)
+      130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM: the run is marked interrupted;
+           the same command resumes it
+    """
 
 
 def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, Any]:
@@ -62,12 +93,17 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
     from harness.sweep.driver import run_sweep
 
     config = load_config(config_path)
+    check_writable(artifacts, "--artifacts")
     for note in config.notes:
         click.echo(note)
     progress = make_progress()
     with Store(db) as store:
         try:
             summary = run_sweep(config, store, artifacts, progress)
+        except Interrupted as exc:
+            progress.end()
+            _explain_interrupt(exc, config, store)
+            raise
         finally:
             progress.end()
         records = store.candidates(summary.run_id)
@@ -86,6 +122,21 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
     return summary, records
 
 
+def _explain_interrupt(exc: Interrupted, config: Any, store: Any) -> None:
+    """Which run was stopped, how far it got, and the command that resumes it."""
+    from harness.hashing import hash_spec
+    from harness.measure.machine import describe_machine, machine_hash
+    from harness.sweep.plan import make_plan
+
+    run_id = store.resumable_run(hash_spec(config.spec()), machine_hash(describe_machine()))
+    stored = len(store.done_keys(run_id)) if run_id is not None else 0
+    ctx = click.get_current_context()
+    defaults = {p.name: p.default for p in ctx.command.params if p.name}
+    hint = resume_hint(ctx.info_name or "run", dict(ctx.params), defaults)
+    report_interrupt(str(exc), run_id, stored, len(make_plan(config).candidates), hint)
+    exc.reported = True
+
+
 @cli.command()
 @config_argument
 @db_option
@@ -93,16 +144,20 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
 @site_option
 @click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
 def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int) -> None:
-    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site."""
+    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site.
+
+    Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
     from harness.report.leaderboard import text_leaderboard
     from harness.report.render import build_site
     from harness.store.results import Store
 
+    check_site_target(site_dir)
     summary, records = _sweep(config, db, artifacts)
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
     click.echo(text_leaderboard(records, top))
     click.echo(f"site: {index.resolve()}")
+    sys.exit(failed_summary(records, site_dir))
 
 
 @cli.command()
@@ -110,8 +165,11 @@ def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int
 @db_option
 @artifacts_option
 def sweep(config: Path, db: Path, artifacts: Path) -> None:
-    """Measure and store every candidate of CONFIG (no site)."""
-    _sweep(config, db, artifacts)
+    """Measure and store every candidate of CONFIG (no site).
+
+    Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
+    _, records = _sweep(config, db, artifacts)
+    sys.exit(failed_summary(records))
 
 
 @cli.command()
@@ -123,20 +181,10 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
     from harness.report.render import build_site
     from harness.store.results import Store
 
+    check_site_target(site_dir)
     with Store.open_existing(db) as store:
         index = build_site(store, site_dir, run_id)
     click.echo(f"site: {index.resolve()}")
-
-
-@cli.command()
-@db_option
-def runs(db: Path) -> None:
-    """List the stored runs."""
-    from harness.report.leaderboard import runs_table
-    from harness.store.results import Store
-
-    with Store.open_existing(db) as store:
-        click.echo(runs_table(store.runs(), store.candidate_counts()))
 
 
 @cli.command()
@@ -174,6 +222,8 @@ def bench(
 
     names = check_model_file(model, runtimes)
     bench_data = load_bench_data(data)
+    if to_store:  # a store that cannot take the results is refused before measuring
+        Store(db).close()
     specs = [
         RuntimeSpec(name, RUNTIMES.get(name).parse_settings({"threads": threads})) for name in names
     ]

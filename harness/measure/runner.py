@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import MeasurementError
+from harness.measure.lifeline import worker_env
 from harness.specs import LatencySpec, RuntimeSpec
 
 
@@ -42,7 +44,7 @@ def run_worker(
     latency: LatencySpec,
 ) -> WorkerResult:
     """Measure one model file on one runtime in a fresh process; raise MeasurementError on failure."""
-    with tempfile.TemporaryDirectory(prefix="harness-measure-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"harness-measure-{os.getpid()}-") as tmp:
         request = {
             "runtime": runtime.engine,
             "settings": runtime.settings,
@@ -59,6 +61,7 @@ def run_worker(
                 capture_output=True,
                 text=True,
                 timeout=latency.timeout_seconds,
+                env=worker_env(),  # the worker dies with this process (no orphans)
             )
         except subprocess.TimeoutExpired:
             raise MeasurementError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -120,6 +121,11 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    from harness.measure.lifeline import die_with_parent_from_env
+
+    die_with_parent_from_env()
+    # Ctrl-C reaches the whole process group; the sweep decides, and stops this worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_path = Path(argv[1])
     request = json.loads(request_path.read_text())
     result = measure(request)

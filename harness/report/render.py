@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.resources import files as package_files
 from multiprocessing import get_context
@@ -24,6 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from harness.errors import StoreError
+from harness.measure.lifeline import die_with_parent
 from harness.report.data import (
     candidate_href,
     pareto_front,
@@ -45,6 +47,7 @@ from harness.report.pages import (
 )
 from harness.report.results_files import results_csv, results_json
 from harness.report.site import SiteFile, write_site
+from harness.store.liveness import shown_status
 from harness.store.results import CandidateRecord, Store
 from harness.train.previews import mosaic_png, slug
 
@@ -97,7 +100,9 @@ def render(
 
     Candidate pages of a large run render in `workers` forked processes (default: one per
     usable core) while this one renders the rest; the result is the same either way."""
-    runs = tuple(store.runs())
+    runs = tuple(  # a run left `running` by a killed sweep shows as interrupted
+        replace(r, status=shown_status(store.path, r.status, r.config_hash)) for r in store.runs()
+    )
     if not runs:
         raise StoreError(f"no runs in {store.path}; run 'harness run' or 'harness sweep' first")
     if run_id is None:  # the latest sweep; a store of bench runs only shows its latest bench
@@ -195,8 +200,10 @@ class CandidatePages:
 _worker_pages: CandidatePages | None = None  # set once in each worker by its initializer
 
 
-def _start_worker(pages: CandidatePages) -> None:
+def _start_worker(pages: CandidatePages, parent: int) -> None:
     global _worker_pages
+    die_with_parent(parent)  # a forked worker would otherwise wait forever on a killed parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the pool
     _worker_pages = pages
 
 
@@ -247,7 +254,7 @@ def _page_pool(pages: CandidatePages, count: int, workers: int | None) -> Iterat
     if workers < 2 or count < PARALLEL_PAGES or not sys.platform.startswith("linux"):
         yield None
         return
-    with get_context("fork").Pool(workers, _start_worker, (pages,)) as pool:
+    with get_context("fork").Pool(workers, _start_worker, (pages, os.getpid())) as pool:
         yield pool
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
+from harness.store.integrity import check_tables, connect, damaged
 from harness.store.schema import METRIC_COLUMNS, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -66,12 +67,15 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self._db = connect(self.path)
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise damaged(self.path, exc) from None
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def open_existing(cls, path: Path | str) -> Store:
@@ -107,6 +111,7 @@ class Store:
                 f"{self.path} has schema version {version}, newer than this harness "
                 f"supports ({SCHEMA_VERSION}); upgrade edge-harness"
             )
+        check_tables(self._db, self.path, version)
         while version < SCHEMA_VERSION:
             with self._tx() as db:
                 MIGRATIONS[version](db)
@@ -157,13 +162,23 @@ class Store:
             )
 
     def resumable_run(self, config_hash: str, machine_hash: str) -> int | None:
-        """The latest unfinished run of the same config on the same machine, if any."""
+        """The latest unfinished run of the same config on the same machine, whatever was
+        stored after it (a nightly's other runs must not strand a killed one)."""
         row = self._db.execute(
             "SELECT id FROM runs WHERE config_hash = ? AND machine_hash = ? AND status != 'complete'"
-            " AND id = (SELECT MAX(id) FROM runs) ORDER BY id DESC LIMIT 1",
+            " ORDER BY id DESC LIMIT 1",
             (config_hash, machine_hash),
         ).fetchone()
         return None if row is None else int(row["id"])
+
+    def mark_stale_interrupted(self, config_hash: str) -> None:
+        """Runs of this config still marked running while the caller holds its run lock
+        were killed: say so."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status = 'interrupted' WHERE config_hash = ? AND status = 'running'",
+                (config_hash,),
+            )
 
     def mark_running(self, run_id: int) -> None:
         with self._tx() as db:

@@ -6,6 +6,7 @@ on; every finished candidate is committed at once, so an interrupted sweep resum
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -24,6 +25,7 @@ from harness.errors import ConfigError, UnsupportedError, one_line
 from harness.hashing import hash_spec
 from harness.measure.machine import describe_machine, git_revision, machine_hash
 from harness.store.artifacts import Artifacts
+from harness.store.liveness import RunLock
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.executorch_stage import pte_stage
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
@@ -89,6 +91,7 @@ class Sweep:
         self.artifacts = Artifacts(artifacts)
         self.progress = progress
         self.plan: Plan = make_plan(config)
+        self.lock: RunLock | None = None
 
     @contextmanager
     def timed(self, summary: SweepSummary, stage: str) -> Iterator[None]:
@@ -103,6 +106,7 @@ class Sweep:
         spec = self.config.spec()
         config_hash = hash_spec(spec)
         mhash = machine_hash(machine)
+        self.store.mark_stale_interrupted(config_hash)  # this process holds the run lock
         resumed = self.store.resumable_run(config_hash, mhash)
         if resumed is not None:
             self.store.mark_running(resumed)
@@ -122,11 +126,23 @@ class Sweep:
         # The data comes first: a dataset or an imported model that does not fit it stops
         # the sweep with one line before a run is recorded.
         started = time.perf_counter()
-        splits = self._load_data()
-        data_seconds = time.perf_counter() - started
-        run_id, done = self.start()
-        summary = SweepSummary(run_id=run_id, resumed=len(done))
-        summary.timings["data"] += data_seconds
+        self.lock = RunLock(self.store.path, hash_spec(self.config.spec()))
+        self.lock.acquire()  # refuses a second live sweep of this config, before any work
+        try:
+            splits = self._load_data()
+            data_seconds = time.perf_counter() - started
+            run_id, done = self.start()
+            summary = SweepSummary(run_id=run_id, resumed=len(done))
+            summary.timings["data"] += data_seconds
+            self._run_todo(summary, done, splits, started)
+        finally:
+            self.lock.release()
+        return summary
+
+    def _run_todo(
+        self, summary: SweepSummary, done: set[str], splits: Splits, started: float
+    ) -> None:
+        run_id = summary.run_id
         todo = [c for c in self.plan.candidates if c.key not in done]
         self.progress.begin(len(todo))
         status = "interrupted"
@@ -139,7 +155,6 @@ class Sweep:
             self.store.finish_run(
                 run_id, finished_at=now(), timings=dict(summary.timings), status=status
             )
-        return summary
 
     def _load_data(self) -> Splits:
         spec = self.config.dataset
@@ -164,7 +179,7 @@ class Sweep:
                 self.store.put_extra(summary.run_id, "policy_previews", previews)
             self.store.put_extra(summary.run_id, "report", self.config.report.spec())
             self.store.put_extra(summary.run_id, "data", data_facts(splits))
-        with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"harness-eval-{os.getpid()}-") as tmp:
             eval_inputs = write_eval_inputs(splits, self.config.seed, Path(tmp))
             by_job: dict[str, list[Candidate]] = defaultdict(list)
             for cand in todo:
@@ -204,7 +219,10 @@ class Sweep:
                 self.progress.note(f"trained {what}")
 
         with self.timed(summary, "train"):
-            return train_in_processes(jobs, splits, self.config, self.artifacts, workers, done)
+            return train_in_processes(
+                jobs, splits, self.config, self.artifacts, workers, done,
+                lambda job, why: self.progress.note(f"{why}; retrying {job.model.name}"),
+            )  # fmt: skip
 
     def _train(self, summary: SweepSummary, job: TrainJob, splits: Splits) -> Built | Exception:
         if job.model.imported:

@@ -137,7 +137,10 @@ def compress_stage(
     compressed, notes = apply_chain(model, passes, ctx)
     notes = finetuned + notes
     size = onnx_size(compressed)
-    meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
+    meta = {
+        "passes": job.compression.spec(), "notes": notes, "size": size.__dict__,
+        "trained": job.train.key,  # what `harness gc` follows to keep the trained model
+    }  # fmt: skip
     path = artifacts.put("compressed", key, "onnx", compressed.SerializeToString(), meta)
     return Built(path, meta, reused=False)
 
