@@ -28,6 +28,7 @@ from harness.errors import HarnessError
 DEFAULT_DB = Path(".harness/results.db")
 DEFAULT_ARTIFACTS = Path(".harness/artifacts")
 DEFAULT_SITE = Path("site")
+INCONCLUSIVE_EXIT = 4  # compare: 2 is bad input, 3 a sweep with failed candidates
 
 
 class HarnessGroup(click.Group):
@@ -118,6 +119,9 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
         f"models: {counts['trained']} trained{imported}, {counts['reused_trained']} reused "
         f"from cache; {counts['compressed']} compressed, {counts['reused_compressed']} reused"
     )
+    from harness.report.leaderboard import timings_text
+
+    click.echo(timings_text(dict(summary.timings)))
     click.echo(f"results: {db}")
     return summary, records
 
@@ -256,13 +260,19 @@ def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int
 @click.argument("head", required=False, type=int)
 @click.option(
     "--fail-on", default="", metavar="RULES",
-    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%'.",
+    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%'; "
+    "exit 4 when a latency change crosses one but stays inside the measured noise.",
 )  # fmt: skip
 @db_option
 def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
-    """Changes per candidate from run BASE to run HEAD (default: the last two runs)."""
+    """Changes per candidate from run BASE to run HEAD (default: the last two runs).
+
+    Exit status: 0 no threshold crossed, 1 a threshold crossed (latency: beyond the noise
+    too), 4 inconclusive (a latency change crossed a threshold inside the noise), 2 bad input.
+    """
     from harness.report.compare import compare_runs, parse_thresholds
     from harness.report.leaderboard import compare_table
+    from harness.report.render import noise_inputs
     from harness.store.results import Store
 
     thresholds = parse_thresholds(fail_on)
@@ -270,8 +280,9 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
         base, head = _pick_runs(store, base, head)
         base_run, head_run = store.run(base), store.run(head)
         changes = compare_runs(
-            base_run, head_run, store.candidates(base), store.candidates(head), thresholds
-        )
+            base_run, head_run, store.candidates(base), store.candidates(head), thresholds,
+            noise_inputs(store, base, head),
+        )  # fmt: skip
     click.echo(f"run {base} -> run {head}")
     if base_run.machine_hash != head_run.machine_hash:
         click.echo("latency not compared: the runs were measured on different machines")
@@ -280,6 +291,14 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
     if crossed:
         click.echo(f"{len(crossed)} change(s) cross --fail-on thresholds", err=True)
         sys.exit(1)
+    unsure = [c for c in changes if c.inconclusive]
+    if unsure:
+        click.echo(
+            f"{len(unsure)} latency change(s) cross --fail-on thresholds but not the noise: "
+            "inconclusive; rerun on a quieter machine or with more [latency] rounds",
+            err=True,
+        )
+        sys.exit(INCONCLUSIVE_EXIT)
 
 
 @cli.command()
@@ -307,7 +326,7 @@ def select(
     db: Path,
 ) -> None:
     """The Pareto-optimal candidates that meet a budget, best first."""
-    from harness.report.leaderboard import select_table
+    from harness.report.leaderboard import select_table, select_ties
     from harness.report.modelcard import export
     from harness.report.select import (
         Budget,
@@ -315,11 +334,10 @@ def select(
         parse_accuracy,
         parse_duration,
         parse_size,
+        select_picks,
         unknown_target,
     )
-    from harness.report.select import (
-        select as select_candidates,
-    )
+    from harness.report.ties import RULE_TEXT
     from harness.store.results import Store
 
     budget = Budget(
@@ -337,7 +355,8 @@ def select(
         facts = store.extra(run_id, "data")
     if runtime is not None and (problem := unknown_target(records, runtime)):
         raise HarnessError(f"--runtime: {problem}")
-    picks = select_candidates(records, budget)
+    tied_picks = select_picks(records, budget)
+    picks = [p.record for p in tied_picks]
     if not picks:
         click.echo(f"no candidate of run {run_id} meets the budget:")
         for line in explain_none(records, budget):
@@ -345,6 +364,9 @@ def select(
         sys.exit(1)
     click.echo(f"run {run_id}: {len(picks)} Pareto-optimal candidate(s) within the budget")
     click.echo(select_table(picks))
+    if select_ties(tied_picks):
+        click.echo(select_ties(tied_picks))
+        click.echo(RULE_TEXT)
     if export_dir is not None:
         written = export(picks[0], run_record, export_dir, facts)
         click.echo(f"exported: {', '.join(str(p) for p in written)}")

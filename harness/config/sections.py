@@ -385,6 +385,7 @@ def latency(sec: Section) -> LatencySpec:
         min_seconds=sec.get("min_seconds", NUMBER, default=0.5, check=_between(0, 3600)),
         max_runs=sec.get("max_runs", int, default=100_000, check=at_least(1)),
         timeout_seconds=sec.get("timeout_seconds", NUMBER, default=300, check=at_least(1)),
+        rounds=sec.get("rounds", int, default=3, check=at_least(1)),
     )
     sec.finish()
     return spec

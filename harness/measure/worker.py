@@ -30,16 +30,6 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _pin(threads: int) -> list[int] | None:
-    """Pin to `threads` CPUs where the OS allows, so runs don't migrate between cores."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    chosen = cpus[-threads:] if threads <= len(cpus) else cpus
-    os.sched_setaffinity(0, chosen)
-    return chosen
-
-
 def _status_mb(field: str) -> float | None:
     try:
         with open("/proc/self/status") as status:
@@ -64,12 +54,14 @@ def _peak_rss_mb() -> float:
 
 
 def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from harness.measure.cpus import choose_cpus
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
 
     runtime = RUNTIMES.get(request["runtime"])
     settings = request["settings"]
-    pinned = _pin(int(settings.get("threads", 1)))
+    # Pinned so runs don't migrate between cores; to the idlest, so they don't share one.
+    placement = choose_cpus(int(settings.get("threads", 1)))
     runtime.prepare()  # the runtime's Python modules: imported before the load clock starts
     version = runtime.version()
     before_mb = _rss_mb()
@@ -80,7 +72,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     # own libraries (imported before `before_mb`), which the process peak includes.
     model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
-    for i, path in enumerate(request["eval_inputs"]):
+    # Only the first round answers the test sets: later rounds only time.
+    for i, path in enumerate(request["eval_inputs"] if request.get("outputs", True) else []):
         x = np.load(path)
         chunks = [session.run(x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)]
         out_path = Path(request["out_dir"]) / f"outputs_{i}.npy"
@@ -89,7 +82,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     lat = request["latency"]
     x = np.load(request["eval_inputs"][0])
     samples: dict[str, str] = {}
-    for size in [lat["batch"], *lat["extra_batches"]]:
+    for size in request.get("batches", [lat["batch"], *lat["extra_batches"]]):
         # Inputs are prepared and bound before the clock starts.
         call = session.bind(np.ascontiguousarray(np.resize(x, (size, *x.shape[1:]))))
         timed = time_calls(
@@ -102,7 +95,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         samples[str(size)] = str(Path(request["out_dir"]) / f"samples_ns_{size}.npy")
         np.save(samples[str(size)], timed)
     peak_rss_mb = _peak_rss_mb()  # before profiling, which loads more
-    profile = getattr(session, "profile", None)  # a per-operator profile, where the runtime has one
+    # A per-operator profile, where the runtime has one: once, in the round that answers outputs.
+    profile = getattr(session, "profile", None) if request.get("outputs", True) else None
     largest = max([lat["batch"], *lat["extra_batches"]])
     return {
         "outputs": outputs,
@@ -113,7 +107,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "version": version,
         "warmup": lat["warmup"],
         "threads": int(settings.get("threads", 1)),
-        "pinned_cpus": pinned,
+        "pinned_cpus": placement["cpus"],
+        "placement": placement["rule"],
         "profile": (
             profile(np.resize(x, (largest, *x.shape[1:])), request["out_dir"]) if profile else None
         ),

@@ -26,9 +26,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, sel
 
 from harness.errors import StoreError
 from harness.measure.lifeline import die_with_parent
+from harness.report import ties
+from harness.report.compare import NoiseInputs
+from harness.report.conditions import run_conditions
 from harness.report.data import (
     candidate_href,
-    pareto_front,
     stored_budgets,
 )
 from harness.report.history import (
@@ -37,6 +39,7 @@ from harness.report.history import (
     SeriesLabel,
     history_series,
 )
+from harness.report.noise import same_file_changes
 from harness.report.pages import (
     Context,
     candidate_page,
@@ -113,7 +116,7 @@ def render(
     machines = {r.id: r.machine_hash for r in runs if r.kind == run.kind}
     with _gc_paused():
         records = store.candidates(run.id)
-        points = _history_points(store, machines, run.id)
+        points = history_points(store, machines, run.id)
         series = history_series(points, run.machine_hash)
     by_key = {s.label.key: s for s in series}
     models = _model_files(records)
@@ -136,7 +139,7 @@ def _site_pages(
     models: dict[int, tuple[str, Path]],
 ) -> dict[str, SiteFile]:
     """Everything but the candidate pages."""
-    front_ids = {r.id for r in pareto_front(records)}
+    front_ids = {r.id for r in ties.front(records)}
     counts = store.candidate_counts()  # one pass over the (run_id, status) index
     previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
@@ -158,8 +161,12 @@ def _site_pages(
     run_template = env.get_template("run.html")
     for each in ctx.runs:
         measured = store.candidates(each.id) if each.kind == "bench" else []
+        conditions = run_conditions(
+            store.rounds(each.id),
+            int(each.machine.get("usable_cores") or each.machine.get("cores") or 1),
+        )
         out[f"runs/{each.id}.html"] = run_template.render(
-            run_page(ctx, each, counts.get(each.id, (0, 0)), measured)
+            run_page(ctx, each, counts.get(each.id, (0, 0)), measured, conditions)
         )
     for preview in previews:
         out[preview["src"]] = preview["png"]
@@ -258,13 +265,13 @@ def _page_pool(pages: CandidatePages, count: int, workers: int | None) -> Iterat
         yield pool
 
 
-def _history_points(
+def history_points(
     store: Store, machines: dict[int, str], up_to: int
 ) -> dict[SeriesLabel, list[HistoryPoint]]:
     """Every stored candidate of runs up to `up_to`, reduced to what the history draws."""
     columns = (
         "run_id", "key", "model", "policy", "compression", "runtime", "status",
-        "accuracy", "file_bytes", "latency_p50_ms",
+        "accuracy", "file_bytes", "latency_p50_ms", "artifact_sha256", "runtime_version",
     )  # fmt: skip
     labels: dict[str, SeriesLabel] = {}
     points: dict[str, list[HistoryPoint]] = {}
@@ -278,6 +285,23 @@ def _history_points(
             points[key] = []
         points[key].append(HistoryPoint(run_id, machines[run_id], *values))
     return {labels[key]: pts for key, pts in points.items()}
+
+
+def noise_inputs(store: Store, base: int, head: int) -> NoiseInputs:
+    """The two runs' round p50s and, per runtime, the same-file p50 changes of every series
+    up to `head` on its machine: what `compare` judges latency changes against."""
+    kind = store.run(head).kind
+    machines = {r.id: r.machine_hash for r in store.runs() if r.kind == kind}
+    history: dict[str, list[float]] = {}
+    for label, points in history_points(store, machines, head).items():
+        # (run, machine, status, p50, sha256, runtime version) of each point
+        rows = [(p.run_id, p.machine_hash, p.status, *p[5:8]) for p in points]
+        history.setdefault(label.runtime, []).extend(same_file_changes(rows, machines[head]))
+
+    def p50s(run_id: int) -> dict[str, list[float]]:
+        return {k: [r["p50_ms"] for r in v] for k, v in store.rounds(run_id).items()}
+
+    return NoiseInputs(p50s(base), p50s(head), history)
 
 
 def _model_files(records: Sequence[CandidateRecord]) -> dict[int, tuple[str, Path]]:

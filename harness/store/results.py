@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.errors import StoreError
 from harness.store.integrity import check_tables, connect, damaged
+from harness.store.rounds import read_rounds, write_rounds
 from harness.store.schema import METRIC_COLUMNS, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -56,6 +57,9 @@ class CandidateRecord:
     run_id: int | None = None
     id: int | None = None
     finished_at: str | None = None
+    # What was timed: the same bytes on the same runtime version only vary by noise.
+    artifact_sha256: str | None = None
+    runtime_version: str | None = None
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -242,11 +246,18 @@ class Store:
 
     # -- candidates ---------------------------------------------------------
 
-    def add_candidate(self, run_id: int, record: CandidateRecord, finished_at: str) -> None:
-        """Insert (or replace, on a resumed run) one candidate, committed at once."""
+    def add_candidate(
+        self,
+        run_id: int,
+        record: CandidateRecord,
+        finished_at: str,
+        rounds: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Insert (or replace, on a resumed run) a candidate and its latency rounds, at once."""
         columns = [
             "run_id", "key", "dataset", "model", "policy", "compression", "runtime",
             "status", "error", "artifact", "finished_at", *METRIC_COLUMNS, "details_json",
+            "artifact_sha256", "runtime_version",
         ]  # fmt: skip
         values = [
             run_id, record.key, record.dataset, record.model, record.policy,
@@ -254,6 +265,7 @@ class Store:
             record.artifact, finished_at,
             *(record.metrics.get(name) for name in METRIC_COLUMNS),
             json.dumps(record.details, sort_keys=True, default=_json_default),
+            record.artifact_sha256, record.runtime_version,
         ]  # fmt: skip
         unknown = set(record.metrics) - set(METRIC_COLUMNS)
         if unknown:
@@ -264,6 +276,11 @@ class Store:
                 f"INSERT OR REPLACE INTO candidates ({', '.join(columns)}) VALUES ({marks})",
                 values,
             )
+            write_rounds(db, run_id, record.key, rounds or [])
+
+    def rounds(self, run_id: int) -> dict[str, list[dict[str, Any]]]:
+        """key -> the candidate's latency rounds in order (none before schema v3)."""
+        return read_rounds(self._db, run_id)
 
     def done_keys(self, run_id: int) -> set[str]:
         rows = self._db.execute("SELECT key FROM candidates WHERE run_id = ?", (run_id,))
@@ -286,7 +303,10 @@ class Store:
         """Selected columns of every candidate of runs up to `up_to_run`, without parsing
         details: the history of 30 runs x 10,000 candidates would otherwise parse gigabytes
         of latency samples."""
-        allowed = {"run_id", "key", "model", "policy", "compression", "runtime", "status"}
+        allowed = {
+            "run_id", "key", "model", "policy", "compression", "runtime", "status",
+            "artifact_sha256", "runtime_version",
+        }  # fmt: skip
         unknown = [c for c in columns if c not in allowed and c not in METRIC_COLUMNS]
         if unknown:
             raise StoreError(f"unknown candidate column(s) {unknown}")
@@ -339,4 +359,6 @@ def _candidate_from_row(row: sqlite3.Row) -> CandidateRecord:
         finished_at=row["finished_at"],
         metrics={name: row[name] for name in METRIC_COLUMNS},
         details=json.loads(row["details_json"]),
+        artifact_sha256=row["artifact_sha256"],
+        runtime_version=row["runtime_version"],
     )

@@ -6,6 +6,7 @@ on; every finished candidate is committed at once, so an interrupted sweep resum
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -30,6 +31,7 @@ from harness.store.results import CandidateRecord, Store
 from harness.sweep.executorch_stage import pte_stage
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
 from harness.sweep.pool import train_in_processes
+from harness.sweep.rounds import Pending, measure_in_rounds
 from harness.sweep.stages import (
     Built,
     calibration_data,
@@ -37,7 +39,6 @@ from harness.sweep.stages import (
     compress_stage,
     convert_stage,
     data_facts,
-    evaluate,
     train_stage,
     write_eval_inputs,
 )
@@ -92,6 +93,7 @@ class Sweep:
         self.progress = progress
         self.plan: Plan = make_plan(config)
         self.lock: RunLock | None = None
+        self.pending: list[Pending] = []
 
     @contextmanager
     def timed(self, summary: SweepSummary, stage: str) -> Iterator[None]:
@@ -144,7 +146,7 @@ class Sweep:
     ) -> None:
         run_id = summary.run_id
         todo = [c for c in self.plan.candidates if c.key not in done]
-        self.progress.begin(len(todo))
+        self.progress.begin(len(todo) * self.config.latency.rounds)
         status = "interrupted"
         try:
             if todo:
@@ -192,7 +194,8 @@ class Sweep:
                 if train_job.key not in trained:
                     trained[train_job.key] = self._train(summary, train_job, splits)
                 self._run_job(summary, job, trained[train_job.key], by_job[job.key],
-                              splits, calibration, eval_inputs)  # fmt: skip
+                              splits, calibration)  # fmt: skip
+            self._measure(summary, splits, eval_inputs)
 
     def _train_in_parallel(
         self, summary: SweepSummary, job_keys: set[str], splits: Splits
@@ -248,8 +251,8 @@ class Sweep:
         candidates: list[Candidate],
         splits: Splits,
         calibration: np.ndarray,
-        eval_inputs: list[Path],
     ) -> None:
+        """Train, compress and convert: the candidates' files, measured later in rounds."""
         if isinstance(trained, Exception):
             for cand in candidates:
                 self._record_failure(summary, cand, _reason("train", trained), {})
@@ -269,11 +272,9 @@ class Sweep:
                     )
                 return
         summary.counts["reused_compressed" if compressed.reused else "compressed"] += 1
-        reference: np.ndarray | None = None
         for cand in candidates:
             details = candidate_details(cand, trained, compressed)
             metrics: dict[str, Any] = dict(compressed.meta["size"])
-            stage = "convert"
             try:
                 model_file = compressed
                 if _format(cand) == "tflite":
@@ -297,30 +298,31 @@ class Sweep:
                     metrics["file_bytes"], metrics["compressed_bytes"] = file_size(
                         model_file.path.read_bytes()
                     )
-                stage = "measure"
-                with self.timed(summary, "measure"):
-                    from harness.measure.runner import run_worker
-
-                    result = run_worker(
-                        model_file.path, cand.runtime, eval_inputs, self.config.latency
-                    )
-                    measured, extra = evaluate(
-                        result,
-                        splits.test[1],
-                        splits.dataset.classes,
-                        self.config.latency.batch,
-                        reference,
-                    )
-                if cand.runtime.engine == "onnxruntime":
-                    reference = result.outputs[0]
-                details.update(extra)
-                details["runtime_info"]["version"] = result.version
-                metrics.update(measured)
-                self._record(summary, cand, "ok", None, metrics, details, model_file.path)
             except UnsupportedError as exc:  # the runtime cannot take it: not a failure
                 self._record(summary, cand, "unsupported", one_line(exc), metrics, details, None)
+                continue
             except Exception as exc:
-                self._record_failure(summary, cand, _reason(stage, exc), details, metrics)
+                self._record_failure(summary, cand, _reason("convert", exc), details, metrics)
+                continue
+            self.pending.append(Pending(cand, model_file.path, metrics, details))
+
+    def _measure(self, summary: SweepSummary, splits: Splits, eval_inputs: list[Path]) -> None:
+        """Every candidate whose model file is ready, in interleaved latency rounds."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        rounds = self.config.latency.rounds
+        self.progress.note(f"measuring {len(pending)} candidates in {rounds} rounds")
+        with self.timed(summary, "measure"):
+            for p, left in measure_in_rounds(
+                pending, self.config.latency, eval_inputs, splits, self.progress.advance
+            ):
+                if p.error is None:
+                    self._record(summary, p.cand, "ok", None, p.metrics, p.details,
+                                 p.model_path, p.rounds, p.version, steps=left)  # fmt: skip
+                else:
+                    self._record(summary, p.cand, "failed", p.error, p.metrics, p.details,
+                                 None, steps=left)  # fmt: skip
 
     def _record(
         self,
@@ -331,7 +333,11 @@ class Sweep:
         metrics: dict[str, Any],
         details: dict[str, Any],
         artifact: Path | None,
+        rounds: list[dict[str, Any]] | None = None,
+        runtime_version: str | None = None,
+        steps: int | None = None,
     ) -> None:
+        """Commit one candidate; `steps` of progress (default: all its rounds) advance."""
         job = cand.job
         record = CandidateRecord(
             key=cand.key,
@@ -345,15 +351,18 @@ class Sweep:
             metrics=metrics,
             details=details,
             artifact=str(artifact.resolve()) if artifact else None,
+            artifact_sha256=hashlib.sha256(artifact.read_bytes()).hexdigest() if artifact else None,
+            runtime_version=runtime_version,
         )
-        self.store.add_candidate(summary.run_id, record, now())
+        self.store.add_candidate(summary.run_id, record, now(), rounds)
         if status == "ok":
             summary.ok += 1
         elif status == "unsupported":
             summary.counts["unsupported"] += 1
         else:
             summary.failed += 1
-        self.progress.advance(cand.label + ("" if status == "ok" else f" ({status})"))
+        for _ in range(self.config.latency.rounds if steps is None else steps):
+            self.progress.advance(cand.label + ("" if status == "ok" else f" ({status})"))
 
     def _record_failure(
         self,
