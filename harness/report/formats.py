@@ -122,3 +122,10 @@ def operator_rows(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for row in profile
     ]
+
+
+def status_counts(records: Any, ok: int) -> dict[str, int]:
+    """Candidates in all, measured, failed, and unsupported by their runtime (not failures)."""
+    unsupported = sum(r.status == "unsupported" for r in records)
+    return {"total": len(records), "ok": ok, "unsupported": unsupported,
+            "failed": len(records) - ok - unsupported}  # fmt: skip

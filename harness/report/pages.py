@@ -35,6 +35,7 @@ from harness.report.formats import (
     fmt_spec,
     fmt_time,
     operator_rows,
+    status_counts,
 )
 from harness.report.history import (
     Series,
@@ -100,12 +101,7 @@ def index_page(
         "",
         "index",
         title=f"Leaderboard · run {ctx.run.id}",
-        counts={
-            "total": len(records),
-            "ok": ok,
-            "unsupported": sum(r.status == "unsupported" for r in records),
-            "failed": sum(r.status not in ("ok", "unsupported") for r in records),
-        },
+        counts=status_counts(records, ok),
         datasets=", ".join(sorted({r.dataset for r in records})) or MISSING,
         started=fmt_time(ctx.run.started_at),
         cpu=str(ctx.run.machine.get("cpu", MISSING)),
