@@ -183,6 +183,7 @@ class Config:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     data_kind: str = "image"  # "image" or "tabular", known before the data is loaded
     report: ReportSpec = field(default_factory=ReportSpec)
+    notes: tuple[str, ...] = ()  # what parsing left out, e.g. a target not installed here
 
     def spec(self) -> dict[str, Any]:
         """Everything that decides the results, JSON-able (stored with the run, hashed)."""

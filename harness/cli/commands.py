@@ -100,6 +100,8 @@ def _sweep(
 
     config = load_config(config_path, example)
     check_writable(artifacts, "--artifacts")
+    for note in config.notes:
+        click.echo(note)
     progress = make_progress()
     with Store(db) as store:
         try:
@@ -114,6 +116,7 @@ def _sweep(
     counts = summary.counts
     click.echo(
         f"run {summary.run_id}: {summary.ok} candidates measured, {summary.failed} failed"
+        + (f", {counts['unsupported']} unsupported" if counts["unsupported"] else "")
         + (f", {summary.resumed} already done (resumed)" if summary.resumed else "")
     )
     imported = f", {counts['imported']} imported" if counts["imported"] else ""
@@ -376,23 +379,6 @@ def select(
     if export_dir is not None:
         written = export(picks[0], run_record, export_dir, facts)
         click.echo(f"exported: {', '.join(str(p) for p in written)}")
-
-
-@cli.command()
-@click.argument(
-    "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)
-)
-@click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@example_option
-def init(path: Path, force: bool, example: str | None) -> None:
-    """Write a commented example config (the built-in default, or --example NAME) to PATH."""
-    from harness.config.examples import DEFAULT_EXAMPLE, example_text
-
-    text = example_text(example or DEFAULT_EXAMPLE)
-    if path.exists() and not force:
-        raise HarnessError(f"{path} already exists; pass --force to overwrite it")
-    path.write_text(text)
-    click.echo(f"wrote {path}; run it with: harness run {path}")
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ class WorkerResult:
     version: str
     # Where the worker ran and how busy the machine was around it (load1, cpu_mhz).
     placement: dict[str, Any] = field(default_factory=dict)
+    profile: list[dict[str, Any]] | None = None  # slowest operators, where the runtime profiles
 
 
 def _last_line(text: str) -> str:
@@ -159,4 +160,5 @@ def run_worker(
             threads=int(result["threads"]),
             version=str(result["version"]),
             placement={"cpus": result.get("pinned_cpus"), "rule": result.get("placement")},
+            profile=result.get("profile"),
         )

@@ -31,7 +31,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
 
 def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
     ranked = rank(records)[:top]
-    failed = sum(r.status != "ok" for r in records)
+    failed = sum(r.status not in ("ok", "unsupported") for r in records)
+    unsupported = sum(r.status == "unsupported" for r in records)
     rows = []
     for i, r in enumerate(ranked, 1):
         acc, low, high = (r.metric(k) for k in ("accuracy", "accuracy_low", "accuracy_high"))
@@ -47,6 +48,8 @@ def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
     text = f"top {len(rows)} of {len(records)} candidates\n" + _table(header, rows, {0, 6, 7})
     if failed:
         text += f"\n{failed} candidate(s) failed; their reasons are in the report"
+    if unsupported:
+        text += f"\n{unsupported} candidate(s) unsupported by their runtime; why is in the report"
     return text
 
 
@@ -70,7 +73,7 @@ def bench_table(records: Sequence[CandidateRecord]) -> str:
     rows = []
     for r in records:
         if r.status != "ok":
-            rows.append((r.runtime, "failed", "", "", "", "", "", r.error or ""))
+            rows.append((r.runtime, r.status, "", "", "", "", "", r.error or ""))
             continue
         agreement = r.metric("parity_agreement")
         rows.append(

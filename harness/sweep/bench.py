@@ -2,7 +2,7 @@
 
 The data is fed exactly as given (the user's .npz holds model-ready inputs), so the
 numbers are those of the user's own pipeline. An .onnx file also runs on LiteRT through
-the converter; a .tflite file runs on LiteRT only.
+the converter; a .tflite file runs on LiteRT only, an ExecuTorch .pte on ExecuTorch only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from harness.store.results import CandidateRecord, Store
 from harness.sweep.stages import evaluate
 from harness.train.datasets import check_samples, labels, numeric, read_npz
 
-SUFFIXES = {".onnx": ("onnxruntime", "litert"), ".tflite": ("litert",)}
+SUFFIXES = {".onnx": ("onnxruntime", "litert"), ".tflite": ("litert",), ".pte": ("executorch",)}
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def check_model_file(path: Path, runtimes: tuple[str, ...]) -> tuple[str, ...]:
     usable = SUFFIXES.get(path.suffix.lower())
     if usable is None:
         raise ConfigError(
-            f"{path}: unknown model format '{path.suffix}'; give an .onnx or .tflite file"
+            f"{path}: unknown model format '{path.suffix}'; give an .onnx, .tflite or .pte file"
         )
     if not runtimes:
         return usable

@@ -22,12 +22,13 @@ import numpy as np
 
 from harness import __version__
 from harness.config.load import Config
-from harness.errors import ConfigError, one_line
+from harness.errors import ConfigError, UnsupportedError, one_line
 from harness.hashing import hash_spec
 from harness.measure.machine import describe_machine, git_revision, machine_hash
 from harness.store.artifacts import Artifacts
 from harness.store.liveness import RunLock
 from harness.store.results import CandidateRecord, Store
+from harness.sweep.executorch_stage import pte_stage
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
 from harness.sweep.pool import train_in_processes
 from harness.sweep.rounds import Pending, measure_in_rounds
@@ -285,11 +286,21 @@ class Sweep:
                             cand.runtime.settings.get("quantize", "none"),
                             calibration,
                         )
+                elif _format(cand) == "pte":
+                    with self.timed(summary, "convert"):
+                        model_file = pte_stage(
+                            job, cand.runtime, splits, calibration, self.config, self.artifacts
+                        )
+                    details["conversion"] = model_file.meta
+                if model_file is not compressed:
                     from harness.measure.size import file_size
 
                     metrics["file_bytes"], metrics["compressed_bytes"] = file_size(
                         model_file.path.read_bytes()
                     )
+            except UnsupportedError as exc:  # the runtime cannot take it: not a failure
+                self._record(summary, cand, "unsupported", one_line(exc), metrics, details, None)
+                continue
             except Exception as exc:
                 self._record_failure(summary, cand, _reason("convert", exc), details, metrics)
                 continue
@@ -346,10 +357,12 @@ class Sweep:
         self.store.add_candidate(summary.run_id, record, now(), rounds)
         if status == "ok":
             summary.ok += 1
+        elif status == "unsupported":
+            summary.counts["unsupported"] += 1
         else:
             summary.failed += 1
         for _ in range(self.config.latency.rounds if steps is None else steps):
-            self.progress.advance(cand.label + ("" if status == "ok" else " (failed)"))
+            self.progress.advance(cand.label + ("" if status == "ok" else f" ({status})"))
 
     def _record_failure(
         self,

@@ -244,6 +244,8 @@ def evaluate(
         "model_rss_mb": result.model_rss_mb,
         "process_peak_rss_mb": result.peak_rss_mb,
     }
+    if result.profile:
+        details["operator_profile"] = result.profile
     if result.extra_samples:
         details["latency_batches"] = {
             str(size): {**summarize(samples, size), "runs": len(samples)}

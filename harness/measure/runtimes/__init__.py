@@ -27,7 +27,7 @@ class Session(Protocol):
 
 class Runtime(Protocol):
     name: ClassVar[str]
-    model_format: ClassVar[str]  # "onnx" or "tflite": which file the sweep hands it
+    model_format: ClassVar[str]  # "onnx", "tflite" or "pte": which file the sweep hands it
 
     @classmethod
     def parse_settings(cls, params: dict[str, Any]) -> dict[str, Any]: ...
@@ -39,12 +39,23 @@ class Runtime(Protocol):
         ...
 
     @classmethod
+    def prepare(cls) -> None:
+        """Import the runtime's modules, so that load time is the model's, not Python's."""
+        ...
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """None when the runtime's package is installed, else how to install it (no import)."""
+        ...
+
+    @classmethod
     def load(cls, path: str, settings: dict[str, Any]) -> Session: ...
 
 
 RUNTIMES: Registry[type[Runtime]] = Registry("runtime")
 RUNTIMES.register("onnxruntime", "harness.measure.runtimes.ort:OnnxRuntime")
 RUNTIMES.register("litert", "harness.measure.runtimes.litert:LiteRT")
+RUNTIMES.register("executorch", "harness.measure.runtimes.executorch:ExecuTorch")
 
 
 def runtimes_for(path: str) -> list[str]:

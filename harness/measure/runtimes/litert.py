@@ -40,6 +40,18 @@ class LiteRT:
         return settings
 
     @classmethod
+    def prepare(cls) -> None:
+        interpreter_module()
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        from importlib.util import find_spec
+
+        if find_spec("ai_edge_litert") or find_spec("tflite_runtime"):
+            return None
+        return "LiteRT is not installed; pip install ai-edge-litert"
+
+    @classmethod
     def version(cls) -> str:
         """The installed package's version; imports it, as the worker's memory baseline expects."""
         from importlib.metadata import PackageNotFoundError, version

@@ -32,6 +32,20 @@ class OnnxRuntime:
         return settings
 
     @classmethod
+    def prepare(cls) -> None:
+        import onnxruntime  # noqa: F401
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        from importlib.util import find_spec
+
+        return (
+            None
+            if find_spec("onnxruntime")
+            else "ONNX Runtime is not installed; pip install onnxruntime"
+        )
+
+    @classmethod
     def version(cls) -> str:
         import onnxruntime
 
