@@ -34,7 +34,13 @@ from ai_edge_litert import schema_py_generated as fb
 from onnx import numpy_helper
 
 # Importing the converter modules fills CONVERTERS and FOLDERS.
-from harness.convert import tflite_consts, tflite_layers, tflite_ops  # noqa: F401
+from harness.convert import (  # noqa: F401
+    tflite_consts,
+    tflite_layers,
+    tflite_math,
+    tflite_ops,
+    tflite_resize,
+)
 from harness.convert.tflite_context import (
     CONVERTERS,
     FOLDERS,
