@@ -141,3 +141,9 @@ def select_table(records: Sequence[CandidateRecord]) -> str:
     ]  # fmt: skip
     header = ("#", "model", "policy", "compression", "runtime", "accuracy", "size", "p50")
     return _table(header, rows, {0, 5, 6, 7})
+
+
+def ops_table(ops: Sequence) -> str:
+    """`harness ops`: each operator type, how many nodes, and what the converter does."""
+    rows = [(f"  {o.op}", str(o.count), o.status) for o in ops]
+    return _table(("  op", "nodes", "litert"), rows, {1})

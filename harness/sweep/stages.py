@@ -58,11 +58,12 @@ def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts
 
 
 def _import_model(job: TrainJob, artifacts: Artifacts) -> Built:
-    import hashlib
+    from harness.measure.model_files import model_digest, self_contained
 
-    data = Path(job.model.onnx or "").read_bytes()
-    if hashlib.sha256(data).hexdigest() != job.model.sha256:
+    source = Path(job.model.onnx or "")
+    if model_digest(source) != job.model.sha256:
         raise HarnessError(f"{job.model.onnx} changed while the sweep ran; run it again")
+    data = self_contained(source)  # external weights are cached with the graph
     meta = {"imported": job.model.onnx, "policy": job.policy.spec(), "model": job.model.spec()}
     path = artifacts.put("trained", job.key, "onnx", data, meta)
     return Built(path, meta, reused=False)

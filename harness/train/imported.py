@@ -8,15 +8,15 @@ one line before anything runs. The file's content hash is its cache key.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import onnx
 
 from harness.compress.graph import graph_inputs
 from harness.errors import ConfigError
+from harness.measure.model_files import load_onnx, model_digest
 
-__all__ = ["check_fits", "read_model"]
+__all__ = ["check_fits", "load_onnx", "read_model"]
 
 # ONNX element types the harness can feed: the dataset is float32 throughout.
 _FLOAT = onnx.TensorProto.FLOAT
@@ -31,15 +31,18 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
 
 
 def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
-    """(the model, sha256 of the file); a one-line ValueError saying what is wrong."""
+    """(the model with any external weights, sha256 over its files); a one-line ValueError
+    saying what is wrong. External data files are read from beside the .onnx."""
     try:
-        data = path.read_bytes()
+        model = load_onnx(path)
+        digest = model_digest(path)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
-        model = onnx.load_from_string(data)
-        onnx.checker.check_model(model)
-    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        onnx.checker.check_model(model if model.ByteSize() < 2**31 - 1 else str(path))
+    except Exception as exc:  # onnx raises ValidationError and others
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{path.name}: not a valid ONNX model ({first})") from None
     inputs = graph_inputs(model.graph)
@@ -53,7 +56,7 @@ def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
             f"{path.name}: its input is {kind}; the harness feeds float32 samples "
             "(export the model with a float input and quantize it here)"
         )
-    return model, hashlib.sha256(data).hexdigest()
+    return model, digest
 
 
 def check_fits(
