@@ -6,24 +6,26 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import MeasurementError
+from harness.measure.feeding import load_outputs
 from harness.specs import LatencySpec, RuntimeSpec
 
 
 @dataclass(frozen=True)
 class WorkerResult:
-    outputs: list[np.ndarray]  # one array of model outputs per eval input, in order
+    outputs: list[np.ndarray]  # the first model output per eval input, in order
     samples_ns: np.ndarray  # one wall time per timed call, at the primary batch size
     extra_samples: dict[int, np.ndarray]  # the same at each extra batch size
     load_ms: float
     peak_rss_mb: float
     version: str
+    all_outputs: list[list[np.ndarray]] = field(default_factory=list)  # every output, per input
 
 
 def _last_line(text: str) -> str:
@@ -36,6 +38,7 @@ def run_worker(
     runtime: RuntimeSpec,
     eval_inputs: list[Path],
     latency: LatencySpec,
+    feed: dict[str, Any] | None = None,
 ) -> WorkerResult:
     """Measure one model file on one runtime in a fresh process; raise MeasurementError on failure."""
     with tempfile.TemporaryDirectory(prefix="harness-measure-") as tmp:
@@ -46,6 +49,7 @@ def run_worker(
             "eval_inputs": [str(p) for p in eval_inputs],
             "latency": latency.spec(),
             "out_dir": tmp,
+            **({"feed": feed} if feed else {}),
         }
         request_path = Path(tmp) / "request.json"
         request_path.write_text(json.dumps(request))
@@ -66,11 +70,13 @@ def run_worker(
             status = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
             raise MeasurementError(f"{runtime.name} worker failed ({status}): {why}")
         result: dict[str, Any] = json.loads((Path(tmp) / "result.json").read_text())
+        every = [load_outputs(p) for p in result["outputs"]]
         return WorkerResult(
-            outputs=[np.load(p) for p in result["outputs"]],
+            outputs=[outs[0] for outs in every],
             samples_ns=np.load(result["samples"][str(latency.batch)]),
             extra_samples={b: np.load(result["samples"][str(b)]) for b in latency.extra_batches},
             load_ms=float(result["load_ms"]),
             peak_rss_mb=float(result["peak_rss_mb"]),
             version=str(result["version"]),
+            all_outputs=every,
         )

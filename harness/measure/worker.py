@@ -31,6 +31,7 @@ def _pin(threads: int) -> list[int] | None:
 
 
 def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from harness.measure import feeding
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
 
@@ -41,18 +42,16 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     session = runtime.load(request["model"], settings)
     load_ms = (time.perf_counter() - started) * 1000
     outputs = []
+    plan = request.get("feed")  # inputs by name and a fixed batch (harness.measure.feeding)
     for i, path in enumerate(request["eval_inputs"]):
-        x = np.load(path)
-        chunks = [session.run(x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)]
-        out_path = Path(request["out_dir"]) / f"outputs_{i}.npy"
-        np.save(out_path, np.concatenate(chunks))
-        outputs.append(str(out_path))
+        out_path = str(Path(request["out_dir"]) / f"outputs_{i}.npz")
+        feeding.save_outputs(out_path, feeding.evaluate(session, path, plan, EVAL_CHUNK))
+        outputs.append(out_path)
     lat = request["latency"]
-    x = np.load(request["eval_inputs"][0])
     samples: dict[str, str] = {}
     for size in [lat["batch"], *lat["extra_batches"]]:
         # Inputs are prepared and bound before the clock starts.
-        call = session.bind(np.ascontiguousarray(np.resize(x, (size, *x.shape[1:]))))
+        call = feeding.timed_call(session, request["eval_inputs"][0], plan, size)
         timed = time_calls(
             call,
             warmup=lat["warmup"],
