@@ -170,7 +170,9 @@ def runs(db: Path) -> None:
     help=".npz with model-ready inputs (x, or arrays named as the model's inputs) and labels y.",
 )  # fmt: skip
 @click.option(
-    "--task", type=click.Choice(["classify", "regress", "none"]), default=None,
+    "--task",
+    type=click.Choice(["classify", "regress", "none"]),
+    default=None,
     help="What y is scored as (default: inferred from y and the outputs).",
 )
 @click.option(
