@@ -232,7 +232,7 @@ def _with_batch(model: onnx.ModelProto, batch: int) -> tuple[onnx.ModelProto, bo
         if value.name in initializers:
             continue
         for axis, dim in enumerate(value.type.tensor_type.shape.dim):
-            if dim.HasField("dim_value"):
+            if dim.dim_value > 0:  # -1 (PaddlePaddle's dynamic axis) is dynamic too
                 continue
             if axis != 0:
                 raise ConversionError(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from harness.compress import PASSES_VERSION
-from harness.errors import HarnessError
+from harness.errors import CompressionError, HarnessError
 from harness.measure.latency import keep_samples, summarize
 from harness.measure.metrics import accuracy, classification_report, parity
 from harness.measure.runner import WorkerResult
@@ -116,6 +116,9 @@ def compress_stage(
         model, passes, ft_notes = _finetune(job, splits, config, artifacts)
         finetuned.append({"pass": "finetune", **ft_notes})
     compressed, notes = apply_chain(model, passes, ctx)
+    unchanged = [n["unchanged"] for n in notes if "unchanged" in n]
+    if unchanged:  # the same bytes as fp32 under another name would mislead the leaderboard
+        raise CompressionError(f"{'; '.join(unchanged)}; it would be the uncompressed model")
     notes = finetuned + notes
     size = onnx_size(compressed)
     meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
@@ -132,7 +135,6 @@ def _finetune(
     re-export; returns the model and the passes left to apply to it."""
     import torch
 
-    from harness.errors import CompressionError
     from harness.models import ARCHITECTURES
     from harness.train.finetune import finetune
 

@@ -23,9 +23,10 @@ _FLOAT = onnx.TensorProto.FLOAT
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
-    """Each axis as its size, or its symbolic name ('?' when it has neither)."""
+    """Each axis as its size, or its symbolic name ('?' when it has neither, or is -1 as
+    PaddlePaddle writes a dynamic axis)."""
     return [
-        d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+        d.dim_value if d.dim_value > 0 else (d.dim_param or "?")
         for d in value.type.tensor_type.shape.dim
     ]
 
