@@ -29,26 +29,31 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from zoo_models import ZOO, export  # noqa: E402
 
-from harness.compress import apply_chain  # noqa: E402
+from harness.compress import PASSES, apply_chain  # noqa: E402
 from harness.compress.base import PassContext  # noqa: E402
 from harness.config.load import load_config  # noqa: E402
 from harness.convert.tflite import onnx_to_tflite  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.measure.runtimes import RUNTIMES  # noqa: E402
+from harness.measure.size import file_size  # noqa: E402
 from harness.specs import LatencySpec, RuntimeSpec  # noqa: E402
 from harness.sweep.bench import BenchData, bench_file  # noqa: E402
 
 RELATIVE_LIMIT = 1e-4
+STRUCTURED = {"ratio": 0.5, "structured": True}
 
 
 def _layers(notes: list[dict]) -> str:
-    """'12 done, 2 left whole (reason; reason)' from a chain's notes."""
+    """'quantize: 53 layers, 2 left whole (reason; reason)' from a chain's notes."""
     parts = []
     for note in notes:
-        done = note.get("layers", note.get("tensors"))
+        done = next((note[k] for k in ("layers", "tensors", "zeros", "kept", "quant_ops")
+                     if k in note), None)  # fmt: skip
         count = len(done) if isinstance(done, list | dict) else done
+        text = f"{note['pass']}: {count if count is not None else '?'} layers"
+        if "sparsity" in note:
+            text += f" ({note['sparsity']:.0%} zeros)"
         skipped = note.get("skipped") or {}
-        text = f"{note['pass']}: {count if count is not None else '?'} done"
         if skipped:
             reasons = sorted({str(v) for v in skipped.values()}, key=len)[:2]
             text += f", {len(skipped)} left whole ({'; '.join(reasons)})"
@@ -79,31 +84,32 @@ def _fp32(path: Path, x: np.ndarray) -> list[str]:
 
 
 def _compressions(model: onnx.ModelProto, calibration: np.ndarray) -> tuple[list[str], int]:
-    config = load_config(None)
+    settings = [(c.name, list(c.passes)) for c in load_config(None).compressions if c.passes]
+    # Beyond the default sweep: channel pruning through residual and squeeze-excite blocks.
+    settings.append(("prune 50% structured", [PASSES.get("prune").from_params(STRUCTURED)]))
     ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
-    base = len(model.SerializeToString())
+    base, base_zlib = file_size(model.SerializeToString())
     lines, failed = [], 0
-    for spec in config.compressions:
-        if not spec.passes:
-            continue
+    for name, passes in settings:
         try:
-            compressed, notes = apply_chain(model, list(spec.passes), ctx)
+            compressed, notes = apply_chain(model, passes, ctx)
         except HarnessError as exc:
             failed += 1
-            lines.append(f"  {spec.name:<10} FAILED  {str(exc).splitlines()[0]}")
+            lines.append(f"  {name:<10} FAILED  {str(exc).splitlines()[0]}")
             continue
         unchanged = [n["unchanged"] for n in notes if "unchanged" in n]
         if unchanged:
             failed += 1
-            lines.append(f"  {spec.name:<10} UNCHANGED  {'; '.join(unchanged)}")
+            lines.append(f"  {name:<10} UNCHANGED  {'; '.join(unchanged)}")
             continue
-        size = len(compressed.SerializeToString()) / base
+        n_bytes, n_zlib = file_size(compressed.SerializeToString())
+        size = f"{n_bytes / base:.2f}x size, {n_zlib / base_zlib:.2f}x zlib"
         try:
             onnx_to_tflite(compressed)
             litert = "litert converts"
         except HarnessError as exc:
             litert = f"litert: {str(exc).splitlines()[0]}"
-        lines.append(f"  {spec.name:<10} ok  {size:5.2f}x size  {_layers(notes)}  [{litert}]")
+        lines.append(f"  {name:<10} ok  {size}  {_layers(notes)}  [{litert}]")
     return lines, failed
 
 

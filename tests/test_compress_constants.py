@@ -66,3 +66,37 @@ def test_a_pass_that_changes_nothing_is_marked_unchanged_with_the_reason() -> No
         "svd 50% keep out changed nothing: 1 layer(s) left whole (output layer kept whole "
         "(keep_output))"
     )
+
+
+def test_structured_pruning_ignores_value_info_written_for_weights() -> None:
+    """torch's dynamo exporter lists each weight in value_info; pruning the weight must
+    not leave that entry contradicting it."""
+    rng = np.random.default_rng(2)
+    w1 = rng.normal(size=(8, 3, 3, 3)).astype(np.float32)
+    w2 = rng.normal(size=(4, 8, 1, 1)).astype(np.float32)
+    w3 = rng.normal(size=(2, 4)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"]),
+        helper.make_node("GlobalAveragePool", ["c2"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "dynamo_like",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        [numpy_helper.from_array(a, n) for n, a in (("w1", w1), ("w2", w2), ("w3", w3))],
+        value_info=[helper.make_tensor_value_info(n, TensorProto.FLOAT, list(a.shape))
+                    for n, a in (("w1", w1), ("w2", w2), ("w3", w3))],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    prune = PASSES.get("prune").from_params({"ratio": 0.5, "structured": True})
+    calibration = rng.normal(size=(2, 3, 6, 6)).astype(np.float32)
+    compressed, notes = apply_chain(model, [prune], PassContext(calibration, "x"))
+    shapes = {i.name: tuple(i.dims) for i in compressed.graph.initializer}
+    kept = shapes["w1"][0]
+    assert kept < 8 and shapes["w2"][1] == kept  # fewer channels, consistently
+    assert {v.name for v in compressed.graph.value_info}.isdisjoint(shapes)
+    assert "unchanged" not in notes[0]

@@ -16,7 +16,9 @@ _VALUE_ATTRS = ("value", "value_float", "value_floats", "value_int", "value_ints
 
 def constants_as_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy where each Constant node of the main graph that holds a numeric tensor is an
-    initializer of the same name (same values, so the same model)."""
+    initializer of the same name (same values, so the same model), and without value_info
+    entries for initializers (torch's dynamo exporter writes them; a pass that reshapes a
+    weight would leave them contradicting it, and the initializer carries its shape)."""
     outputs = {o.name for o in model.graph.output}
     moved, kept = [], []
     for node in model.graph.node:
@@ -38,13 +40,17 @@ def constants_as_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
             moved.append(numpy_helper.from_array(array, node.output[0]))
         else:
             kept.append(node)
-    if not moved:
+    weights = {i.name for i in model.graph.initializer} | {t.name for t in moved}
+    described = [v for v in model.graph.value_info if v.name not in weights]
+    if not moved and len(described) == len(model.graph.value_info):
         return model
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     del copy.graph.node[:]
     copy.graph.node.extend(kept)
     copy.graph.initializer.extend(moved)
+    del copy.graph.value_info[:]
+    copy.graph.value_info.extend(described)
     return copy
 
 

@@ -210,3 +210,16 @@ def plan_feeds(
                 if d == main.dims[0]:
                     batch = int(array.shape[axis])
     return Feeds(fed, tuple(per_sample), batch, n)
+
+
+def fixed_batch_feed(path: Path, latency: Any) -> tuple[dict[str, Any] | None, Any]:
+    """For a sweep's model file: (the feed plan, the latency spec) that feed a model with a
+    fixed batch size in batches of that size and time it there; (None, latency) otherwise."""
+    from dataclasses import replace
+
+    io = onnx_io(path) if path.suffix == ".onnx" else tflite_io(path)
+    batch = _batch_of(io.inputs[0]) if io.inputs else None
+    if batch is None:
+        return None, latency
+    plan = {"per_sample": [io.inputs[0].name], "batch": batch}
+    return plan, replace(latency, batch=batch, extra_batches=())

@@ -270,17 +270,14 @@ class Sweep:
                     )
                 stage = "measure"
                 with self.timed(summary, "measure"):
+                    from harness.measure.inputs import fixed_batch_feed
                     from harness.measure.runner import run_worker
 
-                    result = run_worker(
-                        model_file.path, cand.runtime, eval_inputs, self.config.latency
-                    )
+                    # A model with a fixed batch size is fed and timed at that size.
+                    feed, latency = fixed_batch_feed(model_file.path, self.config.latency)
+                    result = run_worker(model_file.path, cand.runtime, eval_inputs, latency, feed)
                     measured, extra = evaluate(
-                        result,
-                        splits.test[1],
-                        splits.dataset.classes,
-                        self.config.latency.batch,
-                        reference,
+                        result, splits.test[1], splits.dataset.classes, latency.batch, reference
                     )
                 if cand.runtime.engine == "onnxruntime":
                     reference = result.outputs[0]

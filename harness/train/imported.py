@@ -75,11 +75,6 @@ def check_fits(
             f"{where}: the model takes input {_shape(dims)} but the dataset gives "
             f"{_shape(want)} (images as N, C, H, W); export it for this data"
         )
-    if isinstance(dims[0], int):
-        raise ConfigError(
-            f"{where}: the model has a fixed batch size of {dims[0]}; export it with a "
-            "dynamic batch axis (torch.onnx.export dynamic_axes, tf2onnx's default)"
-        )
     out = _dims(model.graph.output[0])
     if out and isinstance(out[-1], int) and out[-1] != n_classes:
         raise ConfigError(
