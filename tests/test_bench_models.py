@@ -190,7 +190,7 @@ def test_a_state_input_sharing_the_batch_name_fixes_the_batch(tmp_path: Path) ->
     assert "fixed batch 1" in rows["onnxruntime"]
 
 
-def _sklearn_like(zipmap: bool) -> onnx.ModelProto:
+def _sklearn_like(zipmap: bool, string_labels: bool = False) -> onnx.ModelProto:
     """skl2onnx's classifier layout: int64 label first, then the probabilities (as a list
     of maps when ZipMap is on)."""
     w = RNG.normal(size=(4, 3)).astype(np.float32)
@@ -198,6 +198,10 @@ def _sklearn_like(zipmap: bool) -> onnx.ModelProto:
              helper.make_node("Softmax", ["scores"], ["probabilities"], axis=1),
              helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=0)]  # fmt: skip
     outputs = [_info("label", ["N"], TensorProto.INT64)]
+    if string_labels:  # class names as strings, as skl2onnx writes them for string classes
+        nodes[-1].output[0] = "index"
+        nodes.append(helper.make_node("Cast", ["index"], ["label"], to=TensorProto.STRING))
+        outputs = [_info("label", ["N"], TensorProto.STRING)]
     opsets: tuple = (("", 17),)
     if zipmap:
         nodes.append(helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
@@ -213,8 +217,8 @@ def _sklearn_like(zipmap: bool) -> onnx.ModelProto:
 
 
 def test_label_and_probability_outputs_with_and_without_zipmap(tmp_path: Path) -> None:
-    for zipmap in (False, True):
-        model = _sklearn_like(zipmap)
+    for zipmap, strings in ((False, False), (True, False), (False, True)):
+        model = _sklearn_like(zipmap, strings)
         x = RNG.normal(size=(60, 4)).astype(np.float32)
         w = numpy_helper.to_array(model.graph.initializer[0])
         y = (x @ w).argmax(1)
@@ -282,3 +286,21 @@ def test_external_weights_from_another_folder_count_in_the_size(tmp_path: Path) 
     )
     assert rows["onnxruntime"] == graph_size + data_size
     assert "100.00%" in result.output
+
+
+def test_the_leaderboard_lists_unscored_candidates_as_ok_without_accuracy(tmp_path: Path) -> None:
+    from harness.report.data import leaderboard_table
+    from harness.store.results import Store
+
+    model = _model(
+        [helper.make_node("Relu", ["x"], ["y"])], [_info("x", ["N", 4])], [_info("y", ["N", 4])]
+    )
+    result, _ = _bench(tmp_path, model, True, x=RNG.normal(size=(8, 4)).astype(np.float32))
+    assert result.exit_code == 0, result.output
+    with Store.open_existing(tmp_path / "r.db") as store:
+        records = store.candidates(store.runs()[-1].id)
+    table = leaderboard_table(records, set(), inline=True)
+    cells = [[c.text for c in row.cells] for row in table.rows]
+    assert len(cells) == 2
+    for row in cells:
+        assert row[5] == "–" and row[-1] == "ok"

@@ -185,3 +185,10 @@ def test_ml_domain_op_is_refused_as_a_custom_domain() -> None:
     )
     with pytest.raises(UnsupportedOpError, match="ai.onnx.ml.Normalizer"):
         onnx_to_tflite(model)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_opset_20(approximate: str) -> None:
+    model = make_model([CONV, node("Gelu", ["c"], approximate=approximate)], (1, 2, 5, 6),
+                       {"w": weights(3, 2, 1, 1)}, opset=20)  # fmt: skip
+    assert "GELU" in op_names(check(model, (1, 2, 5, 6), atol=1e-4))

@@ -57,8 +57,19 @@ def evaluate(session: Any, path: str, plan: dict[str, Any] | None, chunk: int) -
         if all(np.ndim(o) > 0 and len(o) == (size if fixed else t) for t, o in parts):
             outputs.append(np.concatenate([o[:taken] for taken, o in parts]))
         else:
-            outputs.append(np.stack([np.asarray(o) for _, o in parts]))
+            outputs.append(_per_call(parts))
     return outputs
+
+
+def _per_call(parts: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """An output that does not follow the batch: stacked per call, or, when its size
+    varies from call to call (a detector's list of boxes), joined along its first axis."""
+    arrays = [np.asarray(o) for _, o in parts]
+    if len({a.shape for a in arrays}) == 1:
+        return np.stack(arrays)
+    if len({a.shape[1:] for a in arrays}) == 1 and arrays[0].ndim:
+        return np.concatenate(arrays)
+    return np.concatenate([a.reshape(-1) for a in arrays])
 
 
 def timed_call(
@@ -73,7 +84,9 @@ def timed_call(
 
 
 def save_outputs(path: str, outputs: list[np.ndarray]) -> None:
-    """Outputs in order, as out0, out1, ... in one .npz."""
+    """Outputs in order, as out0, out1, ... in one .npz; strings (a classifier's string
+    labels) as fixed-width text, which needs no pickle to read back."""
+    outputs = [o.astype(str) if o.dtype.kind == "O" else o for o in outputs]
     np.savez(path, **{f"out{i}": o for i, o in enumerate(outputs)})  # type: ignore[arg-type]
 
 

@@ -34,7 +34,8 @@ TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
 class TensorInfo:
     name: str
     dtype: np.dtype
-    dims: tuple[Dim, ...]
+    dims: tuple[Dim, ...] | None  # None: the model does not say (any rank)
+    quantized: bool = False  # an integer input with a scale: float data is quantized for it
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ class Feeds:
         return {"per_sample": list(self.per_sample), "batch": self.batch}
 
 
-def _onnx_dims(value: Any) -> tuple[Dim, ...]:
+def _onnx_dims(value: Any) -> tuple[Dim, ...] | None:
+    if not value.type.tensor_type.HasField("shape"):
+        return None
     dims: list[Dim] = []
     for d in value.type.tensor_type.shape.dim:
         if d.HasField("dim_value") and d.dim_value > 0:
@@ -96,7 +99,8 @@ def tflite_io(path: Path) -> ModelIO:
     def info(detail: dict[str, Any]) -> TensorInfo:
         signature = detail.get("shape_signature", detail["shape"])
         dims = tuple("?" if int(d) < 0 else int(d) for d in signature)
-        return TensorInfo(detail["name"], np.dtype(detail["dtype"]), dims)
+        scale = (detail.get("quantization") or (0.0, 0))[0]
+        return TensorInfo(detail["name"], np.dtype(detail["dtype"]), dims, bool(scale))
 
     return ModelIO(
         tuple(info(d) for d in interpreter.get_input_details()),
@@ -104,11 +108,15 @@ def tflite_io(path: Path) -> ModelIO:
     )
 
 
-def shape_text(dims: tuple[Dim, ...] | tuple[int, ...]) -> str:
+def shape_text(dims: tuple[Dim, ...] | tuple[int, ...] | None) -> str:
+    if dims is None:
+        return "(any shape)"
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _fits(shape: tuple[int, ...], dims: tuple[Dim, ...], skip_batch: bool) -> bool:
+def _fits(shape: tuple[int, ...], dims: tuple[Dim, ...] | None, skip_batch: bool) -> bool:
+    if dims is None:
+        return True
     if len(shape) != len(dims):
         return False
     start = 1 if skip_batch else 0
@@ -117,9 +125,9 @@ def _fits(shape: tuple[int, ...], dims: tuple[Dim, ...], skip_batch: bool) -> bo
     )
 
 
-def model_layout(dims: tuple[Dim, ...]) -> str | None:
+def model_layout(dims: tuple[Dim, ...] | None) -> str | None:
     """'nchw' or 'nhwc' for a 4-D input, from which of axes 1 and 3 looks like channels."""
-    if len(dims) != 4:
+    if dims is None or len(dims) != 4:
         return None
     c1, c3 = (d if isinstance(d, int) else None for d in (dims[1], dims[3]))
     if c1 is not None and (c3 is None or c1 < c3):
@@ -129,7 +137,10 @@ def model_layout(dims: tuple[Dim, ...]) -> str | None:
     return None
 
 
-def _cast(name: str, array: np.ndarray, want: np.dtype, where: str) -> np.ndarray:
+def _cast(info: TensorInfo, array: np.ndarray, where: str) -> np.ndarray:
+    name, want = info.name, info.dtype
+    if info.quantized and array.dtype.kind == "f":  # the runtime quantizes it with its scale
+        return np.ascontiguousarray(array.astype(np.float32, copy=False))
     kinds = {"f": "float", "i": "integer", "u": "integer", "b": "bool"}
     have, need = kinds.get(array.dtype.kind, array.dtype.kind), kinds.get(want.kind, want.kind)
     if have != need:
@@ -159,7 +170,7 @@ def _layout(x: np.ndarray, info: TensorInfo, layout: str | None, where: str) -> 
 
 
 def _batch_of(main: TensorInfo) -> int | None:
-    first = main.dims[0] if main.dims else "?"
+    first = main.dims[0] if main.dims else "?"  # None or () : no batch axis to read
     return first if isinstance(first, int) else None
 
 
@@ -193,7 +204,8 @@ def plan_feeds(
     for info in io.inputs[1:]:
         array, first = fed[info.name], (info.dims[0] if info.dims else None)
         batch_axis = isinstance(first, str) or (first is not None and first == batch)
-        if batch_axis and array.ndim == len(info.dims) and len(array) == n:
+        rank_ok = info.dims is not None and array.ndim == len(info.dims)
+        if batch_axis and rank_ok and len(array) == n:
             per_sample.append(info.name)
     for info in io.inputs:
         array = fed[info.name]
@@ -204,10 +216,11 @@ def plan_feeds(
                 f"{where}: input '{info.name}' takes {shape_text(info.dims)} but the .npz gives "
                 f"{shape_text(array.shape)} (fed {what}); give it that shape"
             )
-        fed[info.name] = _cast(info.name, array, info.dtype, where)
-        if not per and batch is None and isinstance(main.dims[0], str) and main.dims[0] != "?":
+        fed[info.name] = _cast(info, array, where)
+        symbol = main.dims[0] if main.dims else "?"
+        if not per and batch is None and info.dims and isinstance(symbol, str) and symbol != "?":
             for axis, d in enumerate(info.dims):
-                if d == main.dims[0]:
+                if d == symbol:
                     batch = int(array.shape[axis])
     return Feeds(fed, tuple(per_sample), batch, n)
 

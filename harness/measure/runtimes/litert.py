@@ -82,7 +82,7 @@ class LiteRTSession:
     def _feed(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
         dtype = detail["dtype"]
         scale, zero = detail["quantization"]
-        if not np.issubdtype(dtype, np.integer) or not scale:
+        if not np.issubdtype(dtype, np.integer) or not scale or x.dtype.kind != "f":
             return np.ascontiguousarray(x, dtype=dtype)
         info = np.iinfo(dtype)
         q = np.clip(np.round(x / scale) + zero, info.min, info.max)

@@ -53,9 +53,12 @@ class OrtSession:
         self.session = session
         self.input_names = [i.name for i in session.get_inputs()]
         self.output_names = [o.name for o in session.get_outputs()]
-        # A non-tensor output (skl2onnx's ZipMap: a list of {class: probability}) cannot be
-        # bound to a buffer; such a session is timed through run().
-        self.tensor_outputs = all(o.type.startswith("tensor") for o in session.get_outputs())
+        # A non-tensor output (skl2onnx's ZipMap: a list of {class: probability}) or a
+        # string one cannot be bound to a buffer; such a session is timed through run().
+        self.tensor_outputs = all(
+            o.type.startswith("tensor") and o.type != "tensor(string)"
+            for o in session.get_outputs()
+        )
 
     def run_all(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Every output, in the model's order, as arrays."""
