@@ -226,3 +226,41 @@ def test_the_sweep_keys_an_imported_model_by_its_content(tmp_path: Path) -> None
     after = make_plan(load_config(tmp_path / "sweep.toml"))
     assert before.trains[0].key != after.trains[0].key
     assert {c.key for c in before.candidates}.isdisjoint(c.key for c in after.candidates)
+
+
+def test_task_none_measures_a_feature_extractor_without_scoring_it(tmp_path: Path) -> None:
+    """16 features per sample for a 10-class dataset: refused as a classifier, measured
+    (latency, size, parity) with task = "none"."""
+    logistic_onnx(tmp_path / "logreg.onnx", n_classes=16)
+    base = CONFIG.split("[compression]")[0]
+    rest = """[compression]
+fp32 = []
+int8 = [{ pass = "quantize", bits = 8 }]
+
+[runtimes.onnxruntime]
+threads = 1
+
+[runtimes.litert]
+threads = 1
+
+[latency]
+warmup = 2
+min_runs = 10
+min_seconds = 0.0
+"""
+    (tmp_path / "sweep.toml").write_text(base + rest)
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    assert refused.exit_code == 2 and "returns 16 scores per sample" in refused.output
+    text = base.replace('onnx = "logreg.onnx"', 'onnx = "logreg.onnx"\ntask = "none"') + rest
+    (tmp_path / "sweep.toml").write_text(text)
+    result = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(tmp_path / "r.db")
+    rows = db.execute(
+        "SELECT compression, runtime, status, accuracy, latency_p50_ms, parity_max_abs"
+        " FROM candidates"
+    ).fetchall()
+    assert len(rows) == 4 and all(r[2] == "ok" and r[3] is None and r[4] > 0 for r in rows)
+    litert_fp32 = next(r for r in rows if r[:2] == ("fp32", "litert"))
+    assert litert_fp32[5] < 1e-4

@@ -151,7 +151,9 @@ class Sweep:
                     onnx_model, _ = read_model(Path(model.onnx or ""))
                 except ValueError as exc:  # changed since the config was read
                     raise ConfigError(f"models.{model.name}: {exc}") from None
-                check_fits(onnx_model, model.name, splits.input_shape, splits.dataset.n_classes)
+                check_fits(
+                    onnx_model, model.name, splits.input_shape, splits.dataset.n_classes, model.task
+                )
         return splits
 
     def _run_candidates(self, summary: SweepSummary, todo: list[Candidate], splits: Splits) -> None:
@@ -277,8 +279,9 @@ class Sweep:
                     feed, latency = fixed_batch_feed(model_file.path, self.config.latency)
                     result = run_worker(model_file.path, cand.runtime, eval_inputs, latency, feed)
                     measured, extra = evaluate(
-                        result, splits.test[1], splits.dataset.classes, latency.batch, reference
-                    )
+                        result, splits.test[1], splits.dataset.classes, latency.batch, reference,
+                        task=cand.job.train.model.task,
+                    )  # fmt: skip
                 if cand.runtime.engine == "onnxruntime":
                     reference = result.outputs[0]
                 details.update(extra)

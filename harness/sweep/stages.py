@@ -198,12 +198,16 @@ def evaluate(
     classes: tuple[str, ...],
     batch: int,
     reference: np.ndarray | None,
+    task: str = "classify",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and details of one measured candidate, from its worker's outputs.
 
-    outputs[0] answers the test set; outputs[1], when present, its perturbed copy.
+    outputs[0] answers the test set; outputs[1], when present, its perturbed copy. A
+    model of task "none" gets no accuracy: latency, memory and parity only.
     """
     logits = result.outputs[0]
+    if task == "none":
+        return _unscored(result, batch, reference)
     if logits.ndim != 2 or len(logits) != len(y_true):
         raise HarnessError(f"model output has shape {logits.shape}; expected ({len(y_true)}, K)")
     report = classification_report(y_true, logits.argmax(1), classes)
@@ -231,6 +235,20 @@ def evaluate(
             for size, samples in result.extra_samples.items()
         }
     return metrics, details
+
+
+def _unscored(
+    result: WorkerResult, batch: int, reference: np.ndarray | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Latency, load time, memory and output parity of a model that is measured, not scored."""
+    metrics: dict[str, Any] = {**summarize(result.samples_ns, batch)}
+    metrics["load_ms"] = result.load_ms
+    metrics["peak_rss_mb"] = result.peak_rss_mb
+    out = result.outputs[0]
+    if reference is not None and reference.shape == out.shape:
+        metrics["parity_max_abs"] = float(np.abs(reference - out).max(initial=0.0))
+    samples = {"samples_ms": keep_samples(result.samples_ns), "runs": len(result.samples_ns)}
+    return metrics, {"task": "none", "latency": {**samples, "batch": batch}}
 
 
 def candidate_details(cand: Candidate, trained: Built, compressed: Built | None) -> dict[str, Any]:

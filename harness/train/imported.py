@@ -61,7 +61,11 @@ def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
 
 
 def check_fits(
-    model: onnx.ModelProto, name: str, input_shape: tuple[int, ...], n_classes: int
+    model: onnx.ModelProto,
+    name: str,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    task: str = "classify",
 ) -> None:
     """ConfigError unless the model takes a batch of samples shaped `input_shape` and returns
     one score per class."""
@@ -76,7 +80,7 @@ def check_fits(
             f"{_shape(want)} (images as N, C, H, W); export it for this data"
         )
     out = _dims(model.graph.output[0])
-    if out and isinstance(out[-1], int) and out[-1] != n_classes:
+    if task == "classify" and out and isinstance(out[-1], int) and out[-1] != n_classes:
         raise ConfigError(
             f"{where}: the model returns {out[-1]} scores per sample but the dataset has "
             f"{n_classes} classes"
