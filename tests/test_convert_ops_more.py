@@ -192,3 +192,28 @@ def test_gelu_opset_20(approximate: str) -> None:
     model = make_model([CONV, node("Gelu", ["c"], approximate=approximate)], (1, 2, 5, 6),
                        {"w": weights(3, 2, 1, 1)}, opset=20)  # fmt: skip
     assert "GELU" in op_names(check(model, (1, 2, 5, 6), atol=1e-4))
+
+
+def test_shape_arithmetic_through_ops_without_converters_folds() -> None:
+    """Shape -> Gather -> Equal/Where/Range/ReduceProd -> Concat -> Reshape, as exporters write
+    a view(): every node on the shape path is computed at conversion time."""
+    nodes = [
+        CONV,
+        node("Shape", ["c"], ["s"]),
+        node("Gather", ["s", "zero"], ["n"], axis=0),
+        node("Range", ["one", "four", "one"], ["r"]),  # [1, 2, 3]
+        node("Gather", ["s", "r"], ["chw"], axis=0),
+        node("ReduceProd", ["chw"], ["flat"], keepdims=1),
+        node("Equal", ["flat", "zero1"], ["is_zero"]),
+        node("Where", ["is_zero", "minus1", "flat"], ["width"]),
+        node("Unsqueeze", ["n", "axes"], ["n1"]),
+        node("Concat", ["n1", "width"], ["target"], axis=0),
+        node("Reshape", ["c", "target"]),
+    ]
+    ints = {
+        "zero": np.array(0, np.int64), "one": np.array(1, np.int64), "four": np.array(4, np.int64),
+        "zero1": np.array([0], np.int64), "minus1": np.array([-1], np.int64),
+        "axes": np.array([0], np.int64),
+    }  # fmt: skip
+    model = make_model(nodes, (1, 2, 5, 6), {"w": weights(3, 2, 1, 1), **ints})
+    assert op_names(check(model, (1, 2, 5, 6)))[-1] == "RESHAPE"
