@@ -77,6 +77,7 @@ class LiteRTSession:
         self.outputs = interpreter.get_output_details()
         self.input_names = [d["name"] for d in self.inputs]
         self.shapes = {d["name"]: tuple(d["shape"]) for d in self.inputs}
+        self.input_dtype = self.inputs[0]["dtype"]  # int8 for a full-integer model
 
     @staticmethod
     def _feed(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
