@@ -134,6 +134,34 @@ class LatencySpec:
 
 
 @dataclass(frozen=True)
+class BudgetSpec:
+    """A "best under a budget" box of the leaderboard: the best candidate whose `metric`
+    (file_bytes or latency_p50_ms) is at most `limit` (bytes or milliseconds)."""
+
+    label: str
+    metric: str
+    limit: float
+
+
+DEFAULT_BUDGETS = (
+    BudgetSpec("file ≤ 16 KB", "file_bytes", 16 * 1024),
+    BudgetSpec("file ≤ 64 KB", "file_bytes", 64 * 1024),
+    BudgetSpec("p50 ≤ 0.1 ms", "latency_p50_ms", 0.1),
+    BudgetSpec("p50 ≤ 1 ms", "latency_p50_ms", 1.0),
+)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """How the site presents a run; it decides no result, so it is not in the config hash."""
+
+    budgets: tuple[BudgetSpec, ...] = DEFAULT_BUDGETS
+
+    def spec(self) -> dict[str, Any]:
+        return {"budgets": [b.__dict__ for b in self.budgets]}
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     name: str
@@ -147,6 +175,7 @@ class Config:
     latency: LatencySpec
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     data_kind: str = "image"  # "image" or "tabular", known before the data is loaded
+    report: ReportSpec = field(default_factory=ReportSpec)
 
     def spec(self) -> dict[str, Any]:
         """Everything that decides the results, JSON-able (stored with the run, hashed)."""

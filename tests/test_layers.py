@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Top to bottom. `models` is the models/ folder, installed as harness.models.
 LAYERS = ["cli", "report", "sweep", "config", "train", "measure", "convert", "compress", "store"]
 LAYERS += ["models", "base"]
-BASE = {"errors", "registry", "hashing", "specs"}
+BASE = {"errors", "registry", "hashing", "specs", "units"}
 
 
 def layer_of(module: str) -> str:

@@ -20,7 +20,8 @@ from harness.errors import HarnessError, StoreError
 from harness.report import render as report
 from harness.report import results_files, site
 from harness.report.render import build_site, render
-from harness.store.results import METRIC_COLUMNS, Store
+from harness.store.results import Store
+from harness.store.schema import METRIC_COLUMNS
 from tests.report_fixtures import XSS, Fixture, make_store
 
 SCHEMA = Path(report.__file__).with_name("results_schema.json")

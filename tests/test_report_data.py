@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 
 from harness.report.data import (
-    DEFAULT_BUDGETS,
-    Budget,
     Cell,
     best_under,
     budget_picks,
+    failure_groups,
     fp32_baselines,
     leaderboard_table,
     pareto_front,
     pareto_mask,
+    short_reason,
 )
+from harness.specs import DEFAULT_BUDGETS
+from harness.specs import BudgetSpec as Budget
 from harness.store.results import CandidateRecord
 
 
@@ -157,3 +159,30 @@ def test_compact_cells_drop_trailing_blanks() -> None:
     assert Cell("m", href="a.html").compact(ref) == [2, None, "a.html"]
     assert Cell("x", note="why").compact(ref) == [0, None, None, 3]
     assert list(strings) == ["x", "1.0 KB", "m", "why"]
+
+
+def test_failures_are_grouped_by_reason_most_common_first() -> None:
+    def failed(key: str, error: str | None) -> CandidateRecord:
+        return CandidateRecord(
+            key=key, dataset="d", model="m", policy="p", compression=key, runtime="litert",
+            status="failed", error=error, metrics={},
+        )  # fmt: skip
+
+    records = [
+        failed("a", "convert: unsupported on litert: Resize\nmore detail"),
+        failed("b", "measure: worker timed out"),
+        failed("c", "convert: unsupported on litert: Resize"),
+        failed("d", None),
+    ]
+    groups = failure_groups(records)
+    assert [(g.reason, [r.key for r in g.records]) for g in groups] == [
+        ("convert: unsupported on litert: Resize", ["a", "c"]),
+        ("measure: worker timed out", ["b"]),
+        ("no reason recorded", ["d"]),
+    ]
+
+
+def test_a_long_reason_is_cut_for_its_cell() -> None:
+    assert short_reason("x" * 90) == "x" * 90
+    assert short_reason("x" * 91) == "x" * 89 + "…"
+    assert short_reason("first\nsecond") == "first"

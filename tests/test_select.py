@@ -12,7 +12,16 @@ from click.testing import CliRunner
 
 from harness.cli.commands import cli
 from harness.errors import ConfigError
-from harness.report.select import Budget, parse_accuracy, parse_duration, parse_size, select
+from harness.report.data import fp32_baselines
+from harness.report.modelcard import export_name
+from harness.report.select import (
+    Budget,
+    parse_accuracy,
+    parse_duration,
+    parse_size,
+    select,
+    unknown_target,
+)
 from harness.store.results import CandidateRecord, Store
 
 
@@ -123,7 +132,7 @@ def test_cli_select_export_and_explanation(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     first_row = result.output.splitlines()[3]
     assert first_row.split()[3] == best.compression
-    assert (out / "best.onnx").read_bytes() == b"model bytes"
+    assert (out / export_name(best, ".onnx")).read_bytes() == b"model bytes"
     card = json.loads((out / "model_card.json").read_text())
     assert card["compression"]["name"] == best.compression
     assert card["metrics"]["accuracy"] == best.metrics["accuracy"]
@@ -145,3 +154,44 @@ def test_pareto_of_many_random_tables() -> None:
     for seed, budget in itertools.product(range(5), [Budget(), Budget(max_p50=1.0)]):
         records = _records(80, seed)
         assert {r.key for r in select(records, budget)} == _brute_force(records, budget)
+
+
+def _target(
+    key: str, target: str, engine: str, quantize: str, acc: float, kb: float
+) -> CandidateRecord:
+    return CandidateRecord(
+        key=key, dataset="d", model="m", policy="p", compression="fp32", runtime=target,
+        status="ok", metrics={"accuracy": acc, "file_bytes": kb * 1024, "latency_p50_ms": 0.05},
+        details={"runtime_info": {"name": engine, "settings": {"threads": 1, "quantize": quantize}}},
+    )  # fmt: skip
+
+
+TARGETS = [
+    _target("a", "onnxruntime", "onnxruntime", "none", 0.97, 40),
+    _target("b", "litert", "litert", "none", 0.97, 40),
+    _target("c", "litert int8", "litert", "int8", 0.969, 11),
+]
+
+
+def test_select_by_target_name_or_by_the_runtime_behind_it() -> None:
+    by_name = select(TARGETS, Budget(runtime="litert int8"))
+    assert [r.key for r in by_name] == ["c"]
+    by_engine = {r.key for r in select(TARGETS, Budget(runtime="litert"))}
+    assert by_engine == {"b", "c"}  # the int8 target is a litert candidate too
+    assert unknown_target(TARGETS, "litert int8") is None
+    assert unknown_target(TARGETS, "tvm") == (
+        "no candidate of this run ran on 'tvm'; "
+        "targets and runtimes here: litert, litert int8, onnxruntime"
+    )
+
+
+def test_fp32_baselines_are_the_float_models_only() -> None:
+    baselines = fp32_baselines(TARGETS)
+    assert sorted(r.key for r in baselines.values()) == ["a", "b"]
+
+
+def test_cli_select_accepts_a_target_name(tmp_path: Path) -> None:
+    db = _store(tmp_path, TARGETS)
+    result = CliRunner().invoke(cli, ["select", "--target", "litert int8", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "litert int8" in result.output and "onnxruntime" not in result.output.split("\n", 2)[2]

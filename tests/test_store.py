@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import StoreError
-from harness.store.results import SCHEMA_VERSION, CandidateRecord, Store
+from harness.store.results import CandidateRecord, Store
+from harness.store.schema import SCHEMA_VERSION
 
 
 def _start(store: Store, config_hash: str = "h") -> int:
@@ -81,7 +82,7 @@ def test_newer_schema_is_refused_and_missing_store_is_a_clear_error(tmp_path: Pa
 
 
 def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
-    from harness.store.results import MIGRATIONS
+    from harness.store.schema import MIGRATIONS
 
     db = tmp_path / "v1.db"
     conn = sqlite3.connect(db)
@@ -92,6 +93,8 @@ def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> 
     store = Store(db)
     run_id = _start(store)
     store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
+    indexes = {r[1] for r in store._db.execute("PRAGMA index_list(candidates)")}
+    assert "candidates_run_status" in indexes
     assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}
     assert store.extra(run_id, "missing") is None

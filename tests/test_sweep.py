@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -96,6 +97,16 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
         assert 0.5 < acc <= 1.0 and size > 0 and p50 > 0
     size = {(r[1], r[2]): r[5] for r in rows if r[0] == "none"}
     assert size[("int8", "onnxruntime")] < 0.5 * size[("fp32", "onnxruntime")]
+    # What a model card needs is stored with the run and each candidate.
+    facts = json.loads(
+        db.execute("SELECT data_json FROM run_extras WHERE name = 'data'").fetchone()[0]
+    )
+    assert facts["classes"] == [str(i) for i in range(10)] and facts["model_layout"] == "NCHW"
+    assert facts["model_sample_shape"] == [1, 8, 8] and len(facts["normalization"]["mean"]) == 1
+    for (details,) in db.execute("SELECT details_json FROM candidates"):
+        d = json.loads(details)
+        assert d["latency"]["warmup"] >= 0 and d["latency"]["threads"] == 1
+        assert 0 <= d["memory"]["model_rss_mb"] < d["memory"]["process_peak_rss_mb"]
     assert size[("int8", "litert")] < 0.5 * size[("fp32", "litert")]
 
     index = (workdir / "site" / "index.html").read_text()

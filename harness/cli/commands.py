@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from harness import __version__
+from harness.cli.progress import make_progress
 from harness.errors import HarnessError
 
 DEFAULT_DB = Path(".harness/results.db")
@@ -48,34 +49,6 @@ config_argument = click.argument(
 )
 
 
-class BarProgress:
-    """The sweep's progress as a click progress bar on stderr."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.current = ""
-
-    def begin(self, total: int) -> None:
-        self.bar = click.progressbar(
-            length=total, label="sweep", file=sys.stderr, show_pos=True,
-            item_show_func=lambda _: self.current,
-        )  # fmt: skip
-        self.bar.__enter__()
-
-    def advance(self, label: str) -> None:
-        self.current = label
-        self.bar.update(1)
-
-    def note(self, message: str) -> None:
-        self.current = message
-        self.bar.update(0)
-
-    def end(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
 def cli() -> None:
@@ -89,7 +62,7 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
     from harness.sweep.driver import run_sweep
 
     config = load_config(config_path)
-    progress = BarProgress()
+    progress = make_progress()
     with Store(db) as store:
         try:
             summary = run_sweep(config, store, artifacts, progress)
@@ -228,14 +201,16 @@ def bench(
 
 
 def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int]:
-    ids = [r.id for r in store.runs()]
+    """HEAD defaults to the latest sweep, BASE to the sweep of the same config before it."""
     if head is None:
-        head = ids[-1] if ids else None
-    if base is None:
-        earlier = [i for i in ids if head is not None and i < head]
-        base = earlier[-1] if earlier else None
+        head = store.latest_run_id()
+    if base is None and head is not None:
+        base = store.previous_run_id(head)
     if base is None or head is None:
-        raise HarnessError(f"compare needs two runs; the store has {len(ids)}. Run the sweep again")
+        sweeps = sum(r.kind == "sweep" for r in store.runs())
+        raise HarnessError(
+            f"compare needs two runs; the store has {sweeps} sweep(s). Run the sweep again"
+        )
     return base, head
 
 
@@ -274,7 +249,11 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
 @click.option("--max-size", help="Largest model file, e.g. 64KB.")
 @click.option("--max-p50", help="Slowest median latency, e.g. 1ms or 250us.")
 @click.option("--min-accuracy", help="Lowest test accuracy, e.g. 0.97 or 97%.")
-@click.option("--runtime", help="Only candidates on this runtime.")
+@click.option(
+    "--runtime", "--target", "runtime",
+    help="Only candidates on this target (as the config names it, e.g. 'litert int8') "
+    "or on every target of this runtime (e.g. litert).",
+)  # fmt: skip
 @click.option("--run", "run_id", type=int, help="Run to choose from (default: latest).")
 @click.option(
     "--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -291,7 +270,6 @@ def select(
     db: Path,
 ) -> None:
     """The Pareto-optimal candidates that meet a budget, best first."""
-    from harness.measure.runtimes import RUNTIMES
     from harness.report.leaderboard import select_table
     from harness.report.modelcard import export
     from harness.report.select import (
@@ -300,14 +278,13 @@ def select(
         parse_accuracy,
         parse_duration,
         parse_size,
+        unknown_target,
     )
     from harness.report.select import (
         select as select_candidates,
     )
     from harness.store.results import Store
 
-    if runtime is not None and runtime not in RUNTIMES:
-        raise HarnessError(f"--runtime: {RUNTIMES.unknown_message(runtime)}")
     budget = Budget(
         max_size=parse_size(max_size) if max_size else None,
         max_p50=parse_duration(max_p50) if max_p50 else None,
@@ -320,6 +297,9 @@ def select(
             raise HarnessError(f"no runs in {db}; run 'harness run' first")
         run_record = store.run(run_id)
         records = store.candidates(run_id)
+        facts = store.extra(run_id, "data")
+    if runtime is not None and (problem := unknown_target(records, runtime)):
+        raise HarnessError(f"--runtime: {problem}")
     picks = select_candidates(records, budget)
     if not picks:
         click.echo(f"no candidate of run {run_id} meets the budget:")
@@ -329,7 +309,7 @@ def select(
     click.echo(f"run {run_id}: {len(picks)} Pareto-optimal candidate(s) within the budget")
     click.echo(select_table(picks))
     if export_dir is not None:
-        written = export(picks[0], run_record, export_dir)
+        written = export(picks[0], run_record, export_dir, facts)
         click.echo(f"exported: {', '.join(str(p) for p in written)}")
 
 

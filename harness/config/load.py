@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.config import sections
+from harness.config import report_section, sections
 from harness.errors import ConfigError
 from harness.specs import (
     CompressionSpec,
@@ -89,6 +89,9 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     latency = sections.latency(
         sections.Section(top.get("latency", dict, default={}), "latency", errors)
     )
+    report = report_section.report(
+        sections.Section(top.get("report", dict, default={}), "report", errors)
+    )
     top.finish()
     if errors:
         raise ConfigError("\n".join(f"{source}:{key}: {msg}" for key, msg in errors))
@@ -105,4 +108,5 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         latency=latency,
         raw=raw,
         data_kind=data_kind,
+        report=report,
     )

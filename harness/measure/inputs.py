@@ -92,9 +92,9 @@ def onnx_io(path: Path) -> ModelIO:
 
 def tflite_io(path: Path) -> ModelIO:
     """Inputs and outputs of a .tflite file, -1 in its shape signature as dynamic."""
-    from harness.measure.runtimes.litert import _interpreter_module
+    from harness.measure.runtimes.litert import interpreter_module
 
-    interpreter = _interpreter_module().Interpreter(model_path=str(path))
+    interpreter = interpreter_module().Interpreter(model_path=str(path))
 
     def info(detail: dict[str, Any]) -> TensorInfo:
         signature = detail.get("shape_signature", detail["shape"])

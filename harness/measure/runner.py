@@ -23,7 +23,10 @@ class WorkerResult:
     samples_ns: np.ndarray  # one wall time per timed call, at the primary batch size
     extra_samples: dict[int, np.ndarray]  # the same at each extra batch size
     load_ms: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the whole worker process: Python, numpy, the runtime's libraries
+    model_rss_mb: float  # resident memory that loading the model added
+    warmup: int  # untimed calls before the timed ones
+    threads: int
     version: str
     all_outputs: list[list[np.ndarray]] = field(default_factory=list)  # every output, per input
 
@@ -77,6 +80,9 @@ def run_worker(
             extra_samples={b: np.load(result["samples"][str(b)]) for b in latency.extra_batches},
             load_ms=float(result["load_ms"]),
             peak_rss_mb=float(result["peak_rss_mb"]),
+            model_rss_mb=float(result["model_rss_mb"]),
+            warmup=int(result["warmup"]),
+            threads=int(result["threads"]),
             version=str(result["version"]),
             all_outputs=every,
         )

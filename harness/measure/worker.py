@@ -20,6 +20,15 @@ import numpy as np
 EVAL_CHUNK = 256
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux /proc; 0 where it is not readable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _pin(threads: int) -> list[int] | None:
     """Pin to `threads` CPUs where the OS allows, so runs don't migrate between cores."""
     if not hasattr(os, "sched_setaffinity"):
@@ -38,9 +47,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     runtime = RUNTIMES.get(request["runtime"])
     settings = request["settings"]
     pinned = _pin(int(settings.get("threads", 1)))
+    version = runtime.version()  # imports the runtime's libraries before `before_mb`
+    before_mb = _rss_mb()
     started = time.perf_counter()
     session = runtime.load(request["model"], settings)
     load_ms = (time.perf_counter() - started) * 1000
+    # What loading the model added: weights, arena and plan, without Python and the runtime's
+    # own libraries (imported before `before_mb`), which the process peak includes.
+    model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
     plan = request.get("feed")  # inputs by name and a fixed batch (harness.measure.feeding)
     for i, path in enumerate(request["eval_inputs"]):
@@ -67,7 +81,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "load_ms": load_ms,
         # ru_maxrss is in kilobytes on Linux.
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "version": runtime.version(),
+        "model_rss_mb": model_rss_mb,
+        "version": version,
+        "warmup": lat["warmup"],
+        "threads": int(settings.get("threads", 1)),
         "pinned_cpus": pinned,
     }
 

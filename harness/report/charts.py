@@ -14,25 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from harness.report.data import (
-    compression_family,
-    pareto_front,
+from harness.report.axes import (
+    bulk_range,
+    family_symbol,
+    log_ticks,
+    runtime_color,
+    time_unit,
 )
-from harness.report.history import (
-    Series,
-)
+from harness.report.data import compression_family, pareto_front
 from harness.store.results import CandidateRecord
 
 Figure = dict[str, Any]
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-RUNTIME_COLORS = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04")
-SYMBOLS = (
-    "circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon",
-    "pentagon", "triangle-down", "star-square", "hourglass",
-)  # fmt: skip
 GRID = "#e5e7eb"
 REGRESSION = "#dc2626"
+FACETS = 4  # up to this many policies get a panel each; more share one panel
+BOX_MIN_POINTS = 8  # fewer candidates per box are shown as points: a box of 3 says nothing
 BOX_POINTS_LIMIT = 500  # above this many candidates, boxes show only their outliers
 HEATMAP_LABELS_LIMIT = 300  # cells; a larger heatmap is read by colour and hover
 # Above this many points a scatter's hover names the candidate by number (a click opens it)
@@ -68,87 +66,147 @@ def _axis(title: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _palette(names: Sequence[str], colors: Sequence[str]) -> dict[str, str]:
-    return {name: colors[i % len(colors)] for i, name in enumerate(sorted(set(names)))}
-
-
-# How a metric is drawn: the factor to its axis unit (%, KB, ms) and the decimals kept,
-# enough for any chart and short in the page.
-UNITS = {"accuracy": (100.0, 2), "file_bytes": (1 / 1024, 2), "latency_p50_ms": (1.0, 5)}
-
-
-def _drawn(metric: str, value: float | None) -> float | None:
+def _round(value: float | None, factor: float) -> float | None:
+    """A stored value in its drawn unit, to 5 significant digits (short pages)."""
     if value is None or not math.isfinite(value):
         return None
-    scale, decimals = UNITS[metric]
-    return round(value * scale, decimals)
+    return float(f"{value * factor:.5g}")
 
 
-def accuracy_scatter(
-    records: Sequence[CandidateRecord], metric: str, title: str, unit_format: str
-) -> Figure:
-    """Accuracy against `metric` (log x), colour by runtime, symbol by compression family,
-    with the two-objective Pareto front as a step line. Points carry candidate ids."""
+def _scale(metric: str, records: Sequence[CandidateRecord]) -> tuple[float, str, str]:
+    """(factor from stored value, axis title, hover format) for an x metric."""
+    if metric == "file_bytes":
+        return 1 / 1024, "file size (KB, log)", "%{x:.1f} KB"
+    unit = time_unit([r.metric(metric) or 0.0 for r in records])
+    return unit.per_ms, f"p50 latency ({unit.name}, log)", f"p50 %{{x:.3g}} {unit.name}"
+
+
+def _log_axis(title: str, values: Sequence[float], **extra: Any) -> dict[str, Any]:
+    """A log axis labelled 1-2-5 in plain numbers of its unit."""
+    positive = [v for v in values if v and v > 0]
+    axis = _axis(title, type="log", **extra)
+    if positive:
+        lo, hi = min(positive), max(positive)
+        vals, text = log_ticks(lo / 1.25, hi * 1.25)
+        axis.update(
+            tickvals=vals, ticktext=text, range=[math.log10(lo / 1.25), math.log10(hi * 1.25)]
+        )
+    return axis
+
+
+def accuracy_scatter(records: Sequence[CandidateRecord], metric: str) -> Figure:
+    """Accuracy against `metric` (log x), one panel per policy (up to FACETS), colour by
+    runtime, symbol by compression family, the Pareto front of all panels as a dotted line.
+
+    The y range follows the bulk of the candidates; an outlier is drawn at the bottom edge
+    as an open triangle labelled with its value. Points carry candidate ids."""
     ok = [
         r
         for r in records
         if r.status == "ok" and r.metric("accuracy") is not None and r.metric(metric)
     ]
-    colors = _palette([r.runtime for r in ok], RUNTIME_COLORS)
-    symbols = _palette([compression_family(r.compression) for r in ok], SYMBOLS)
-    groups: dict[tuple[str, str], list[CandidateRecord]] = {}
-    for r in sorted(ok, key=lambda r: (r.runtime, compression_family(r.compression))):
-        groups.setdefault((r.runtime, compression_family(r.compression)), []).append(r)
+    factor, title, unit_format = _scale(metric, ok)
+    policies = sorted({r.policy for r in ok})
+    panels = policies if 1 < len(policies) <= FACETS else [None]
+    y_range = bulk_range([100 * (r.metric("accuracy") or 0.0) for r in ok], min_span=2.0)
     named = len(ok) <= HOVER_NAMES_LIMIT
     who = "%{text}" if named else "candidate %{customdata}"
-    hover = f"{who}<br>%{{fullData.name}}<br>accuracy %{{y:.1f}}%<br>{unit_format}<extra></extra>"
-    data: list[dict[str, Any]] = []
-    for (runtime, family), group in groups.items():
-        trace = {
-            "type": "scatter",
-            "mode": "markers",
-            "name": esc(f"{runtime} · {family}"),
-            "legendgroup": esc(runtime),
-            "x": [_drawn(metric, r.metric(metric)) for r in group],
-            "y": [_drawn("accuracy", r.metric("accuracy")) for r in group],
-            "customdata": [r.id for r in group],
-            "hovertemplate": hover,
-            "marker": {
-                "color": colors[runtime],
-                "symbol": symbols[family],
-                "size": 9,
-                "opacity": 0.85,
-                "line": {"color": "#ffffff", "width": 1},
-            },
-        }
-        if named:
-            trace["text"] = [esc(f"{r.model} · {r.policy} · {r.compression}") for r in group]
-        data.append(trace)
+    hover = f"{who}<br>%{{fullData.name}}<br>accuracy %{{y:.2f}}%<br>{unit_format}<extra></extra>"
     front = sorted(pareto_front(ok, ("accuracy", metric)), key=lambda r: r.metric(metric) or 0)
-    if front:
+    data: list[dict[str, Any]] = []
+    shown: set[str] = set()
+    clipped: list[tuple[int, CandidateRecord]] = []
+    for n, panel in enumerate(panels, start=1):
+        axes = {"xaxis": "x" if n == 1 else f"x{n}", "yaxis": "y"}
+        mine = [r for r in ok if panel is None or r.policy == panel]
+        groups: dict[tuple[str, str], list[CandidateRecord]] = {}
+        for r in sorted(mine, key=lambda r: (r.runtime, compression_family(r.compression))):
+            groups.setdefault((r.runtime, compression_family(r.compression)), []).append(r)
+        for (runtime, family), group in groups.items():
+            inside = []
+            for r in group:
+                if y_range.clip(100 * (r.metric("accuracy") or 0.0))[1]:
+                    clipped.append((n, r))
+                else:
+                    inside.append(r)
+            name = f"{family} on {runtime}"
+            trace = {
+                "type": "scatter", "mode": "markers", "name": esc(name), **axes,
+                "legendgroup": esc(name), "showlegend": name not in shown,
+                "x": [_round(r.metric(metric), factor) for r in inside],
+                "y": [_round(r.metric("accuracy"), 100.0) for r in inside],
+                "customdata": [r.id for r in inside],
+                "hovertemplate": hover,
+                "marker": {
+                    "color": runtime_color(runtime), "symbol": family_symbol(family),
+                    "size": 9, "opacity": 0.85, "line": {"color": "#ffffff", "width": 1},
+                },
+            }  # fmt: skip
+            if named:
+                trace["text"] = [esc(f"{r.model} · {r.policy} · {r.compression}") for r in inside]
+            shown.add(name)
+            data.append(trace)
+        if front:
+            data.append(
+                {
+                    "type": "scatter", "mode": "lines", **axes, "name": "Pareto front (all policies)",
+                    "legendgroup": "front", "showlegend": n == 1,
+                    "x": [_round(r.metric(metric), factor) for r in front],
+                    "y": [y_range.clip(100 * (r.metric("accuracy") or 0.0))[0] for r in front],
+                    "line": {"color": "#111827", "width": 1.5, "dash": "dot", "shape": "hv"},
+                    "hoverinfo": "skip",
+                }
+            )  # fmt: skip
+    for n in sorted({n for n, _ in clipped}):
+        outside = [r for m, r in clipped if m == n]
         data.append(
             {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "Pareto front",
-                "x": [_drawn(metric, r.metric(metric)) for r in front],
-                "y": [_drawn("accuracy", r.metric("accuracy")) for r in front],
-                "line": {"color": "#111827", "width": 1.5, "dash": "dot", "shape": "hv"},
-                "hoverinfo": "skip",
+                "type": "scatter", "mode": "markers+text", "name": "outside the axis (value shown)",
+                "xaxis": "x" if n == 1 else f"x{n}", "yaxis": "y", "legendgroup": "outside",
+                "showlegend": n == min(m for m, _ in clipped),
+                "x": [_round(r.metric(metric), factor) for r in outside],
+                "y": [y_range.clip(100 * (r.metric("accuracy") or 0.0))[0] for r in outside],
+                "text": [f"{100 * (r.metric('accuracy') or 0.0):.1f}%" for r in outside],
+                "textposition": "top center", "textfont": {"size": 10, "color": "#6b7280"},
+                "customdata": [r.id for r in outside],
+                "hovertemplate": "%{text} accuracy (below the axis)<extra></extra>",
+                "marker": {"color": "#6b7280", "symbol": "triangle-down-open", "size": 10},
             }
-        )
+        )  # fmt: skip
+    xs = [(r.metric(metric) or 0.0) * factor for r in ok]
     layout = _layout(
-        420,
-        xaxis=_axis(title, type="log"),
-        yaxis=_axis("accuracy (%)", ticksuffix="%"),
+        440,
+        yaxis=_axis("accuracy (%)", ticksuffix="%", range=y_range.axis()),
         legend={"orientation": "h", "y": -0.25, "font": {"size": 11}},
-        margin={"l": 64, "r": 24, "t": 16, "b": 110},
+        margin={"l": 64, "r": 24, "t": 28 if panels[0] else 16, "b": 110},
     )
+    gap = 0.03
+    for n in range(1, len(panels) + 1):
+        key = "xaxis" if n == 1 else f"xaxis{n}"
+        width = 1 / len(panels)
+        domain = [
+            (n - 1) * width + (gap if n > 1 else 0),
+            n * width - (gap if n < len(panels) else 0),
+        ]
+        layout[key] = _log_axis(title if n == 1 else "", xs, domain=domain)
+        if n > 1:
+            layout[key]["matches"] = "x"
+    if panels[0] is not None:
+        layout["annotations"] = [
+            {
+                "text": esc(f"policy: {panel}"), "showarrow": False, "xref": "paper",
+                "yref": "paper", "x": (n - 1) / len(panels) + (0.03 if n > 1 else 0),
+                "xanchor": "left", "y": 1.0, "yanchor": "bottom",
+                "font": {"size": 12},
+            }
+            for n, panel in enumerate(panels, start=1)
+        ]  # fmt: skip
     return {"data": data, "layout": layout}
 
 
 def accuracy_heatmap(records: Sequence[CandidateRecord]) -> Figure:
-    """Mean accuracy over runtimes per (model, policy) row and compression column."""
+    """Mean accuracy over runtimes per (model, policy) row and compression column; the colour
+    scale follows the bulk, so an outlier cell saturates instead of flattening the rest."""
     ok = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
     many_models = len({r.model for r in ok}) > 1
 
@@ -169,11 +227,14 @@ def accuracy_heatmap(records: Sequence[CandidateRecord]) -> Figure:
         [round(float(s / c) * 100, 3) if c else None for s, c in zip(srow, crow, strict=True)]
         for srow, crow in zip(sums, counts, strict=True)
     ]
+    scale = bulk_range([v for row in z for v in row if v is not None], min_span=2.0)
     trace = {
         "type": "heatmap",
         "x": [esc(c) for c in cols],
         "y": [esc(r) for r in rows],
         "z": z,
+        "zmin": scale.low,
+        "zmax": scale.high,
         "colorscale": "YlGnBu",
         "reversescale": True,
         "hovertemplate": "%{y}<br>%{x}<br>mean accuracy %{z:.2f}%<extra></extra>",
@@ -195,152 +256,44 @@ def accuracy_heatmap(records: Sequence[CandidateRecord]) -> Figure:
 
 
 def latency_box(records: Sequence[CandidateRecord]) -> Figure:
-    """p50 latency per compression, one box per runtime (one point per candidate)."""
+    """p50 latency per compression and runtime: boxes where each holds enough candidates to
+    summarise (BOX_MIN_POINTS), otherwise the points alone, grouped the same way."""
     ok = [r for r in records if r.status == "ok" and r.metric("latency_p50_ms")]
-    colors = _palette([r.runtime for r in ok], RUNTIME_COLORS)
+    unit = time_unit([r.metric("latency_p50_ms") or 0.0 for r in ok])
     points = "all" if len(ok) <= BOX_POINTS_LIMIT else "outliers"
+    counts: dict[tuple[str, str], int] = {}
+    for r in ok:
+        counts[(r.runtime, r.compression)] = counts.get((r.runtime, r.compression), 0) + 1
+    boxes = bool(counts) and min(counts.values()) >= BOX_MIN_POINTS
     data = []
-    for runtime, color in colors.items():
+    for runtime in sorted({r.runtime for r in ok}):
         mine = [r for r in ok if r.runtime == runtime]
-        data.append(
-            {
-                "type": "box",
-                "name": esc(runtime),
-                "x": [esc(r.compression) for r in mine],
-                "y": [_drawn("latency_p50_ms", r.metric("latency_p50_ms")) for r in mine],
-                "boxpoints": points,
-                "jitter": 0.3,
-                "pointpos": 0,
-                "marker": {"color": color, "size": 5},
-                "line": {"width": 1.5},
-            }
-        )
+        trace = {
+            "type": "box",
+            "name": esc(runtime),
+            "x": [esc(r.compression) for r in mine],
+            "y": [_round(r.metric("latency_p50_ms"), unit.per_ms) for r in mine],
+            "boxpoints": points,
+            "jitter": 0.3,
+            "pointpos": 0,
+            "marker": {"color": runtime_color(runtime), "size": 6},
+            "line": {"width": 1.5},
+        }
+        if not boxes:  # the points alone, side by side per runtime (layout.scattermode)
+            trace = {
+                "type": "scatter", "mode": "markers", "name": trace["name"], "x": trace["x"],
+                "y": trace["y"], "marker": {"color": runtime_color(runtime), "size": 7},
+                "hovertemplate": f"%{{x}}<br>p50 %{{y:.3g}} {unit.name}<extra>%{{fullData.name}}</extra>",
+            }  # fmt: skip
+        data.append(trace)
     layout = _layout(
         380,
         boxmode="group",
+        scattermode="group",
         xaxis=_axis("compression", type="category"),
-        yaxis=_axis("p50 latency (ms)", type="log"),
+        yaxis=_log_axis(
+            f"p50 latency ({unit.name}, log)",
+            [(r.metric("latency_p50_ms") or 0.0) * unit.per_ms for r in ok],
+        ),
     )
-    return {"data": data, "layout": layout}
-
-
-def confusion_heatmap(confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> Figure:
-    labels = [esc(c) for c in classes] or [str(i) for i in range(len(confusion))]
-    trace = {
-        "type": "heatmap",
-        "x": labels,
-        "y": labels,
-        "z": [list(map(int, row)) for row in confusion],
-        "colorscale": "Blues",
-        "reversescale": True,
-        "texttemplate": "%{z}",
-        "hovertemplate": "true %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
-        "showscale": False,
-    }
-    size = min(640, 160 + 36 * len(labels))
-    layout = _layout(
-        size,
-        width=size + 40,
-        xaxis=_axis("predicted", type="category", side="top", gridcolor="rgba(0,0,0,0)"),
-        yaxis=_axis("true", type="category", autorange="reversed", gridcolor="rgba(0,0,0,0)"),
-        margin={"l": 72, "r": 16, "t": 64, "b": 16},
-    )
-    return {"data": [trace], "layout": layout}
-
-
-def latency_histogram(samples_ms: Sequence[float], marks: dict[str, float | None]) -> Figure:
-    """Samples binned in Python (small pages), with vertical lines at the named percentiles."""
-    values = np.asarray(samples_ms, dtype=float)
-    bins = max(5, min(40, len(values) // 5))
-    low, high = float(values.min()), float(values.max())
-    width = (high - low) / bins or 1e-6
-    # Equal-width bins as np.histogram makes them, at a tenth of its cost (10,000 pages).
-    counts = np.bincount(np.minimum(((values - low) / width).astype(int), bins - 1), minlength=bins)
-    trace = {
-        "type": "bar",
-        "x": [_drawn("latency_p50_ms", low + (i + 0.5) * width) for i in range(bins)],
-        "y": counts.tolist(),
-        "width": width,
-        "marker": {"color": "#93c5fd", "line": {"color": "#2563eb", "width": 0.5}},
-        "hovertemplate": "%{x:.4g} ms<br>%{y} runs<extra></extra>",
-    }
-    shapes, notes = [], []
-    for name, value in marks.items():
-        if value is None:
-            continue
-        shapes.append(
-            {
-                "type": "line", "xref": "x", "yref": "paper", "x0": value, "x1": value,
-                "y0": 0, "y1": 1, "line": {"color": "#111827", "width": 1, "dash": "dot"},
-            }
-        )  # fmt: skip
-        notes.append(
-            {"x": value, "y": 1, "xref": "x", "yref": "paper", "text": name, "showarrow": False,
-             "yanchor": "bottom", "font": {"size": 11}}
-        )  # fmt: skip
-    layout = _layout(
-        300,
-        bargap=0.02,
-        xaxis=_axis("latency per run (ms)"),
-        yaxis=_axis("runs"),
-        shapes=shapes,
-        annotations=notes,
-        showlegend=False,
-    )
-    return {"data": [trace], "layout": layout}
-
-
-TREND_PANELS = (
-    ("accuracy", "accuracy (%)"),
-    ("file_bytes", "file size (KB)"),
-    ("latency_p50_ms", "p50 (ms)"),
-)
-
-
-def trend(series: Series, machine_hash: str) -> Figure:
-    """Accuracy, file size and p50 across runs, side by side; regressions as red crosses.
-
-    p50 from runs on another machine than `machine_hash` is left out: not comparable."""
-    data: list[dict[str, Any]] = []
-    layout = _layout(
-        260, showlegend=False, grid={"rows": 1, "columns": 3, "pattern": "independent"}
-    )
-    layout["margin"] = {"l": 56, "r": 16, "t": 16, "b": 48}
-    for n, (metric, title) in enumerate(TREND_PANELS, start=1):
-        suffix = "" if n == 1 else str(n)
-        points = [
-            p
-            for p in series.points
-            if p.status == "ok" and (metric != "latency_p50_ms" or p.machine_hash == machine_hash)
-        ]
-        xs = [p.run_id for p in points]
-        ys = [_drawn(metric, getattr(p, metric)) for p in points]
-        data.append(
-            {
-                "type": "scatter", "mode": "lines+markers", "x": xs, "y": ys,
-                "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "name": title,
-                "line": {"color": "#2563eb", "width": 2}, "marker": {"size": 6},
-                "hovertemplate": f"run %{{x}}<br>{title}: %{{y:.4g}}<extra></extra>",
-            }
-        )  # fmt: skip
-        marked = {r.run_id: r.text for r in series.regressions if r.metric == metric}
-        bad = [
-            (x, y, marked[p.run_id])
-            for p, x, y in zip(points, xs, ys, strict=True)
-            if p.run_id in marked
-        ]
-        if bad:
-            data.append(
-                {
-                    "type": "scatter", "mode": "markers", "name": "regression",
-                    "x": [b[0] for b in bad], "y": [b[1] for b in bad],
-                    "text": [b[2] for b in bad], "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
-                    "marker": {"color": REGRESSION, "symbol": "x", "size": 12},
-                    "hovertemplate": "run %{x}<br>regression: %{text}<extra></extra>",
-                }
-            )  # fmt: skip
-        layout[f"xaxis{suffix}"] = _axis("run", tickformat="d")
-        if len(series.points) <= 12:  # whole run numbers only
-            layout[f"xaxis{suffix}"]["dtick"] = 1
-        layout[f"yaxis{suffix}"] = _axis(title)
     return {"data": data, "layout": layout}

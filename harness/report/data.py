@@ -25,6 +25,7 @@ from harness.report.formats import (
     fmt_si,
 )
 from harness.report.history import Series
+from harness.specs import DEFAULT_BUDGETS, BudgetSpec
 from harness.store.results import CandidateRecord
 from harness.sweep.plan import BASELINE
 
@@ -102,28 +103,13 @@ def pareto_front(
 
 
 @dataclass(frozen=True)
-class Budget:
-    label: str
-    metric: str
-    limit: float
-
-
-DEFAULT_BUDGETS = (
-    Budget("file ≤ 16 KB", "file_bytes", 16 * 1024),
-    Budget("file ≤ 64 KB", "file_bytes", 64 * 1024),
-    Budget("p50 ≤ 0.1 ms", "latency_p50_ms", 0.1),
-    Budget("p50 ≤ 1 ms", "latency_p50_ms", 1.0),
-)
-
-
-@dataclass(frozen=True)
 class BudgetPick:
-    budget: Budget
+    budget: BudgetSpec
     pick: CandidateRecord | None
     baseline: CandidateRecord | None  # the fp32 candidate of the pick's model and runtime
 
 
-def best_under(records: Sequence[CandidateRecord], budget: Budget) -> CandidateRecord | None:
+def best_under(records: Sequence[CandidateRecord], budget: BudgetSpec) -> CandidateRecord | None:
     """The most accurate measured candidate within the budget; among equally accurate ones,
     the one using least of the budget's own metric, then the smaller, then the faster."""
 
@@ -146,16 +132,41 @@ def _at_most(value: float | None, limit: float) -> bool:
     return value is not None and value <= limit
 
 
+def engine(record: CandidateRecord) -> str:
+    """The runtime behind a candidate's target ('litert' for a target named 'litert int8')."""
+    info = record.details.get("runtime_info") or {}
+    return str(info.get("name") or record.runtime)
+
+
+def is_float_baseline(record: CandidateRecord) -> bool:
+    """Uncompressed and run in float: a target that quantizes at conversion (LiteRT's
+    `quantize = "int8"`) makes an int8 model even from the fp32 compression setting."""
+    settings = (record.details.get("runtime_info") or {}).get("settings") or {}
+    return record.compression == BASELINE and settings.get("quantize", "none") == "none"
+
+
+def matches_target(record: CandidateRecord, name: str) -> bool:
+    """`name` is the candidate's target (as the config names it) or the runtime behind it."""
+    return name in (record.runtime, engine(record))
+
+
 def fp32_baselines(records: Sequence[CandidateRecord]) -> dict[tuple[str, str], CandidateRecord]:
     """(model, runtime) -> its best uncompressed candidate."""
     best: dict[tuple[str, str], CandidateRecord] = {}
-    for record in rank([r for r in records if r.compression == BASELINE]):
+    for record in rank([r for r in records if is_float_baseline(r)]):
         best.setdefault((record.model, record.runtime), record)
     return dict(sorted(best.items()))
 
 
+def stored_budgets(report: dict[str, Any] | None) -> tuple[BudgetSpec, ...]:
+    """The budget boxes a run's config asked for (stored with the run), else the defaults."""
+    if not report or not report.get("budgets"):
+        return DEFAULT_BUDGETS
+    return tuple(BudgetSpec(**b) for b in report["budgets"])
+
+
 def budget_picks(
-    records: Sequence[CandidateRecord], budgets: Sequence[Budget] = DEFAULT_BUDGETS
+    records: Sequence[CandidateRecord], budgets: Sequence[BudgetSpec] = DEFAULT_BUDGETS
 ) -> list[BudgetPick]:
     baselines = fp32_baselines(records)
     picks = []
@@ -285,10 +296,39 @@ def _leaderboard_row(r: CandidateRecord, on_front: bool) -> Row:
             Cell(fmt_si(m("macs")), _num(m("macs"))),
             Cell(fmt_ms(m("latency_p50_ms")), _num(m("latency_p50_ms"))),
             Cell(fmt_ms(m("latency_p90_ms")), _num(m("latency_p90_ms"))),
-            Cell(r.status, note=r.error if r.status != "ok" else None),
+            Cell(
+                r.status,
+                note=short_reason(r.error) if r.status != "ok" else None,
+            ),
         ),  # fmt: skip
         "ok" if r.status == "ok" else "failed",
     )
+
+
+NOTE_LENGTH = 90  # characters of a reason in a table cell; the failures table has it whole
+
+
+def short_reason(error: str | None) -> str:
+    """A failure's reason cut to fit a table cell."""
+    text = (error or "no reason recorded").splitlines()[0]
+    return text if len(text) <= NOTE_LENGTH else text[: NOTE_LENGTH - 1] + "…"
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    reason: str  # the first line of the error, as stored
+    records: tuple[CandidateRecord, ...]
+
+
+def failure_groups(records: Sequence[CandidateRecord]) -> list[FailureGroup]:
+    """Failed candidates grouped by their reason, the most common reason first."""
+    groups: dict[str, list[CandidateRecord]] = {}
+    for r in records:
+        if r.status != "ok":
+            reason = (r.error or "no reason recorded").splitlines()[0]
+            groups.setdefault(reason, []).append(r)
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [FailureGroup(reason, tuple(rs)) for reason, rs in ordered]
 
 
 HISTORY_COLUMNS = (

@@ -55,14 +55,15 @@ def runs_table(runs: Sequence[Run], counts: dict[int, tuple[int, int]]) -> str:
         return "no runs stored yet; start one with 'harness run'"
     rows = [
         (
-            str(r.id), r.started_at, r.status, r.config.get("name", ""),
+            str(r.id), r.started_at, r.status, r.kind,
+            r.config.get("name", "") if r.kind == "sweep" else r.config.get("bench", {}).get("model", ""),
             str(counts.get(r.id, (0, 0))[0]), str(counts.get(r.id, (0, 0))[1]),
             r.git_revision or "-", r.machine.get("cpu", "?"),
         )
         for r in runs
     ]  # fmt: skip
-    header = ("run", "started (UTC)", "status", "config", "ok", "failed", "git", "machine")
-    return _table(header, rows, {0, 4, 5})
+    header = ("run", "started (UTC)", "status", "kind", "config", "ok", "failed", "git", "machine")
+    return _table(header, rows, {0, 5, 6})
 
 
 def bench_table(records: Sequence[CandidateRecord]) -> str:

@@ -4,16 +4,18 @@ history and run pages, built from stored records (pure: no I/O but the store's q
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from harness import __version__
-from harness.report import charts
+from harness.report import charts, detail_charts
 from harness.report.data import (
     budget_picks,
     candidate_href,
+    failure_groups,
     fp32_baselines,
     history_table,
     leaderboard_table,
@@ -36,7 +38,8 @@ from harness.report.formats import (
 from harness.report.history import (
     Series,
 )
-from harness.store.results import CandidateRecord, Run, Store
+from harness.specs import DEFAULT_BUDGETS, BudgetSpec
+from harness.store.results import CandidateRecord, Run
 
 # history.html charts every regressed series (up to HISTORY_CHARTS), and at least the
 # HISTORY_MIN_CHARTS first; every candidate page charts its own series.
@@ -61,12 +64,16 @@ class Context:
         }  # fmt: skip
 
 
+FAILED_LISTED = 12  # candidates named per failure reason; the rest are counted
+
+
 def index_page(
     ctx: Context,
     records: list[CandidateRecord],
     front_ids: set[int | None],
     series: list[Series],
     previews: list[dict[str, Any]],
+    budgets: Sequence[BudgetSpec] = DEFAULT_BUDGETS,
 ) -> dict[str, Any]:
     ok = sum(r.status == "ok" for r in records)
     baselines = fp32_baselines(records)
@@ -78,12 +85,12 @@ def index_page(
             "summary": _summary(p.pick) if p.pick else {},
             "versus": _versus(p.pick, p.baseline) if p.pick else MISSING,
         }
-        for p in budget_picks(records)
+        for p in budget_picks(records, budgets)
     ]
     regressed = [s for s in series if s.latest_regressions() and s.points[-1].run_id == ctx.run.id]
     figures = {
-        "size": charts.accuracy_scatter(records, "file_bytes", "file size (KB, log)", "%{x:.1f} KB"),
-        "latency": charts.accuracy_scatter(records, "latency_p50_ms", "p50 latency (ms, log)", "p50 %{x:.3g} ms"),
+        "size": charts.accuracy_scatter(records, "file_bytes"),
+        "latency": charts.accuracy_scatter(records, "latency_p50_ms"),
         "heatmap": charts.accuracy_heatmap(records),
         "box": charts.latency_box(records),
     }  # fmt: skip
@@ -101,6 +108,21 @@ def index_page(
             for r in baselines.values()
         ],
         picks=picks,
+        failures=[
+            {
+                "reason": g.reason,
+                "count": len(g.records),
+                "candidates": [
+                    {
+                        "label": f"{r.model} · {r.policy} · {r.compression} · {r.runtime}",
+                        "href": candidate_href(r),
+                    }
+                    for r in g.records[:FAILED_LISTED]
+                ],  # fmt: skip
+                "more": max(0, len(g.records) - FAILED_LISTED),
+            }
+            for g in failure_groups(records)
+        ],
         regressed=len(regressed),
         figures=figures,
         previews=previews,
@@ -137,13 +159,13 @@ def candidate_page(
     d = r.details
     figures: dict[str, Any] = {}
     if d.get("confusion"):
-        figures["confusion"] = charts.confusion_heatmap(d["confusion"], d.get("classes", []))
+        figures["confusion"] = detail_charts.confusion_heatmap(d["confusion"], d.get("classes", []))
     samples = (d.get("latency") or {}).get("samples_ms") or []
     if samples:
         marks = {p: r.metric(f"latency_{p}_ms") for p in ("p50", "p90", "p99")}
-        figures["histogram"] = charts.latency_histogram(samples, marks)
+        figures["histogram"] = detail_charts.latency_histogram(samples, marks)
     if series and len(series.points) > 1:
-        figures["trend"] = charts.trend(series, ctx.run.machine_hash)
+        figures["trend"] = detail_charts.trend(series, ctx.run.machine_hash)
     label = f"{r.model} · {r.policy} · {r.compression} · {r.runtime}"
     return ctx.page(
         "../",
@@ -206,7 +228,8 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         *((name, fmt_ms(m(f"latency_{name}_ms"))) for name in ("min", "p50", "p90", "p99")),
         ("throughput", f"{fmt_si(m('throughput_per_s'))} / s" if m("throughput_per_s") else MISSING),
         ("model load", fmt_ms(m("load_ms"))),
-        ("peak memory", f"{m('peak_rss_mb'):.1f} MB" if m("peak_rss_mb") else MISSING),
+        ("model memory (added by loading it)", _mb((d.get("memory") or {}).get("model_rss_mb"))),
+        ("worker peak memory (with Python and the runtime)", _mb(m("peak_rss_mb"))),
         *((k, fmt_int(latency.get(k))) for k in ("runs", "warmup", "threads", "batch")),
     ]  # fmt: skip
     size = [
@@ -251,6 +274,10 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
     return sections
 
 
+def _mb(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1f} MB"
+
+
 def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
     machine = ctx.run.machine
     m = r.metric
@@ -285,7 +312,7 @@ def history_page(
             "label": s.label,
             "href": hrefs.get(s.label.key),
             "regressions": [f"run {g.run_id}: {g.text}" for g in s.regressions],
-            "figure": charts.trend(s, machine),
+            "figure": detail_charts.trend(s, machine),
             "other_machine": _other_machine(s, machine),
         }
         for s in series[: min(HISTORY_CHARTS, max(HISTORY_MIN_CHARTS, regressed))]
@@ -303,14 +330,13 @@ def history_page(
     )
 
 
-def runs_page(ctx: Context, store: Store) -> dict[str, Any]:
-    counts = store.candidate_counts()
+def runs_page(ctx: Context, counts: dict[int, tuple[int, int]]) -> dict[str, Any]:
     rows = [
         {
             "run": r,
             "started": fmt_time(r.started_at),
             "finished": fmt_time(r.finished_at),
-            "config": str(r.config.get("name", MISSING)),
+            "config": str(r.config.get("name", MISSING)) if r.kind == "sweep" else "bench",
             "ok": counts.get(r.id, (0, 0))[0],
             "failed": counts.get(r.id, (0, 0))[1],
             "cpu": str(r.machine.get("cpu", MISSING)),
@@ -321,7 +347,10 @@ def runs_page(ctx: Context, store: Store) -> dict[str, Any]:
     return ctx.page("", "runs", title="Runs", rows=rows)
 
 
-def run_page(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
+def run_page(
+    ctx: Context, run: Run, counts: tuple[int, int], measured: Sequence[CandidateRecord] = ()
+) -> dict[str, Any]:
+    """A run's facts; a bench run (one file on each runtime) also lists what it measured."""
     machine = {k: v for k, v in run.machine.items() if k != "versions"}
     total = run.timings.get("total") or sum(run.timings.values())
     return ctx.page(
@@ -340,4 +369,5 @@ def run_page(ctx: Context, run: Run, counts: tuple[int, int]) -> dict[str, Any]:
             (stage, fmt_seconds(s), fmt_pct(s / total) if total and stage != "total" else "")
             for stage, s in run.timings.items()
         ],
+        measured=[{"record": r, "summary": _summary(r)} for r in measured],
     )

@@ -27,6 +27,7 @@ from harness.errors import StoreError
 from harness.report.data import (
     candidate_href,
     pareto_front,
+    stored_budgets,
 )
 from harness.report.history import (
     HistoryPoint,
@@ -99,9 +100,12 @@ def render(
     runs = tuple(store.runs())
     if not runs:
         raise StoreError(f"no runs in {store.path}; run 'harness run' or 'harness sweep' first")
-    run = store.run(run_id) if run_id is not None else runs[-1]
+    if run_id is None:  # the latest sweep; a store of bench runs only shows its latest bench
+        run_id = store.latest_run_id() or runs[-1].id
+    run = store.run(run_id)
     ctx = Context(run, runs, generated_at(), inline_rows)
-    machines = {r.id: r.machine_hash for r in runs}
+    # History follows runs of the shown run's kind: a bench is not a point of a sweep series.
+    machines = {r.id: r.machine_hash for r in runs if r.kind == run.kind}
     with _gc_paused():
         records = store.candidates(run.id)
         points = _history_points(store, machines, run.id)
@@ -128,21 +132,29 @@ def _site_pages(
 ) -> dict[str, SiteFile]:
     """Everything but the candidate pages."""
     front_ids = {r.id for r in pareto_front(records)}
+    counts = store.candidate_counts()  # one pass over the (run_id, status) index
     previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
         "index.html": env.get_template("index.html").render(
-            index_page(ctx, records, front_ids, series, previews)
+            index_page(
+                ctx,
+                records,
+                front_ids,
+                series,
+                previews,
+                stored_budgets(store.extra(ctx.run.id, "report")),
+            )  # fmt: skip
         ),
         "history.html": env.get_template("history.html").render(history_page(ctx, series, records)),
-        "runs.html": env.get_template("runs.html").render(runs_page(ctx, store)),
+        "runs.html": env.get_template("runs.html").render(runs_page(ctx, counts)),
         "results.json": results_json(ctx.run, ctx.generated, records, front_ids, models),
         "results.csv": results_csv(records, front_ids),
     }
     run_template = env.get_template("run.html")
-    counts = store.candidate_counts()
     for each in ctx.runs:
+        measured = store.candidates(each.id) if each.kind == "bench" else []
         out[f"runs/{each.id}.html"] = run_template.render(
-            run_page(ctx, each, counts.get(each.id, (0, 0)))
+            run_page(ctx, each, counts.get(each.id, (0, 0)), measured)
         )
     for preview in previews:
         out[preview["src"]] = preview["png"]
@@ -252,6 +264,8 @@ def _history_points(
     for run_id, key, model, policy, compression, runtime, *values in store.metric_rows(
         columns, up_to
     ):
+        if run_id not in machines:
+            continue
         if key not in labels:
             labels[key] = SeriesLabel(key, model, policy, compression, runtime)
             points[key] = []

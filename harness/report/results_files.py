@@ -12,7 +12,8 @@ from pathlib import Path
 from harness.report.data import (
     candidate_href,
 )
-from harness.store.results import METRIC_COLUMNS, CandidateRecord, Run
+from harness.store.results import CandidateRecord, Run
+from harness.store.schema import METRIC_COLUMNS
 
 RESULTS_SCHEMA_VERSION = 1
 # A spreadsheet runs a cell starting with these as a formula; names come from configs.

@@ -3,37 +3,37 @@ an explanation of which constraint binds when none does."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError
+from harness.registry import nearest
 from harness.report.data import (
+    engine,
+    matches_target,
     pareto_front,
     rank,
 )
 from harness.store.results import CandidateRecord
+from harness.units import duration_ms, size_bytes
 
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "mb": 1024**2, "mib": 1024**2}
-_TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3, "s": 1000.0}
-_NUMBER = r"^\s*(\d+(?:\.\d+)?)\s*([a-zµ]*)\s*$"
 SELECT_METRICS = ("accuracy", "file_bytes", "latency_p50_ms")
 
 
 def parse_size(text: str) -> float:
     """'64KB' -> 65536 bytes (KB and KiB both mean 1024 bytes, as the report shows them)."""
-    m = re.match(_NUMBER, text.lower())
-    if not m or m.group(2) not in _SIZE_UNITS:
+    size = size_bytes(text)
+    if size is None:
         raise ConfigError(f"--max-size: cannot read '{text}'; write e.g. 64KB, 1.5MB or 20000")
-    return float(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    return size
 
 
 def parse_duration(text: str) -> float:
     """'1ms' -> 1.0, '500us' -> 0.5 (milliseconds)."""
-    m = re.match(_NUMBER, text.lower())
-    if not m or m.group(2) not in _TIME_UNITS:
+    duration = duration_ms(text)
+    if duration is None:
         raise ConfigError(f"--max-p50: cannot read '{text}'; write e.g. 1ms, 250us or 0.002s")
-    return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+    return duration
 
 
 def parse_accuracy(text: str) -> float:
@@ -67,6 +67,17 @@ class Budget:
         return out
 
 
+def unknown_target(records: Sequence[CandidateRecord], name: str) -> str | None:
+    """Why `--runtime name` matches no candidate of the run (None when it matches one)."""
+    if any(matches_target(r, name) for r in records):
+        return None
+    targets = sorted({r.runtime for r in records} | {engine(r) for r in records})
+    return (
+        f"no candidate of this run ran on '{name}'{nearest(name, targets)}; "
+        f"targets and runtimes here: {', '.join(targets)}"
+    )
+
+
 def _meets(record: CandidateRecord, metric: str, limit: float) -> bool:
     value = record.metric(metric)
     if value is None:
@@ -81,7 +92,7 @@ def eligible(records: Sequence[CandidateRecord], budget: Budget) -> list[Candida
         if r.status == "ok" and all(r.metric(m) is not None for m in SELECT_METRICS)
     ]
     if budget.runtime:
-        pool = [r for r in pool if r.runtime == budget.runtime]
+        pool = [r for r in pool if matches_target(r, budget.runtime)]
     return pool
 
 

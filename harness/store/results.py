@@ -8,40 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
-
-SCHEMA_VERSION = 2
-
-# Numeric metrics stored as real columns, so SQL (and other tools) can query them.
-METRIC_COLUMNS: tuple[str, ...] = (
-    "accuracy",
-    "accuracy_low",
-    "accuracy_high",
-    "robust_accuracy",
-    "n_test",
-    "file_bytes",
-    "compressed_bytes",
-    "params",
-    "nonzeros",
-    "macs",
-    "latency_mean_ms",
-    "latency_std_ms",
-    "latency_min_ms",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "throughput_per_s",
-    "load_ms",
-    "peak_rss_mb",
-    "parity_max_abs",
-    "parity_agreement",
-)
+from harness.store.schema import METRIC_COLUMNS, MIGRATIONS, SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -57,6 +31,10 @@ class Run:
     machine: dict[str, Any]
     machine_hash: str
     timings: dict[str, float]
+    kind: str = "sweep"  # or "bench": one user file measured by `harness bench --store`
+
+
+RUN_KINDS = ("sweep", "bench")
 
 
 @dataclass(frozen=True)
@@ -81,60 +59,6 @@ class CandidateRecord:
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
         return None if value is None else float(value)
-
-
-def _create_v1(db: sqlite3.Connection) -> None:
-    metric_defs = ",\n".join(f"    {name} REAL" for name in METRIC_COLUMNS)
-    db.executescript(
-        f"""
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY,
-            started_at TEXT NOT NULL,
-            finished_at TEXT,
-            status TEXT NOT NULL,
-            config_json TEXT NOT NULL,
-            config_hash TEXT NOT NULL,
-            harness_version TEXT NOT NULL,
-            git_revision TEXT,
-            machine_json TEXT NOT NULL,
-            machine_hash TEXT NOT NULL,
-            timings_json TEXT NOT NULL DEFAULT '{{}}'
-        );
-        CREATE TABLE candidates (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            key TEXT NOT NULL,
-            dataset TEXT NOT NULL,
-            model TEXT NOT NULL,
-            policy TEXT NOT NULL,
-            compression TEXT NOT NULL,
-            runtime TEXT NOT NULL,
-            status TEXT NOT NULL,
-            error TEXT,
-            artifact TEXT,
-            finished_at TEXT NOT NULL,
-        {metric_defs},
-            details_json TEXT NOT NULL DEFAULT '{{}}',
-            UNIQUE (run_id, key)
-        );
-        CREATE INDEX candidates_series ON candidates (key);
-        """
-    )
-
-
-def _add_run_extras(db: sqlite3.Connection) -> None:
-    """v2: per-run data that is not a candidate, e.g. augmentation previews."""
-    db.execute(
-        "CREATE TABLE run_extras (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-        " name TEXT NOT NULL, data_json TEXT NOT NULL, PRIMARY KEY (run_id, name))"
-    )
-
-
-# Forward migrations: MIGRATIONS[v] takes a store at version v to v + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    0: _create_v1,
-    1: _add_run_extras,
-}
 
 
 class Store:
@@ -201,11 +125,15 @@ class Store:
         git_revision: str | None,
         machine: dict[str, Any],
         machine_hash: str,
+        kind: str = "sweep",
     ) -> int:
+        if kind not in RUN_KINDS:
+            raise StoreError(f"unknown run kind '{kind}'; choose from {', '.join(RUN_KINDS)}")
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO runs (started_at, status, config_json, config_hash, harness_version,"
-                " git_revision, machine_json, machine_hash) VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+                " git_revision, machine_json, machine_hash, kind)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
                     json.dumps(config, sort_keys=True),
@@ -214,6 +142,7 @@ class Store:
                     git_revision,
                     json.dumps(machine, sort_keys=True),
                     machine_hash,
+                    kind,
                 ),
             )
             return int(cur.lastrowid or 0)
@@ -251,9 +180,28 @@ class Store:
             raise StoreError(f"no run {run_id} in {self.path}; stored runs: {known}")
         return _run_from_row(row)
 
-    def latest_run_id(self) -> int | None:
-        row = self._db.execute("SELECT MAX(id) AS id FROM runs").fetchone()
+    def latest_run_id(self, kind: str | None = "sweep") -> int | None:
+        """The newest run of `kind` (None: of any kind); a bench never hides the last sweep."""
+        if kind is None:
+            row = self._db.execute("SELECT MAX(id) AS id FROM runs").fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT MAX(id) AS id FROM runs WHERE kind = ?", (kind,)
+            ).fetchone()
         return None if row["id"] is None else int(row["id"])
+
+    def previous_run_id(self, run_id: int) -> int | None:
+        """The run `run_id` is judged against: the newest earlier run of the same kind and
+        config, else of the same kind."""
+        run = self.run(run_id)
+        for clause, args in (("AND config_hash = ?", (run.config_hash,)), ("", ())):
+            row = self._db.execute(
+                f"SELECT MAX(id) AS id FROM runs WHERE id < ? AND kind = ? {clause}",
+                (run_id, run.kind, *args),
+            ).fetchone()
+            if row["id"] is not None:
+                return int(row["id"])
+        return None
 
     def candidate_counts(self) -> dict[int, tuple[int, int]]:
         """run id -> (candidates ok, candidates failed)."""
@@ -355,6 +303,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
         machine=json.loads(row["machine_json"]),
         machine_hash=row["machine_hash"],
         timings=json.loads(row["timings_json"]),
+        kind=row["kind"],
     )
 
 

@@ -218,6 +218,7 @@ def store_bench(store: Store, records: list[CandidateRecord], spec: dict) -> int
         git_revision=git_revision(),
         machine=machine,
         machine_hash=machine_hash(machine),
+        kind="bench",
     )
     for record in records:
         store.add_candidate(run_id, record, now())

@@ -33,6 +33,7 @@ from harness.sweep.stages import (
     candidate_details,
     compress_stage,
     convert_stage,
+    data_facts,
     evaluate,
     train_stage,
     write_eval_inputs,
@@ -162,6 +163,8 @@ class Sweep:
             if splits.dataset.kind == "image" and self.config.policies:
                 previews = policy_previews(self.config.policies, splits, self.config.seed)
                 self.store.put_extra(summary.run_id, "policy_previews", previews)
+            self.store.put_extra(summary.run_id, "report", self.config.report.spec())
+            self.store.put_extra(summary.run_id, "data", data_facts(splits))
         with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
             eval_inputs = write_eval_inputs(splits, self.config.seed, Path(tmp))
             by_job: dict[str, list[Candidate]] = defaultdict(list)

@@ -227,7 +227,13 @@ def evaluate(
     details["latency"] = {
         "samples_ms": keep_samples(result.samples_ns),
         "runs": len(result.samples_ns),
+        "warmup": result.warmup,
+        "threads": result.threads,
         "batch": batch,
+    }
+    details["memory"] = {
+        "model_rss_mb": result.model_rss_mb,
+        "process_peak_rss_mb": result.peak_rss_mb,
     }
     if result.extra_samples:
         details["latency_batches"] = {
@@ -280,4 +286,19 @@ def candidate_details(cand: Candidate, trained: Built, compressed: Built | None)
             "version": None,
             "settings": cand.runtime.settings,
         },
+    }
+
+
+def data_facts(splits: Splits) -> dict[str, Any]:
+    """What an application must do to a raw sample before any model of the run sees it, and
+    what its outputs mean: stored with the run for model cards."""
+    image = splits.dataset.kind == "image"
+    return {
+        "kind": splits.dataset.kind,
+        "classes": list(splits.dataset.classes),
+        "raw_sample_shape": list(splits.dataset.x.shape[1:]),
+        "raw_layout": "HWC, float32 in [0, 1]" if image else "features, float32",
+        "normalization": splits.normalization.spec(),
+        "model_sample_shape": list(splits.input_shape),
+        "model_layout": "NCHW" if image else "NF",
     }

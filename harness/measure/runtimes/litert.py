@@ -14,7 +14,7 @@ from harness.measure.runtimes.settings import check_bool, check_choice, check_ke
 QUANTIZE_MODES = ["none", "dynamic", "weight_only", "int8"]
 
 
-def _interpreter_module() -> Any:
+def interpreter_module() -> Any:
     try:
         from ai_edge_litert import interpreter
     except ImportError:
@@ -41,8 +41,10 @@ class LiteRT:
 
     @classmethod
     def version(cls) -> str:
+        """The installed package's version; imports it, as the worker's memory baseline expects."""
         from importlib.metadata import PackageNotFoundError, version
 
+        interpreter_module()
         for dist in ("ai-edge-litert", "tflite-runtime"):
             try:
                 return f"{dist} {version(dist)}"
@@ -52,7 +54,7 @@ class LiteRT:
 
     @classmethod
     def load(cls, path: str, settings: dict[str, Any]) -> LiteRTSession:
-        module = _interpreter_module()
+        module = interpreter_module()
         resolver = (
             module.OpResolverType.AUTO
             if settings["xnnpack"]
