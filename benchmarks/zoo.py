@@ -47,7 +47,11 @@ def _layers(notes: list[dict]) -> str:
     """'quantize: 53 layers, 2 left whole (reason; reason)' from a chain's notes."""
     parts = []
     for note in notes:
-        done = next((note[k] for k in ("layers", "tensors", "zeros", "kept", "quant_ops")
+        if "quant_ops" in note:  # ort_int8 reports the quantized operators it wrote
+            ops = ", ".join(f"{op} x{n}" for op, n in note["quant_ops"].items())
+            parts.append(f"{note['pass']}: {ops}")
+            continue
+        done = next((note[k] for k in ("layers", "tensors", "zeros", "kept")
                      if k in note), None)  # fmt: skip
         count = len(done) if isinstance(done, list | dict) else done
         text = f"{note['pass']}: {count if count is not None else '?'} layers"
