@@ -1,4 +1,5 @@
-"""The developer's verbs: `nox -s tests`, `lint`, `typecheck`, `demo`, `e2e`, `screenshot`, `bench`.
+"""The developer's verbs: `nox -s tests`, `lint`, `typecheck`, `demo`, `e2e`, `screenshot`, `bench`,
+`cpu` (the CPU-dependent tests on an emulated CPU).
 
 CI (.ci/run) calls exactly the README's test command, which is `nox -s tests`.
 """
@@ -72,6 +73,31 @@ def screenshot(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("harness", "run")
     session.run("python", "tests/browser.py", "site/index.html", "docs/leaderboard.png")
+
+
+# The tests whose outcome depends on the CPU's int8 kernels (see docs/int8.md).
+CPU_TESTS = (
+    "tests/test_compress_ort_quant.py", "tests/test_compress_int8_isa.py",
+    "tests/test_sweep_stages.py", "tests/test_machine.py",
+)  # fmt: skip
+
+
+@nox.session
+def cpu(session: nox.Session) -> None:
+    """The CPU-dependent tests on an emulated CPU (QEMU user mode; ORT and numpy read its
+    CPUID): nox -s cpu -- EPYC-Milan (AVX2, no VNNI: the default) or Haswell, Skylake-Server."""
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None:
+        if shutil.which("apt-get") and os.geteuid() == 0:
+            session.run("apt-get", "install", "-y", "-qq", "qemu-user", external=True)
+            qemu = shutil.which("qemu-x86_64")
+        if qemu is None:
+            session.error("emulating a CPU needs QEMU user mode: sudo apt-get install qemu-user")
+    session.install("-e", ".[dev]")
+    model = session.posargs[0] if session.posargs else "EPYC-Milan"
+    python = os.path.join(session.bin, "python")
+    session.run(qemu, "-cpu", model, python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                *CPU_TESTS, external=True)  # fmt: skip
 
 
 @nox.session

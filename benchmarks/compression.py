@@ -21,10 +21,12 @@ from harness.models import ARCHITECTURES
 
 from harness.compress import PASSES, apply_chain
 from harness.compress.base import PassContext
+from harness.compress.int8_isa import isa_family
 from harness.compress.layers import weight_layers
 from harness.config.load import load_config
+from harness.measure.machine import describe_machine
 from harness.measure.size import onnx_size
-from harness.sweep.stages import calibration_data
+from harness.sweep.stages import calibration_data, for_this_cpu
 from harness.train.augment import parse_policy
 from harness.train.datasets import load, split
 from harness.train.finetune import STRUCTURAL, finetune
@@ -99,6 +101,9 @@ def dense_verdict(model: onnx.ModelProto, notes: list[dict]) -> str:
 
 
 def main() -> None:
+    machine = describe_machine()
+    print(f"CPU: {machine['cpu']} ({machine['arch']}), flags: {' '.join(machine['isa'])}")
+    print(f"ort_int8 resolves isa = auto to: {isa_family(machine['arch'], machine['isa'])}")
     config = load_config(None)
     splits = split(load("digits", {}), config.seed, 0.15, 0.25)
     model_spec = config.models[0]
@@ -118,10 +123,12 @@ def main() -> None:
         f"{f'ft{FINETUNE_EPOCHS} acc':>10}  target"
     )
     for name, steps in SETTINGS.items():
-        passes = [
-            PASSES.get(s["pass"]).from_params({k: v for k, v in s.items() if k != "pass"})
-            for s in steps
-        ]
+        passes = for_this_cpu(  # as the sweep does: ort_int8 made for this machine's CPU
+            [
+                PASSES.get(s["pass"]).from_params({k: v for k, v in s.items() if k != "pass"})
+                for s in steps
+            ]
+        )
         out, notes = apply_chain(model, passes, ctx)
         size = onnx_size(out)
         acc = accuracy(out, x, y)
@@ -145,6 +152,8 @@ def main() -> None:
             f"{name:<22}{file_r:>8.3f}{zlib_r:>8.3f}{macs_r:>7.2f}{acc:>8.4f}{drop:>9.2f}"
             f"{tuned:>10}  {text}"
         )
+        if name == "ort int8 static":
+            print(f"{'':<22}made for {notes[0]['isa']}: {notes[0]['why']}")
     print(
         f"fp32: {base[0].file_bytes} B file, {base[0].compressed_bytes} B zlib, "
         f"{base[0].macs} MACs, acc {base[1]:.4f}; n_test = {len(y)}"

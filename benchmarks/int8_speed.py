@@ -12,7 +12,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from harness.compress.int8_isa import isa_family
 from harness.config.load import parse_config
+from harness.measure.machine import describe_machine
+from harness.report.arithmetic import cpu_choice, of_details
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
 
@@ -34,7 +37,13 @@ CONFIG = {
 }
 
 
+MAX_DROP_PT = 1.0  # ORT static int8 must stay within 1 point of fp32 on any CPU
+
+
 def main() -> None:
+    machine = describe_machine()
+    print(f"CPU: {machine['cpu']} ({machine['arch']}), flags: {' '.join(machine['isa'])}")
+    print(f"ort_int8 resolves isa = auto to: {isa_family(machine['arch'], machine['isa'])}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for batch in (1, 32):
@@ -45,15 +54,35 @@ def main() -> None:
                 got = {(r.compression, r.runtime): r for r in store.candidates(summary.run_id)}
             for (comp, rt), r in sorted(got.items()):
                 rows.append((batch, comp, rt, r))
-    print(f"{'batch':>5}  {'compression':<10}{'target':<13}{'acc':>7}{'KB':>8}{'p50 ms':>10}")
+    print(
+        f"{'batch':>5}  {'compression':<12}{'target':<13}{'acc':>7}{'KB':>8}{'p50 ms':>10}"
+        "  arithmetic"
+    )
     for batch, comp, rt, r in rows:
         if r.status != "ok":
-            print(f"{batch:>5}  {comp:<10}{rt:<13} failed: {r.error}")
+            print(f"{batch:>5}  {comp:<12}{rt:<13} failed: {r.error}")
             continue
         print(
-            f"{batch:>5}  {comp:<10}{rt:<13}{r.metric('accuracy'):>7.3f}"
+            f"{batch:>5}  {comp:<12}{rt:<13}{r.metric('accuracy'):>7.3f}"
             f"{(r.metric('file_bytes') or 0) / 1024:>8.1f}{r.metric('latency_p50_ms'):>10.4f}"
+            f"  {of_details(r.details).kind}"
         )
+    acc = {(b, c, t): r.metric("accuracy") for b, c, t, r in rows if r.status == "ok"}
+    for b, c, t, r in rows:
+        if (b, c, t) == (1, "ort int8", "onnxruntime"):
+            print(f"ort int8 {cpu_choice(r.details.get('compression_notes') or [])}")
+    for batch in (1, 32):
+        fp32, int8 = (
+            acc.get((batch, "fp32", "onnxruntime")),
+            acc.get((batch, "ort int8", "onnxruntime")),
+        )
+        if fp32 is not None and int8 is not None:
+            drop = (fp32 - int8) * 100
+            verdict = "meets" if drop <= MAX_DROP_PT else "MISSES"
+            print(
+                f"ORT static int8 accuracy drop vs fp32, batch {batch}: {drop:.2f} pt "
+                f"({int8:.4f} vs {fp32:.4f}) {verdict} <= {MAX_DROP_PT:g} pt"
+            )
     p50 = {(b, c, t): r.metric("latency_p50_ms") for b, c, t, r in rows if r.status == "ok"}
     print("int8/fp32 p50 ratios (below 1 = int8 faster):")
     for batch in (1, 32):

@@ -190,3 +190,10 @@ def test_spec_and_label() -> None:
     assert dense.spec()["layers"] == "dense" and dense.label() == "int4 dense"
     assert "layers" not in Quantize(bits=4).spec()  # the default keeps older cache keys
     assert Float16().spec() == {"pass": "float16"}
+
+
+def test_notes_say_onnx_runtime_dequantizes_every_call_and_how_to_avoid_it() -> None:
+    model = conv_net()
+    _, notes = apply_chain(model, [make_pass("quantize", bits=4)], ctx_for(model))
+    assert "dequantizes these weights on every call" in notes[0]["runtime"]
+    assert "fold_dequantize = true" in notes[0]["runtime"]

@@ -145,3 +145,34 @@ def test_worker_times_each_extra_batch_size(tmp_path: Path) -> None:
     assert set(result.extra_samples) == {32}
     assert len(result.extra_samples[32]) >= 20
     assert result.extra_samples[32].min() > 0
+
+
+def test_fold_dequantize_folds_weight_only_dequantization_at_load(tmp_path: Path) -> None:
+    """ORT keeps weight-only models' DequantizeLinear in the graph it runs (a dequantization
+    per call); fold_dequantize turns them into float weights at load, with the same outputs."""
+    import onnxruntime as ort
+
+    from harness.compress import PASSES, PassContext, apply_chain
+    from harness.measure.runtimes.ort import session_options
+
+    model, _ = apply_chain(
+        gemm_model(n_in=16, n_out=8), [PASSES.get("quantize").from_params({"bits": 4})],
+        PassContext(),
+    )  # fmt: skip
+    ort_cls = RUNTIMES.get("onnxruntime")
+    assert "fold_dequantize" not in ort_cls.parse_settings({})  # older candidate keys hold
+    x = np.random.default_rng(2).normal(size=(3, 16)).astype(np.float32)
+    outputs, dequantize_ops = [], []
+    for fold in (False, True):
+        options = session_options(ort_cls.parse_settings({"fold_dequantize": fold}))
+        options.optimized_model_filepath = str(tmp_path / f"optimized-{fold}.onnx")
+        session = ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        outputs.append(session.run(None, {"input": x})[0])
+        ran = onnx.load(str(tmp_path / f"optimized-{fold}.onnx"))
+        dequantize_ops.append(sum(n.op_type == "DequantizeLinear" for n in ran.graph.node))
+    assert dequantize_ops == [1, 0]
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-6, atol=1e-6)
+    with pytest.raises(ParamError, match="fold_dequantize: must be true or false"):
+        ort_cls.parse_settings({"fold_dequantize": "yes"})

@@ -30,6 +30,7 @@ __all__ = [
     "PassResult",
     "apply_chain",
     "check_runs",
+    "for_cpu",
 ]
 
 # Bump when any pass (or fine-tuning) makes a different graph from the same settings: it is
@@ -42,6 +43,13 @@ PASSES.register("float16", "harness.compress.quantize:Float16")
 PASSES.register("ort_int8", "harness.compress.ort_quant:OrtInt8")
 PASSES.register("prune", "harness.compress.prune:Prune")
 PASSES.register("svd", "harness.compress.lowrank:Svd")
+
+
+def for_cpu(passes: Sequence[Pass], arch: str, flags: Sequence[str]) -> tuple[Pass, ...]:
+    """The passes with every CPU-dependent setting resolved for the CPU that will run the
+    model (ort_int8's `isa = "auto"`); a pass that has none is returned as it is. The
+    resolved specs are part of the compressed model's cache key."""
+    return tuple(p.for_cpu(arch, flags) if hasattr(p, "for_cpu") else p for p in passes)
 
 
 def apply_chain(

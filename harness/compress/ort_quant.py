@@ -1,7 +1,8 @@
 """ONNX Runtime's own int8 quantizer (onnxruntime.quantization), as a pass.
 
 Static: QDQ format, int8 activations and weights, activation ranges calibrated on training
-samples. Dynamic: int8 weights, activations quantized at run time (ORT's default op set:
+samples. The weights' range follows the CPU that will run the model (`isa`, resolved from
+the machine by `for_cpu`; see int8_isa.py): 7-bit where ORT's u8s8 kernels saturate. Dynamic: int8 weights, activations quantized at run time (ORT's default op set:
 Conv, MatMul/Gemm, LSTM, ...; some become com.microsoft ops that only ORT runs).
 The quantizer only reads and writes files, so `apply` works inside a private temporary
 directory that is removed before it returns: the one file I/O a pass does.
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +26,7 @@ import onnx
 
 from harness.compress.base import Params, PassContext, PassResult
 from harness.compress.graph import graph_inputs
+from harness.compress.int8_isa import FAMILIES, Int8Choice, int8_choice, isa_family
 from harness.errors import CompressionError
 
 __all__ = ["OrtInt8"]
@@ -31,6 +34,7 @@ __all__ = ["OrtInt8"]
 MODES = ("static", "dynamic")
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32
+ISAS = ("auto", *FAMILIES)
 
 
 def _is_quant_op(op: str) -> bool:
@@ -69,48 +73,76 @@ class OrtInt8:
     mode: str = "static"
     calibrate: str = "minmax"
     per_channel: bool = True
+    isa: str = "auto"  # the CPU family the model is for; "auto": the machine of the sweep
+    reduce_range: bool | None = None  # None: what `isa` needs; True/False: forced
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> OrtInt8:
-        p = Params(params, ["mode", "calibrate", "per_channel"])
+        p = Params(params, ["mode", "calibrate", "per_channel", "isa", "reduce_range"])
         return cls(
             mode=p.choice("mode", MODES, default="static"),
             calibrate=p.choice("calibrate", CALIBRATIONS, default="minmax"),
             per_channel=p.boolean("per_channel", default=True),
+            isa=p.choice("isa", ISAS, default="auto"),
+            reduce_range=p.boolean("reduce_range") if p.given("reduce_range") else None,
         )
 
     def spec(self) -> dict[str, Any]:
+        """The settings; `isa` and `reduce_range` only when not the defaults, so the keys of
+        configs written before they existed stay the same."""
+        target = {} if self.isa == "auto" else {"isa": self.isa}
+        forced = {} if self.reduce_range is None else {"reduce_range": self.reduce_range}
         return {
             "pass": self.name,
             "mode": self.mode,
             "calibrate": self.calibrate,
             "per_channel": self.per_channel,
+            **target,
+            **forced,
         }
 
     def label(self) -> str:
-        """'ort-int8 static'; a non-default calibration or per-tensor weights are appended."""
+        """'ort-int8 static'; a non-default calibration, per-tensor weights, a forced weight
+        range or target family are appended."""
         extra = "" if self.calibrate == "minmax" or self.mode == "dynamic" else f" {self.calibrate}"
-        return f"ort-int8 {self.mode}{extra}{'' if self.per_channel else ' per-tensor'}"
+        forced = "" if self.reduce_range is None else (" 7-bit" if self.reduce_range else " 8-bit")
+        target = "" if self.isa == "auto" else f" for {self.isa}"
+        return (
+            f"ort-int8 {self.mode}{extra}{'' if self.per_channel else ' per-tensor'}"
+            f"{forced}{target}"
+        )
+
+    def for_cpu(self, arch: str, flags: Sequence[str]) -> OrtInt8:
+        """This pass for the CPU that will run the model (`isa = "auto"` resolved)."""
+        return self if self.isa != "auto" else replace(self, isa=isa_family(arch, flags))
+
+    def choice(self) -> Int8Choice:
+        """The weight range and why; an unresolved "auto" takes the choice exact on any CPU."""
+        return int8_choice("any" if self.isa == "auto" else self.isa, self.reduce_range)
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
         if self.mode == "static" and (ctx.calibration is None or not len(ctx.calibration)):
             raise CompressionError("ort_int8 static needs calibration data")
+        choice = self.choice()
         notes: dict[str, Any] = {
             "mode": self.mode,
             "per_channel": self.per_channel,
-            "weights": "int8",
+            "weights": "int8 in 7 bits (reduce_range)" if choice.reduce_range else "int8",
             "activations": "int8" if self.mode == "static" else "uint8 at run time",
+            "isa": choice.isa,
+            "reduce_range": choice.reduce_range,
+            "why": choice.reason,
         }
-        with tempfile.TemporaryDirectory(prefix="harness-ort-int8-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"harness-ort-int8-{os.getpid()}-") as tmp:
             source = Path(tmp) / "model.onnx"
             onnx.save_model(model, str(source))
             source, notes["preprocessed"] = _preprocess(source, Path(tmp) / "pre.onnx")
             target = Path(tmp) / "int8.onnx"
             try:
                 if self.mode == "static":
-                    notes.update(self._static(source, target, model, ctx))
+                    notes.update(self._static(source, target, model, ctx, choice))
                 else:
-                    notes.update(self._dynamic(source, target))
+                    notes.update(self._dynamic(source, target, choice))
             except CompressionError:
                 raise
             except Exception as exc:  # the quantizer raises plain exceptions of any kind
@@ -121,7 +153,12 @@ class OrtInt8:
         return PassResult(result, notes)
 
     def _static(
-        self, source: Path, target: Path, model: onnx.ModelProto, ctx: PassContext
+        self,
+        source: Path,
+        target: Path,
+        model: onnx.ModelProto,
+        ctx: PassContext,
+        choice: Int8Choice,
     ) -> dict[str, Any]:
         from onnxruntime import quantization as q
 
@@ -154,17 +191,22 @@ class OrtInt8:
                 Reader(),
                 quant_format=q.QuantFormat.QDQ,
                 per_channel=self.per_channel,
+                reduce_range=choice.reduce_range,
                 activation_type=q.QuantType.QInt8,
                 weight_type=q.QuantType.QInt8,
                 calibrate_method=method,
             )
         return {"calibrate": self.calibrate, "format": "QDQ", "calibration_samples": len(data)}
 
-    def _dynamic(self, source: Path, target: Path) -> dict[str, Any]:
+    def _dynamic(self, source: Path, target: Path, choice: Int8Choice) -> dict[str, Any]:
         from onnxruntime import quantization as q
 
         q.quantize_dynamic(
-            str(source), str(target), per_channel=self.per_channel, weight_type=q.QuantType.QInt8
+            str(source),
+            str(target),
+            per_channel=self.per_channel,
+            reduce_range=choice.reduce_range,
+            weight_type=q.QuantType.QInt8,
         )
         return {}
 

@@ -33,6 +33,13 @@ __all__ = ["Float16", "Quantize", "dequantize_array", "quantize_array"]
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
+# Said where users decide (candidate page, model card): the small file has a cost at run time.
+DEQUANTIZE_NOTE = (
+    "ONNX Runtime dequantizes these weights on every call, so its latency includes that work "
+    "(slower than fp32); its runtime setting fold_dequantize = true does it once at load: "
+    "fp32 speed, the same small file, float32 weights in memory"
+)
+
 
 @dataclass(frozen=True)
 class Storage:
@@ -209,6 +216,8 @@ class Quantize:
             }
         _swap_weights(graph, decoded)
         notes.update(tensors=len(decoded), layers=per_layer, skipped=skipped)
+        if decoded:
+            notes["runtime"] = DEQUANTIZE_NOTE
         if bumped_from is not None:
             notes["opset"] = {"from": bumped_from, "to": needed}
         return PassResult(work, notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,43 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# numpy's runtime CPU detection (CPUID on x86, HWCAP on ARM) names -> /proc/cpuinfo names:
+# the instruction sets that decide which int8 kernels ONNX Runtime runs.
+NUMPY_ISA = {
+    "SSE41": "sse4_1", "AVX2": "avx2", "FMA3": "fma", "AVX512F": "avx512f",
+    "AVX512BW": "avx512bw", "AVX512VNNI": "avx512_vnni", "ASIMD": "asimd", "ASIMDDP": "asimddp",
+}  # fmt: skip
+CPUINFO_ONLY_ISA = ("avx_vnni", "amx_int8", "i8mm")  # numpy does not detect these
+
+
+def cpu_isa() -> list[str]:
+    """The int8-relevant instruction sets this process can use, as /proc/cpuinfo spells them.
+
+    numpy asks the CPU itself (CPUID / HWCAP), so the answer is what the code will see, on any
+    OS and under an emulator; /proc/cpuinfo adds what numpy does not detect."""
+    found: set[str] = set()
+    features: dict[str, bool] = {}
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # 2.x, 1.x
+        try:
+            features = dict(getattr(import_module(module), "__cpu_features__", {}))
+            break
+        except ImportError:
+            continue
+    found.update(name for key, name in NUMPY_ISA.items() if features.get(key))
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        if line.lower().startswith(("flags", "features")):
+            words = set(line.split(":", 1)[1].split())
+            found.update(f for f in CPUINFO_ONLY_ISA if f in words)
+            if not features:
+                found.update(f for f in NUMPY_ISA.values() if f in words)
+            break
+    return sorted(found)
 
 
 def _governor() -> str | None:
@@ -48,6 +86,7 @@ def describe_machine() -> dict[str, Any]:
     return {
         "cpu": _cpu_model(),
         "arch": platform.machine(),
+        "isa": cpu_isa(),
         "cores": os.cpu_count(),
         "usable_cores": affinity,
         "governor": _governor(),

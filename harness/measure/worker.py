@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,24 +30,16 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _pin(threads: int) -> list[int] | None:
-    """Pin to `threads` CPUs where the OS allows, so runs don't migrate between cores."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    chosen = cpus[-threads:] if threads <= len(cpus) else cpus
-    os.sched_setaffinity(0, chosen)
-    return chosen
-
-
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     from harness.measure import feeding
+    from harness.measure.cpus import choose_cpus
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
 
     runtime = RUNTIMES.get(request["runtime"])
     settings = request["settings"]
-    pinned = _pin(int(settings.get("threads", 1)))
+    # Pinned so runs don't migrate between cores; to the idlest, so they don't share one.
+    placement = choose_cpus(int(settings.get("threads", 1)))
     version = runtime.version()  # imports the runtime's libraries before `before_mb`
     before_mb = _rss_mb()
     started = time.perf_counter()
@@ -57,13 +50,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
     plan = request.get("feed")  # inputs by name and a fixed batch (harness.measure.feeding)
-    for i, path in enumerate(request["eval_inputs"]):
+    # Only the first round answers the test sets: later rounds only time.
+    for i, path in enumerate(request["eval_inputs"] if request.get("outputs", True) else []):
         out_path = str(Path(request["out_dir"]) / f"outputs_{i}.npz")
         feeding.save_outputs(out_path, feeding.evaluate(session, path, plan, EVAL_CHUNK))
         outputs.append(out_path)
     lat = request["latency"]
     samples: dict[str, str] = {}
-    for size in [lat["batch"], *lat["extra_batches"]]:
+    for size in request.get("batches", [lat["batch"], *lat["extra_batches"]]):
         # Inputs are prepared and bound before the clock starts.
         call = feeding.timed_call(session, request["eval_inputs"][0], plan, size)
         timed = time_calls(
@@ -85,11 +79,17 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "version": version,
         "warmup": lat["warmup"],
         "threads": int(settings.get("threads", 1)),
-        "pinned_cpus": pinned,
+        "pinned_cpus": placement["cpus"],
+        "placement": placement["rule"],
     }
 
 
 def main(argv: list[str]) -> int:
+    from harness.measure.lifeline import die_with_parent_from_env
+
+    die_with_parent_from_env()
+    # Ctrl-C reaches the whole process group; the sweep decides, and stops this worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_path = Path(argv[1])
     request = json.loads(request_path.read_text())
     result = measure(request)

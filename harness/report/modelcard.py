@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.report.arithmetic import cpu_choice, of_details
 from harness.store.results import CandidateRecord, Run
 from harness.store.schema import METRIC_COLUMNS
 
@@ -59,6 +60,7 @@ def model_card(
     layouts), `io` the file's declared inputs and outputs (harness.measure.model_io)."""
     d, facts, io = record.details, facts or {}, io or {}
     classes = [str(c) for c in (facts.get("classes") or d.get("classes") or [])]
+    arithmetic = of_details(d)
     return {
         "model": record.model,
         "file": file_name or (Path(record.artifact).name if record.artifact else None),
@@ -88,6 +90,8 @@ def model_card(
             "notes": d.get("compression_notes"),
         },
         "runtime": d.get("runtime_info") or {"name": record.runtime},
+        "arithmetic": {"kind": arithmetic.kind, "explain": arithmetic.explain},
+        "int8_weights": cpu_choice(d.get("compression_notes") or []),
         "latency_protocol": d.get("latency"),
         "memory": d.get("memory"),
         "metrics": {
@@ -158,6 +162,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- **Training**: {_fmt(card['training'])}",
         f"- **Augmentation policy**: {card['policy']['name']} ({card['policy']['describe']})",
         f"- **Compression**: {card['compression']['name']}: {_fmt(card['compression']['passes'])}",
+        f"- **Arithmetic**: {card['arithmetic']['kind'] or 'unknown'}: {card['arithmetic']['explain']}",
+        *([f"- **int8 weights**: {card['int8_weights']}"] if card.get("int8_weights") else []),
         f"- **Latency protocol**: {_fmt({k: v for k, v in (card.get('latency_protocol') or {}).items() if k != 'samples_ms'})}",
         f"- **Memory**: {_fmt(memory.get('model_rss_mb'))} MB added by loading the model; the measuring process peaked at {_fmt(memory.get('process_peak_rss_mb'))} MB with Python and the runtime",
         f"- **Machine**: {card['machine'].get('cpu')}, {card['machine'].get('cores')} cores, {card['machine'].get('os')}",

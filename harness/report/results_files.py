@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.report.arithmetic import of_details
 from harness.report.data import (
     candidate_href,
 )
@@ -49,6 +50,7 @@ def results_json(
             {
                 "id": r.id, "key": r.key, "dataset": r.dataset, "model": r.model,
                 "policy": r.policy, "compression": r.compression, "runtime": r.runtime,
+                "arithmetic": of_details(r.details).kind or None,
                 "status": r.status, "error": r.error, "pareto": r.id in front_ids,
                 "page": candidate_href(r),
                 "model_file": f"models/{models[r.id][0]}" if r.id in models else None,

@@ -9,6 +9,7 @@ or nothing but size, load time, latency, memory and parity between runtimes.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -120,7 +121,7 @@ def bench_file(
         latency = replace(latency, batch=feeds.batch, extra_batches=())
     key_base = model_digest(model_path)[:16]
     results: dict[str, tuple[WorkerResult, dict[str, Any]] | str] = {}
-    with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"harness-bench-{os.getpid()}-") as tmp:
         feeds_path = Path(tmp) / "feeds.npz"
         np.savez(feeds_path, **feeds.arrays)  # type: ignore[arg-type]
         for runtime in runtimes:
@@ -128,7 +129,7 @@ def bench_file(
                 path = _file_for(model_path, runtime.name, Path(tmp))
                 n_bytes, n_compressed = file_size(model_bytes(path))
                 sizes = {"file_bytes": n_bytes, "compressed_bytes": n_compressed}
-                result = run_worker(path, runtime, [feeds_path], latency, feeds.plan())
+                result = run_worker(path, runtime, [feeds_path], latency, feed=feeds.plan())
                 results[runtime.name] = (result, sizes)
             except HarnessError as exc:
                 results[runtime.name] = str(exc).splitlines()[0]

@@ -6,6 +6,7 @@ turns a worker's outputs into metrics. None of them touch the store or print.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ import numpy as np
 
 from harness.compress import PASSES_VERSION
 from harness.errors import CompressionError, HarnessError
+from harness.hashing import hash_spec
 from harness.measure.latency import keep_samples, summarize
-from harness.measure.metrics import accuracy, classification_report, parity
+from harness.measure.metrics import accuracy, classification_report, correct_bits, parity
 from harness.measure.runner import WorkerResult
 from harness.store.artifacts import Artifacts
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
@@ -24,9 +26,25 @@ from harness.train.datasets import Splits
 CONVERTER_VERSION = "1"
 
 
-def compressed_key(job: CompressJob) -> str:
-    """The cache key of a compressed model: the job's settings and the passes' code version."""
-    return f"{job.key}-p{PASSES_VERSION}"
+def compressed_key(job: CompressJob, passes: Sequence[Any] | None = None) -> str:
+    """The cache key of a compressed model: the job's settings, the passes' code version and,
+    when `passes` (the job's passes resolved for a CPU) differ from the config's, their
+    resolved settings: an int8 model made for a VNNI CPU is not the one made for AVX2."""
+    key = f"{job.key}-p{PASSES_VERSION}"
+    resolved = [p.spec() for p in passes] if passes is not None else None
+    if resolved is None or resolved == [p.spec() for p in job.compression.passes]:
+        return key
+    return f"{key}-{hash_spec(resolved, length=8)}"
+
+
+def for_this_cpu(passes: Sequence[Any]) -> list[Any]:
+    """Passes resolved for this machine's CPU: the one that measures the model."""
+    import platform
+
+    from harness.compress import for_cpu
+    from harness.measure.machine import cpu_isa
+
+    return list(for_cpu(passes, platform.machine(), cpu_isa()))
 
 
 CALIBRATION_SAMPLES = 256
@@ -99,7 +117,9 @@ def compress_stage(
     splits: Splits,
     config: Any,
 ) -> Built:
-    cached = artifacts.get("compressed", compressed_key(job), "onnx")
+    passes = for_this_cpu(job.compression.passes)
+    key = compressed_key(job, passes)
+    cached = artifacts.get("compressed", key, "onnx")
     if cached:
         return Built(cached[0], cached[1], reused=True)
     import onnx
@@ -110,10 +130,10 @@ def compress_stage(
 
     model = onnx.load(str(trained.path))
     ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
-    passes: list[Any] = list(job.compression.passes)
     finetuned: list[dict[str, Any]] = []
     if job.compression.finetune_epochs:
-        model, passes, ft_notes = _finetune(job, splits, config, artifacts)
+        model, remaining, ft_notes = _finetune(job, splits, config, artifacts)
+        passes = for_this_cpu(remaining)
         finetuned.append({"pass": "finetune", **ft_notes})
     compressed, notes = apply_chain(model, passes, ctx)
     unchanged = [n["unchanged"] for n in notes if "unchanged" in n]
@@ -121,10 +141,11 @@ def compress_stage(
         raise CompressionError(f"{'; '.join(unchanged)}; it would be the uncompressed model")
     notes = finetuned + notes
     size = onnx_size(compressed)
-    meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
-    path = artifacts.put(
-        "compressed", compressed_key(job), "onnx", compressed.SerializeToString(), meta
-    )
+    meta = {
+        "passes": job.compression.spec(), "notes": notes, "size": size.__dict__,
+        "trained": job.train.key,  # what `harness gc` follows to keep the trained model
+    }  # fmt: skip
+    path = artifacts.put("compressed", key, "onnx", compressed.SerializeToString(), meta)
     return Built(path, meta, reused=False)
 
 
@@ -169,7 +190,8 @@ def convert_stage(
     calibration: np.ndarray | None = None,
 ) -> Built:
     """ONNX -> .tflite, then LiteRT's own quantizer when the target asks for it."""
-    key = f"{compressed_key(job)}-c{CONVERTER_VERSION}-{quantize}"
+    source = compressed.path.stem  # the compressed model's cache key, CPU choices included
+    key = f"{source}-c{CONVERTER_VERSION}-{quantize}"
     cached = artifacts.get("tflite", key, "tflite")
     if cached:
         return Built(cached[0], cached[1], reused=True)
@@ -187,7 +209,7 @@ def convert_stage(
         data = quantize_tflite(
             onnx_to_tflite(model), quantize, calibration, model.graph.input[0].name
         )
-    meta = {"source": compressed_key(job), "quantize": quantize}
+    meta = {"source": source, "quantize": quantize}
     path = artifacts.put("tflite", key, "tflite", data, meta)
     return Built(path, meta, reused=False)
 
@@ -214,6 +236,8 @@ def evaluate(
     metrics: dict[str, Any] = {
         key: report[key] for key in ("accuracy", "accuracy_low", "accuracy_high", "n_test")
     }
+    # Per-sample right/wrong: accuracy ties are decided by a paired test on them.
+    details_bits = correct_bits(logits.argmax(1) == np.asarray(y_true))
     if len(result.outputs) > 1:
         metrics["robust_accuracy"] = accuracy(y_true, result.outputs[1].argmax(1))
     metrics.update(summarize(result.samples_ns, batch))
@@ -224,6 +248,7 @@ def evaluate(
     details: dict[str, Any] = {
         key: report[key] for key in ("confusion", "classes", "per_class", "binary") if key in report
     }
+    details["correct_bits"] = details_bits
     details["latency"] = {
         "samples_ms": keep_samples(result.samples_ns),
         "runs": len(result.samples_ns),
