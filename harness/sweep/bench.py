@@ -41,18 +41,33 @@ class BenchData:
 
 
 def load_bench_data(path: Path) -> BenchData:
-    """The arrays of an .npz: x (the main input), inputs by name, and optional labels y."""
-    if not path.is_file():
+    """The arrays of an .npz: x (the main input), inputs by name, and optional labels y.
+    Headers are checked before any data is read (harness.train.npz)."""
+    from harness.train.npz import READ_ERRORS, _why, npz_headers
+
+    if not path.exists():
         raise DataError(f"{path}: no such file; give the path of an .npz holding an array x")
+    headers = npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as exc:  # zipfile, ValueError for pickled objects, ...
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+            arrays = {name: data[name] for name in headers}
+    except READ_ERRORS as exc:
+        raise DataError(f"{path}: not a readable .npz file ({_why(exc)})") from None
     y = arrays.pop("y", None)
+    x = arrays.get("x")
+    if x is not None:
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"{path}: x must hold numbers; got dtype {x.dtype}")
+        if x.ndim == 0 or len(x) == 0:
+            raise DataError(f"{path}: x holds no samples (shape {x.shape})")
     for name, array in arrays.items():
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise DataError(f"{path}: array '{name}' holds NaN or infinite values")
+    if y is not None and y.ndim == 1 and y.dtype.kind in "iu" and len(np.unique(y)) == 1:
+        raise DataError(
+            f"{path}: y holds only class {int(y[0])}; accuracy needs at least 2 classes "
+            "(leave y out to measure without a score)"
+        )
     return BenchData(arrays, y, str(path))
 
 
