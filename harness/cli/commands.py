@@ -204,8 +204,12 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--data", required=True, type=click.Path(dir_okay=False, path_type=Path),
-    help=".npz with model-ready inputs x and class ids y.",
+    help=".npz with model-ready inputs (x, or arrays named as the model's inputs) and labels y.",
 )  # fmt: skip
+@click.option("--task", type=click.Choice(["classify", "regress", "none"]),
+              help="What y is scored as (default: inferred from y and the outputs).")  # fmt: skip
+@click.option("--layout", type=click.Choice(["nchw", "nhwc"]),
+              help="How 4-D x is stored; transposed when the model takes the other.")  # fmt: skip
 @click.option(
     "--runtime", "runtimes", multiple=True, help="Runtime(s) to use (default: all that can)."
 )
@@ -218,6 +222,8 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
 def bench(
     model: Path,
     data: Path,
+    task: str | None,
+    layout: str | None,
     runtimes: tuple[str, ...],
     threads: int,
     batch: int,
@@ -226,7 +232,8 @@ def bench(
     to_store: bool,
     db: Path,
 ) -> None:
-    """Measure accuracy, size and latency of a MODEL file (.onnx or .tflite) you bring."""
+    """Measure size, latency, memory, parity and the task's score (accuracy, MAE) of a MODEL
+    file (.onnx or .tflite) you bring; exit 1 when no runtime could run it."""
     from harness.config.load import LatencySpec, RuntimeSpec
     from harness.measure.runtimes import RUNTIMES
     from harness.report.leaderboard import bench_table
@@ -241,13 +248,16 @@ def bench(
         RuntimeSpec(name, RUNTIMES.get(name).parse_settings({"threads": threads})) for name in names
     ]
     latency = LatencySpec(batch, 20, min_runs, min_seconds, 100_000, 600)
-    records = bench_file(model, bench_data, specs, latency)
+    records = bench_file(model, bench_data, specs, latency, task, layout)
     click.echo(bench_table(records))
     if to_store:
         spec = {"bench": {"model": str(model), "data": str(data), "runtimes": list(names)}}
         with Store(db) as store:
             run_id = store_bench(store, records, spec)
         click.echo(f"stored as run {run_id} in {db}")
+    if not any(r.status == "ok" for r in records):
+        click.echo(f"harness: no runtime produced a result for {model.name}", err=True)
+        sys.exit(1)
 
 
 def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int]:

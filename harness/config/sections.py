@@ -188,6 +188,7 @@ def _imported_model(sec: Section, name: str, base_dir: Path) -> ModelSpec:
     from harness.train.imported import read_model
 
     given = sec.get("onnx", str)
+    task = sec.get("task", str, default="classify", check=_one_of(["classify", "none"]))
     for key in ("arch", "width", "depth"):
         if key in sec.data:
             sec.error(key, "give either arch (a built-in model to train) or onnx (your own "
@@ -207,7 +208,9 @@ def _imported_model(sec: Section, name: str, base_dir: Path) -> ModelSpec:
     except ValueError as exc:
         sec.error("onnx", str(exc))
         sha256 = None
-    return ModelSpec(name=name, arch="", width=0, depth=0, onnx=str(path), sha256=sha256)
+    return ModelSpec(
+        name=name, arch="", width=0, depth=0, onnx=str(path), sha256=sha256, task=task or "classify"
+    )
 
 
 def training(sec: Section) -> TrainingSpec:

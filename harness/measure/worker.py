@@ -54,6 +54,7 @@ def _peak_rss_mb() -> float:
 
 
 def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from harness.measure import feeding
     from harness.measure.cpus import choose_cpus
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
@@ -72,19 +73,17 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     # own libraries (imported before `before_mb`), which the process peak includes.
     model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
+    plan = request.get("feed")  # inputs by name and a fixed batch (harness.measure.feeding)
     # Only the first round answers the test sets: later rounds only time.
     for i, path in enumerate(request["eval_inputs"] if request.get("outputs", True) else []):
-        x = np.load(path)
-        chunks = [session.run(x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)]
-        out_path = Path(request["out_dir"]) / f"outputs_{i}.npy"
-        np.save(out_path, np.concatenate(chunks))
-        outputs.append(str(out_path))
+        out_path = str(Path(request["out_dir"]) / f"outputs_{i}.npz")
+        feeding.save_outputs(out_path, feeding.evaluate(session, path, plan, EVAL_CHUNK))
+        outputs.append(out_path)
     lat = request["latency"]
-    x = np.load(request["eval_inputs"][0])
     samples: dict[str, str] = {}
     for size in request.get("batches", [lat["batch"], *lat["extra_batches"]]):
         # Inputs are prepared and bound before the clock starts.
-        call = session.bind(np.ascontiguousarray(np.resize(x, (size, *x.shape[1:]))))
+        call = feeding.timed_call(session, request["eval_inputs"][0], plan, size)
         timed = time_calls(
             call,
             warmup=lat["warmup"],
@@ -98,6 +97,9 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     # A per-operator profile, where the runtime has one: once, in the round that answers outputs.
     profile = getattr(session, "profile", None) if request.get("outputs", True) else None
     largest = max([lat["batch"], *lat["extra_batches"]])
+    if profile:
+        feeds, _ = feeding.load_feeds(request["eval_inputs"][0], session, plan)
+        x = feeds[session.input_names[0]]
     return {
         "outputs": outputs,
         "samples": samples,

@@ -170,7 +170,9 @@ class Sweep:
                     onnx_model, _ = read_model(Path(model.onnx or ""))
                 except ValueError as exc:  # changed since the config was read
                     raise ConfigError(f"models.{model.name}: {exc}") from None
-                check_fits(onnx_model, model.name, splits.input_shape, splits.dataset.n_classes)
+                check_fits(
+                    onnx_model, model.name, splits.input_shape, splits.dataset.n_classes, model.task
+                )
         return splits
 
     def _run_candidates(self, summary: SweepSummary, todo: list[Candidate], splits: Splits) -> None:

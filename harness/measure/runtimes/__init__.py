@@ -16,6 +16,16 @@ from harness.registry import Registry
 
 
 class Session(Protocol):
+    input_names: list[str]  # the model's inputs, in its order
+
+    def run_all(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every output, in the model's order, for inputs given by name."""
+        ...
+
+    def bind_all(self, feeds: dict[str, np.ndarray]) -> Callable[[], None]:
+        """Set every input once and return the bare inference call, for timing."""
+        ...
+
     def run(self, x: np.ndarray) -> np.ndarray:
         """Outputs for a batch (copied out of the runtime's buffers)."""
         ...

@@ -91,6 +91,21 @@ class ExecuTorchSession:
         self.path = path
         meta = method.metadata.input_tensor_meta(0)
         self.bound = int(meta.sizes()[0])
+        # A .pte program names no inputs; the harness exports one-input models only.
+        self.input_names = ["input"]
+
+    def _single(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if len(feeds) != 1:
+            raise RuntimeUnavailable(
+                f"this ExecuTorch program takes one input; the data gives {len(feeds)}"
+            )
+        return next(iter(feeds.values()))
+
+    def run_all(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [self.run(self._single(feeds))]
+
+    def bind_all(self, feeds: dict[str, np.ndarray]) -> Callable[[], None]:
+        return self.bind(self._single(feeds))
 
     def run(self, x: np.ndarray) -> np.ndarray:
         import torch
