@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from harness.convert.tflite import onnx_to_tflite
 from harness.errors import UnsupportedOpError
-from tests.test_convert_tflite import check, make_model, node, op_names, weights
+from tests.helpers.litert import check, make_model, node, op_names, weights
 
 CONV = node("Conv", ["x", "w"], ["c"])  # puts the data in NHWC first, as real models do
 
