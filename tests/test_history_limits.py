@@ -17,6 +17,10 @@ from harness.report.history import (
 )
 
 
+def TINY_NOISE(before_run: int, after_run: int) -> float:
+    return 0.001
+
+
 def _pair(
     before: tuple, after: tuple, machines: tuple[str, str] = ("A", "A")
 ) -> list[HistoryPoint]:
@@ -42,7 +46,8 @@ def test_any_file_growth_is_a_regression(size_after: int, regressed: bool) -> No
     ("p50_after", "regressed"), [(2.2, False), (2.2001, True), (2.1999, False), (1.0, False)]
 )
 def test_p50_rise_of_ten_percent(p50_after: float, regressed: bool) -> None:
-    found = find_regressions(_pair((0.97, 1000, 2.0), (0.97, 1000, p50_after)), "A")
+    # A noise band of 0.3% (Z x 0.001 on the log scale): the 10% threshold decides.
+    found = find_regressions(_pair((0.97, 1000, 2.0), (0.97, 1000, p50_after)), "A", TINY_NOISE)
     assert [r.metric for r in found] == (["latency_p50_ms"] if regressed else [])
 
 
@@ -64,7 +69,11 @@ def test_latency_against_the_last_run_on_the_same_machine_only() -> None:
         Regression(4, "accuracy", 0.97, 0.96),
         Regression(4, "file_bytes", 1000, 1001),
     ]
-    assert find_regressions(points, "B")[-1] == Regression(4, "latency_p50_ms", 1.5, 9.0)
+    assert find_regressions(points, "B", TINY_NOISE)[-1] == Regression(
+        4, "latency_p50_ms", 1.5, 9.0
+    )
+    # Without any estimate of the noise, a latency rise is not called a regression.
+    assert find_regressions(points, "B")[-1] == Regression(4, "file_bytes", 1000, 1001)
 
 
 def test_a_failure_is_reported_once_and_a_recovery_compares_with_the_last_success() -> None:
@@ -131,7 +140,7 @@ def test_history_row_shows_the_changes_since_the_previous_run() -> None:
     (row,) = table.rows
     assert [c.text for c in row.cells] == [
         "cnn", "none", "k", "onnxruntime", "4", "95.5%", "−0.5 pt", "1.0 KB", "+24 B",
-        "2.50 ms", "+25.0%", "yes", "file size +2.4%; p50 +25.0%",
+        "2.50 ms", "+25.0%", "yes", "file size +2.4%; p50 +25.0% (inconclusive: noise unknown)",
     ]  # fmt: skip
     assert [c.value for c in row.cells][4:11] == [4, 0.955, -0.005, 1024, 24, 2.5, 0.25]
     assert row.cells[0].href == "candidates/9.html" and row.kind == "regressed"

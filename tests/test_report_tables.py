@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.report.data import (
     LEADERBOARD_COLUMNS,
     Cell,
@@ -23,14 +25,14 @@ def test_a_measured_row_prints_every_metric_and_sorts_by_its_value() -> None:
     (row,) = leaderboard_table([r], {7}, inline=True).rows
     assert [c.text for c in row.cells] == [
         "★", "cnn", "geometric", "int8", "onnxruntime", "97.2% [95.6, 98.3]", "87.5%",
-        "12.3 KB", "10.0 KB", "11,234", "151 k", "0.0421 ms", "0.0500 ms", "ok",
+        "12.3 KB", "10.0 KB", "11,234", "151 k", "0.0421 ms", "0.0500 ms", "3.59 G", "ok",
     ]  # fmt: skip
     assert [c.value for c in row.cells] == [
         None, None, None, None, None, 0.9722, 0.875, 12595, 10240, 11234, 151296, 0.0421, 0.05,
-        None,
+        pytest.approx(151296 / 0.0421e-3), None,  # MAC/s: MACs over p50 in seconds
     ]  # fmt: skip
     assert row.cells[1].href == "candidates/7.html" and row.kind == "ok"
-    assert row.cells[13].note is None
+    assert row.cells[14].note is None
     assert len(row.cells) == len(LEADERBOARD_COLUMNS)
 
 
@@ -56,11 +58,11 @@ def test_failed_rows_follow_the_ranked_ones_with_their_reason() -> None:
         "candidates/1.html",
     ]
     failed = table.rows[2]
-    assert failed.kind == "failed" and failed.cells[13] == Cell("failed", note="out of memory")
-    assert [c.text for c in failed.cells[5:13]] == ["–"] * 8
+    assert failed.kind == "failed" and failed.cells[14] == Cell("failed", note="out of memory")
+    assert [c.text for c in failed.cells[5:14]] == ["–"] * 9
     assert [(f.label, f.column, f.options) for f in table.filters] == [
         ("runtime", 4, ("litert", "onnxruntime")),
-        ("status", 13, ("failed", "ok")),
+        ("status", 14, ("failed", "ok")),
     ]
     assert table.id == "leaderboard" and table.inline is False and table.page_size == 500
 
@@ -91,4 +93,4 @@ def test_the_table_carries_its_columns_and_an_ok_row_shows_no_error_note() -> No
     ok = record("a", metrics=FULL, id=1, error="a leftover message")
     table = leaderboard_table([ok], set(), inline=True)
     assert table.columns == LEADERBOARD_COLUMNS
-    assert table.rows[0].cells[13] == Cell("ok")
+    assert table.rows[0].cells[14] == Cell("ok")

@@ -96,7 +96,8 @@ class Ties:
             bits = padded.view(np.uint64)
         noise = run_noise(rows)
         sd = [_median_sd(noise.get(r.runtime), _rounds(r)) for r in rows]
-        p50 = [r.metric("latency_p50_ms") or 0.0 for r in rows]
+        # An unmeasured latency is the slowest, never the fastest, when ties are broken.
+        p50 = [r.metric("latency_p50_ms") or math.inf for r in rows]
         return cls(
             rows, acc[:, 0], acc[:, 1], acc[:, 2], bits,
             np.log(np.maximum(p50, 1e-12)), np.array(sd, dtype=float),
