@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from harness import __version__
+from harness.cli.executor_options import executor_options
 from harness.cli.progress import make_progress
 from harness.errors import HarnessError
 
@@ -56,18 +57,23 @@ def cli() -> None:
     ONNX Runtime and LiteRT, and render a static leaderboard."""
 
 
-def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, Any]:
+def _sweep(
+    config_path: Path | None, db: Path, artifacts: Path, executor: str, address: str | None
+) -> tuple[Any, Any]:
     from harness.config.load import load_config
     from harness.store.results import Store
     from harness.sweep.driver import run_sweep
+    from harness.sweep.executors import make_executor
 
     config = load_config(config_path)
     progress = make_progress()
+    jobs = make_executor(executor, address)
     with Store(db) as store:
         try:
-            summary = run_sweep(config, store, artifacts, progress)
+            summary = run_sweep(config, store, artifacts.resolve(), progress, jobs)
         finally:
             progress.end()
+            jobs.close()
         records = store.candidates(summary.run_id)
     counts = summary.counts
     click.echo(
@@ -89,13 +95,22 @@ def _sweep(config_path: Path | None, db: Path, artifacts: Path) -> tuple[Any, An
 @artifacts_option
 @site_option
 @click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
-def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int) -> None:
+@executor_options
+def run(
+    config: Path | None,
+    db: Path,
+    artifacts: Path,
+    site_dir: Path,
+    top: int,
+    executor: str,
+    address: str | None,
+) -> None:
     """Sweep CONFIG (default: the built-in digits sweep), store results, render the site."""
     from harness.report.leaderboard import text_leaderboard
     from harness.report.render import build_site
     from harness.store.results import Store
 
-    summary, records = _sweep(config, db, artifacts)
+    summary, records = _sweep(config, db, artifacts, executor, address)
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
     click.echo(text_leaderboard(records, top))
@@ -106,9 +121,10 @@ def run(config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 @artifacts_option
-def sweep(config: Path, db: Path, artifacts: Path) -> None:
+@executor_options
+def sweep(config: Path, db: Path, artifacts: Path, executor: str, address: str | None) -> None:
     """Measure and store every candidate of CONFIG (no site)."""
-    _sweep(config, db, artifacts)
+    _sweep(config, db, artifacts, executor, address)
 
 
 @cli.command()

@@ -25,8 +25,9 @@ from harness.hashing import hash_spec
 from harness.measure.machine import describe_machine, git_revision, machine_hash
 from harness.store.artifacts import Artifacts
 from harness.store.results import CandidateRecord, Store
+from harness.sweep.executors import Executor, LocalExecutor
+from harness.sweep.fanout import prepare_all, train_all
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
-from harness.sweep.pool import train_in_processes
 from harness.sweep.stages import (
     Built,
     calibration_data,
@@ -82,8 +83,17 @@ def _reason(stage: str, exc: Exception) -> str:
 class Sweep:
     """One run of a config: owns the store handle, the artifacts and the timing tally."""
 
-    def __init__(self, config: Config, store: Store, artifacts: Path, progress: Progress) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        artifacts: Path,
+        progress: Progress,
+        executor: Executor | None = None,
+    ) -> None:
         self.config = config
+        self.executor: Executor = executor or LocalExecutor()
+        self.made: set[str] = set()  # compressed models made ahead by the executor
         self.store = store
         self.artifacts = Artifacts(artifacts)
         self.progress = progress
@@ -169,12 +179,16 @@ class Sweep:
             for cand in todo:
                 by_job[cand.job.key].append(cand)
             trained = self._train_in_parallel(summary, set(by_job), splits)
-            for job in self.plan.compressions:
-                if job.key not in by_job:
-                    continue
+            jobs = [job for job in self.plan.compressions if job.key in by_job]
+            for job in jobs:
+                if job.train.key not in trained:
+                    trained[job.train.key] = self._train(summary, job.train, splits)
+            self.progress.note(f"compressing and converting on the {self.executor.name} executor")
+            with self.timed(summary, "compress"):
+                self.made = prepare_all(self.executor, jobs, trained, by_job, calibration,
+                                        self.artifacts, splits, self.config)  # fmt: skip
+            for job in jobs:
                 train_job = job.train
-                if train_job.key not in trained:
-                    trained[train_job.key] = self._train(summary, train_job, splits)
                 self._run_job(summary, job, trained[train_job.key], by_job[job.key],
                               splits, calibration, eval_inputs)  # fmt: skip
 
@@ -192,7 +206,7 @@ class Sweep:
         ]
         if workers < 2 or len(jobs) < 2:
             return {}
-        self.progress.note(f"training {len(jobs)} models, {workers} at a time")
+        self.progress.note(f"training {len(jobs)} models on the {self.executor.name} executor")
 
         def done(job: TrainJob, outcome: Built | Exception) -> None:
             what = f"{job.model.name} under policy {job.policy.name}"
@@ -203,7 +217,9 @@ class Sweep:
                 self.progress.note(f"trained {what}")
 
         with self.timed(summary, "train"):
-            return train_in_processes(jobs, splits, self.config, self.artifacts, workers, done)
+            return train_all(
+                self.executor, jobs, splits, self.config, self.artifacts, done, workers
+            )
 
     def _train(self, summary: SweepSummary, job: TrainJob, splits: Splits) -> Built | Exception:
         if job.model.imported:
@@ -249,7 +265,8 @@ class Sweep:
                         candidate_details(cand, trained, None),
                     )
                 return
-        summary.counts["reused_compressed" if compressed.reused else "compressed"] += 1
+        fresh = not compressed.reused or str(compressed.path) in self.made
+        summary.counts["compressed" if fresh else "reused_compressed"] += 1
         reference: np.ndarray | None = None
         for cand in candidates:
             details = candidate_details(cand, trained, compressed)
@@ -343,7 +360,12 @@ def _format(cand: Candidate) -> str:
 
 
 def run_sweep(
-    config: Config, store: Store, artifacts: Path, progress: Progress | None = None
+    config: Config,
+    store: Store,
+    artifacts: Path,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> SweepSummary:
-    """Run (or resume) the sweep of `config`, committing each candidate to `store`."""
-    return Sweep(config, store, artifacts, progress or QuietProgress()).run()
+    """Run (or resume) the sweep of `config`, committing each candidate to `store`;
+    training, compression and conversion run on `executor` (default: a local pool)."""
+    return Sweep(config, store, artifacts, progress or QuietProgress(), executor).run()
