@@ -195,8 +195,8 @@ class Sweep:
     def _train_in_parallel(
         self, summary: SweepSummary, job_keys: set[str], splits: Splits
     ) -> dict[str, Built | Exception]:
-        """With training.workers > 1, every model still to train, that many at a time;
-        the rest (cached, imported) is taken in as the sweep reaches it."""
+        """Every model still to train, on the executor (locally at most training.workers
+        at a time); the rest (cached, imported) is taken in as the sweep reaches it."""
         workers = self.config.training.workers
         unique = {c.train.key: c.train for c in self.plan.compressions if c.key in job_keys}
         jobs = [
@@ -204,7 +204,7 @@ class Sweep:
             for t in unique.values()
             if not t.model.imported and self.artifacts.get("trained", t.key, "onnx") is None
         ]
-        if workers < 2 or len(jobs) < 2:
+        if not jobs:
             return {}
         self.progress.note(f"training {len(jobs)} models on the {self.executor.name} executor")
 

@@ -96,8 +96,6 @@ def prepare_all(
             args = (job, built, calibration, artifacts, splits, config,
                     _quantizes(candidates[job.key]))  # fmt: skip
             tasks.append(Task(job.key, prepare, args))
-    if len(tasks) < 2:
-        return set()
     made: set[str] = set()
     for _, outcome in executor.run(tasks):
         if isinstance(outcome, Built) and not outcome.reused:
