@@ -120,6 +120,9 @@ class LatencySpec:
     max_runs: int
     timeout_seconds: float
     extra_batches: tuple[int, ...] = ()
+    # Fresh worker processes per candidate, interleaved across candidates; min_runs and
+    # min_seconds are the totals over all rounds, so rounds cost start-ups, not time.
+    rounds: int = 3
 
     @property
     def batches(self) -> tuple[int, ...]:

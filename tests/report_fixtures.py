@@ -106,9 +106,12 @@ def _records(
                     suffix = "onnx" if runtime == "onnxruntime" else "tflite"
                     artifact = model_dir / f"{XSS[1] if hostile else ''}{key}.{suffix}"
                     artifact.write_bytes(b"model bytes " + key.encode())
+                # A regressed candidate is a changed file; the others' files stay the same,
+                # so their latency changes are the noise the regressions are judged against.
+                sha = hash_spec({"file": key, "changed": regressed is not None}, length=64)
                 out.append(
                     _ok(key, model, policy_name, comp_name, runtime, acc, file_bytes,
-                        latency, rng, artifact)
+                        latency, rng, artifact, sha)
                 )  # fmt: skip
     return out
 
@@ -125,7 +128,7 @@ def _failed(
 
 def _ok(
     key: str, model: str, policy: str, comp: str, runtime: str, acc: float, file_bytes: int,
-    p50: float, rng: np.random.Generator, artifact: Path | None,
+    p50: float, rng: np.random.Generator, artifact: Path | None, sha: str | None = None,
 ) -> CandidateRecord:  # fmt: skip
     n_test = 450
     correct = round(acc * n_test)
@@ -179,5 +182,5 @@ def _ok(
     return CandidateRecord(
         key=key, dataset="digits", model=model, policy=policy, compression=comp,
         runtime=runtime, status="ok", metrics=metrics, details=details,
-        artifact=str(artifact) if artifact else None,
+        artifact=str(artifact) if artifact else None, artifact_sha256=sha, runtime_version="1.0",
     )  # fmt: skip

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from harness.report.history import HistoryPoint, SeriesLabel, find_regressions, history_series
+from harness.report.history import (
+    HistoryPoint,
+    SeriesLabel,
+    find_regressions,
+    history_series,
+    scan,
+)
+
+
+def QUIET(a: int, b: int) -> float:  # noqa: N802 - a constant-like noise estimate
+    return 0.01
 
 
 def _points(*rows: tuple[str, str, float | None, float | None, float | None]) -> list[HistoryPoint]:
@@ -19,8 +29,14 @@ def test_regressions_follow_the_thresholds() -> None:
         ("A", "failed", None, None, None),  # still failing: reported once
         ("A", "ok", 0.960, 1001, 1.21),  # compared with run 3, not the failed runs
     )
-    found = [(r.run_id, r.metric) for r in find_regressions(points, "A")]
+    # Measured noise of sd 0.01 (a band of e^0.03 - 1 = 3%): the 10% threshold decides.
+    found = [(r.run_id, r.metric) for r in find_regressions(points, "A", QUIET)]
     assert found == [(4, "accuracy"), (4, "file_bytes"), (4, "latency_p50_ms"), (5, "status")]
+    # Without any noise estimate (a store without rounds or unchanged files) the +11% is
+    # inconclusive rather than a regression.
+    regressions, unsure = scan(points, "A")
+    assert (4, "latency_p50_ms") not in [(r.run_id, r.metric) for r in regressions]
+    assert [(r.run_id, r.text) for r in unsure] == [(4, "p50 +11.0% (inconclusive: noise unknown)")]
 
 
 def test_a_change_of_exactly_the_threshold_is_no_regression() -> None:
@@ -35,8 +51,10 @@ def test_latency_is_compared_only_on_the_reference_machine() -> None:
         ("A", "ok", 0.97, 1000, 1.05),
         ("A", "ok", 0.97, 1000, 1.20),  # +14% against run 3
     )
-    assert [(r.run_id, r.metric) for r in find_regressions(points, "A")] == [(4, "latency_p50_ms")]
-    assert find_regressions(points, "B") == []
+    assert [(r.run_id, r.metric) for r in find_regressions(points, "A", QUIET)] == [
+        (4, "latency_p50_ms")
+    ]
+    assert find_regressions(points, "B", QUIET) == []
 
 
 def test_series_regressed_in_their_latest_run_come_first() -> None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from harness.config.load import load_config
 from harness.errors import HarnessError
@@ -11,7 +18,7 @@ from harness.store.artifacts import Artifacts
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
 from harness.sweep.plan import make_plan
-from harness.sweep.pool import train_in_processes
+from harness.sweep.pool import ATTEMPTS, train_in_processes
 from harness.sweep.stages import Built, train_stage
 from harness.train.datasets import load, split
 
@@ -85,3 +92,46 @@ def test_a_job_that_fails_in_a_worker_comes_back_as_one_line(tmp_path: Path) -> 
     assert isinstance(error, HarnessError)
     assert str(error).startswith("KeyError: ") and "no_such_arch" in str(error)
     assert "\n" not in str(error)
+
+
+def _kill_worker_of(job_key: str, times: int, killed: list[int], stop: threading.Event) -> None:
+    """Kill the training worker of one job each time one appears, `times` times."""
+    name = f"harness-train-{job_key[:8]}"
+    while len(killed) < times and not stop.is_set():
+        for child in multiprocessing.active_children():
+            if child.name == name and child.pid not in killed and child.pid is not None:
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("deaths", [1, 2])
+def test_a_dead_worker_fails_only_its_model_after_one_retry(tmp_path: Path, deaths: int) -> None:
+    config = load_config(None)
+    config = replace(config, training=replace(config.training, epochs=1, threads=1))
+    first, second = make_plan(config).trains[:2]
+    splits = split(load("digits", {}), 0, 0.15, 0.25)
+    killed: list[int] = []
+    retried: list[tuple[str, str]] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_worker_of, args=(first.key, deaths, killed, stop))
+    killer.start()
+    try:
+        results = train_in_processes(
+            [first, second], splits, config, Artifacts(tmp_path), 2,
+            lambda job, outcome: None, lambda job, why: retried.append((job.key, why)),
+        )  # fmt: skip
+    finally:
+        stop.set()
+        killer.join()
+    assert len(killed) == deaths
+    # The first death is retried in a fresh worker; the other model never notices.
+    assert retried == [(first.key, "training worker killed by SIGKILL")]
+    assert isinstance(results[second.key], Built)
+    if deaths == 1:
+        assert isinstance(results[first.key], Built)
+    else:
+        error = results[first.key]
+        assert isinstance(error, HarnessError)
+        assert str(error) == f"training worker killed by SIGKILL (tried {ATTEMPTS} times)"
+    assert multiprocessing.active_children() == []

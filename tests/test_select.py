@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +56,21 @@ def _brute_force(records: list[CandidateRecord], budget: Budget) -> set[str]:
     ]  # fmt: skip
 
     def dominates(a: CandidateRecord, b: CandidateRecord) -> bool:
+        # These rows have no per-sample results, intervals or rounds: accuracy ties only
+        # when equal, latency within the 10% floor (LATENCY_TIE_FLOOR).
         ma, mb = a.metrics, b.metrics
+        lat_tie = abs(math.log(ma["latency_p50_ms"] / mb["latency_p50_ms"])) <= math.log(1.1)
         no_worse = (
             ma["accuracy"] >= mb["accuracy"]
             and ma["file_bytes"] <= mb["file_bytes"]
-            and ma["latency_p50_ms"] <= mb["latency_p50_ms"]
+            and (lat_tie or ma["latency_p50_ms"] < mb["latency_p50_ms"])
         )
-        return no_worse and ma != mb
+        better = (
+            ma["accuracy"] > mb["accuracy"]
+            or ma["file_bytes"] < mb["file_bytes"]
+            or (not lat_tie and ma["latency_p50_ms"] < mb["latency_p50_ms"])
+        )
+        return no_worse and better
 
     return {r.key for r in ok if not any(dominates(o, r) for o in ok)}
 

@@ -93,8 +93,51 @@ def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> 
     store = Store(db)
     run_id = _start(store)
     store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     indexes = {r[1] for r in store._db.execute("PRAGMA index_list(candidates)")}
     assert "candidates_run_status" in indexes
     assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}
     assert store.extra(run_id, "missing") is None
+
+
+def test_a_version_3_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path) -> None:
+    from harness.store.schema import MIGRATIONS
+
+    db = tmp_path / "v3.db"
+    v3 = sqlite3.connect(db)
+    for version in range(3):
+        MIGRATIONS[version](v3)
+    v3.execute("PRAGMA user_version = 3")
+    v3.execute(
+        "INSERT INTO runs (started_at, status, config_json, config_hash, harness_version,"
+        " machine_json, machine_hash) VALUES ('t', 'complete', '{}', 'h', '0', '{}', 'm')"
+    )
+    v3.execute(
+        "INSERT INTO candidates (run_id, key, dataset, model, policy, compression, runtime,"
+        " status, finished_at, latency_p50_ms) VALUES (1, 'a', 'd', 'm', 'p', 'c', 'r', 'ok',"
+        " 't', 0.25)"
+    )
+    v3.commit()
+    v3.close()
+    store = Store(db)
+    assert store.schema_version() == 4
+    (row,) = store.candidates(1)
+    assert (row.metric("latency_p50_ms"), row.artifact_sha256, row.runtime_version) == (
+        0.25, None, None,
+    )  # fmt: skip
+    assert store.rounds(1) == {}
+    rounds = [
+        {"round": i, "p50_ms": p, "p90_ms": 2 * p, "p99_ms": 3 * p, "mean_ms": p, "min_ms": p,
+         "runs": 10, "machine": {"load1": 0.5}}
+        for i, p in enumerate([0.3, 0.1, 0.2])
+    ]  # fmt: skip
+    record = CandidateRecord(
+        key="b", dataset="d", model="m", policy="p", compression="c", runtime="r",
+        status="ok", artifact_sha256="ab" * 32, runtime_version="rt 1.0",
+    )  # fmt: skip
+    store.add_candidate(1, record, "t", rounds)
+    store.add_candidate(1, record, "t", rounds[:2])  # a resumed run replaces them
+    assert [(r["round"], r["p50_ms"], r["machine"], r["runtime"]) for r in store.rounds(1)["b"]] == [
+        (0, 0.3, {"load1": 0.5}, "r"), (1, 0.1, {"load1": 0.5}, "r"),
+    ]  # fmt: skip
+    assert store.candidates(1)[1].artifact_sha256 == "ab" * 32

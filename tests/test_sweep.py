@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -79,6 +81,11 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
     assert "2 trained, 0 reused" in first.output
     assert f"site: {(workdir / 'site' / 'index.html').resolve()}" in first.output
     assert "top 10 of 16 candidates" in first.output
+    assert re.search(
+        r"stages: data [\d.]+ s \(\d+%\), train [\d.]+ s \(\d+%\), compress .*, convert .*,"
+        r" measure [\d.]+ s \(\d+%\), total [\d.]+ s",
+        first.output,
+    )
 
     db = sqlite3.connect(workdir / "r.db")
     rows = db.execute(
@@ -131,9 +138,32 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
     assert second.exit_code == 0, second.output
     assert "0 trained, 2 reused from cache" in second.output
     assert "0 compressed, 8 reused" in second.output
+    # Each candidate was timed in 3 rounds, each recording where it ran and the load.
+    with Store(workdir / "r.db") as store:
+        rounds = store.rounds(2)
+        records = store.candidates(2)
+    assert len(rounds) == 16 and {len(r) for r in rounds.values()} == {3}
+    for entry in (r for rs in rounds.values() for r in rs):
+        assert entry["machine"]["rule"] in ("idlest over 20 ms",) or entry["machine"][
+            "rule"
+        ].startswith("os (")
+        assert entry["p50_ms"] > 0 and entry["runs"] >= 4  # ceil(10 min_runs / 3)
+    for record in records:
+        assert (
+            record.artifact_sha256
+            == hashlib.sha256(Path(record.artifact or "").read_bytes()).hexdigest()
+        )
+        assert record.metric("latency_p50_ms") == sorted(r["p50_ms"] for r in rounds[record.key])[1]
+    # The same files on the same runtimes: latency changes are noise samples, never failures.
+    same = runner.invoke(cli, ["compare", "1", "2", "--fail-on", "p50>+10%", "--db",
+                               str(workdir / "r.db")])  # fmt: skip
+    assert same.exit_code == 0, same.output
+    assert "FAIL" not in same.output and "inconclusive" not in same.output
+    run_page = (workdir / "site" / "runs" / "2.html").read_text()
+    assert "Measurement conditions" in run_page and "round-to-round noise, litert" in run_page
     listing = runner.invoke(cli, ["runs", "--db", str(workdir / "r.db")])
     assert listing.exit_code == 0
-    assert [line.split()[0] for line in listing.output.splitlines()[2:]] == ["1", "2"]
+    assert [line.split()[0] for line in listing.output.splitlines()[2:4]] == ["1", "2"]
 
     # New pass code recompresses (but keeps the trained models); a new revision of the
     # architecture retrains.
@@ -150,6 +180,7 @@ class _StopAfter:
 
     def __init__(self, n: int) -> None:
         self.n = n
+        self.labels: list[str] = []
 
     def begin(self, total: int) -> None:
         pass
@@ -158,6 +189,7 @@ class _StopAfter:
         pass
 
     def advance(self, label: str) -> None:
+        self.labels.append(label)
         self.n -= 1
         if self.n == 0:
             raise KeyboardInterrupt
@@ -165,12 +197,21 @@ class _StopAfter:
 
 def test_an_interrupted_sweep_keeps_its_rows_and_resumes(workdir: Path) -> None:
     config = load_config(workdir / "mini.toml")
+    assert config.latency.rounds == 3
     with Store(workdir / "r.db") as store:
+        # Rounds are interleaved: round 1 of all 16 candidates, then round 2 of all, then
+        # round 3; a candidate is committed after its third, so 2 x 16 + 5 rounds store 5.
+        stop = _StopAfter(2 * 16 + 5)
         with pytest.raises(KeyboardInterrupt):
-            run_sweep(config, store, workdir / "art", _StopAfter(5))
+            run_sweep(config, store, workdir / "art", stop)
+        first = [label.split(": ", 1)[1] for label in stop.labels[:16]]
+        assert len(set(first)) == 16
+        order = [f"round {r}/3: {label}" for r in (1, 2) for label in first] + first[:5]
+        assert stop.labels == order
         run = store.runs()[-1]
         assert run.status == "interrupted"
         assert len(store.candidates(run.id)) == 5
+        assert {len(rounds) for rounds in store.rounds(run.id).values()} == {3}
         summary = run_sweep(config, store, workdir / "art")
         assert summary.run_id == run.id and summary.resumed == 5
         assert summary.ok == 11
@@ -185,11 +226,17 @@ def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) ->
     ).replace('geometric = "geometric"\n', "")
     (workdir / "mini.toml").write_text(text)
     result = CliRunner().invoke(cli, ["sweep", str(workdir / "mini.toml"), *_args(workdir)[:4]])
-    assert result.exit_code == 0, result.output
+    # The sweep completes; the distinct exit status 3 tells a nightly job something failed.
+    assert result.exit_code == 3, result.output
     with Store(workdir / "r.db") as store:
         rows = {(r.compression, r.runtime): r for r in store.candidates(1)}
     assert len(rows) == 8
     failed = [r for r in rows.values() if r.status == "failed"]
+    assert f"{len(failed)} of 8 candidates failed; first reasons:" in result.output
+    assert (
+        f"cnn / none / ort dynamic / litert: {rows[('ort dynamic', 'litert')].error}"
+        in result.output
+    )
     ok = [r for r in rows.values() if r.status == "ok"]
     assert ok and all(r.error is None for r in ok)
     for r in failed:

@@ -3,6 +3,7 @@
 The only layer that may import every other one; bad input becomes one line and exit 2 here.
 """
 
+from harness.cli import housekeeping as _housekeeping  # noqa: F401  (attaches runs, gc)
 from harness.cli.commands import cli, main
 
 __all__ = ["cli", "main"]

@@ -13,12 +13,23 @@ import click
 
 from harness import __version__
 from harness.cli.executor_options import executor_options
+from harness.cli.outcome import (
+    EXIT_BAD_INPUT,
+    as_user_error,
+    error_lines,
+    failed_summary,
+    report_interrupt,
+    resume_hint,
+)
+from harness.cli.paths import check_site_target, check_writable
 from harness.cli.progress import make_progress
+from harness.cli.signals import Interrupted, stop_on_signals
 from harness.errors import HarnessError
 
 DEFAULT_DB = Path(".harness/results.db")
 DEFAULT_ARTIFACTS = Path(".harness/artifacts")
 DEFAULT_SITE = Path("site")
+INCONCLUSIVE_EXIT = 4  # compare: 2 is bad input, 3 a sweep with failed candidates
 
 
 class HarnessGroup(click.Group):
@@ -26,11 +37,22 @@ class HarnessGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except HarnessError as exc:
-            for line in str(exc).splitlines() or [type(exc).__name__]:
+            with stop_on_signals():
+                return super().invoke(ctx)
+        except Interrupted as exc:
+            if not exc.reported:
+                click.echo(f"harness: interrupted by {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("harness: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            error = as_user_error(exc)
+            if error is None:
+                raise  # a bug: keep its traceback
+            for line in error_lines(str(error) or type(exc).__name__):
                 click.echo(f"harness: error: {line}", err=True)
-            ctx.exit(2)
+            ctx.exit(EXIT_BAD_INPUT)
 
 
 db_option = click.option(
@@ -54,7 +76,17 @@ config_argument = click.argument(
 @click.version_option(__version__, prog_name="harness")
 def cli() -> None:
     """Sweep augmentation policies and compression settings, measure every model on
-    ONNX Runtime and LiteRT, and render a static leaderboard."""
+    ONNX Runtime and LiteRT, and render a static leaderboard.
+
+    \b
+    Exit status:
+      0    done; every candidate measured
+      1    compare/select: a threshold crossed, or no candidate meets the budget
+      2    bad input (config, data, model file, store, path): one line says what
+      3    the sweep completed but some candidates failed (count and first reasons shown)
+      130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM: the run is marked interrupted;
+           the same command resumes it
+    """
 
 
 def _sweep(
@@ -66,11 +98,16 @@ def _sweep(
     from harness.sweep.executors import make_executor
 
     config = load_config(config_path)
+    check_writable(artifacts, "--artifacts")
     progress = make_progress()
     jobs = make_executor(executor, address)
     with Store(db) as store:
         try:
             summary = run_sweep(config, store, artifacts.resolve(), progress, jobs)
+        except Interrupted as exc:
+            progress.end()
+            _explain_interrupt(exc, config, store)
+            raise
         finally:
             progress.end()
             jobs.close()
@@ -85,8 +122,26 @@ def _sweep(
         f"models: {counts['trained']} trained{imported}, {counts['reused_trained']} reused "
         f"from cache; {counts['compressed']} compressed, {counts['reused_compressed']} reused"
     )
+    from harness.report.leaderboard import timings_text
+
+    click.echo(timings_text(dict(summary.timings)))
     click.echo(f"results: {db}")
     return summary, records
+
+
+def _explain_interrupt(exc: Interrupted, config: Any, store: Any) -> None:
+    """Which run was stopped, how far it got, and the command that resumes it."""
+    from harness.hashing import hash_spec
+    from harness.measure.machine import describe_machine, machine_hash
+    from harness.sweep.plan import make_plan
+
+    run_id = store.resumable_run(hash_spec(config.spec()), machine_hash(describe_machine()))
+    stored = len(store.done_keys(run_id)) if run_id is not None else 0
+    ctx = click.get_current_context()
+    defaults = {p.name: p.default for p in ctx.command.params if p.name}
+    hint = resume_hint(ctx.info_name or "run", dict(ctx.params), defaults)
+    report_interrupt(str(exc), run_id, stored, len(make_plan(config).candidates), hint)
+    exc.reported = True
 
 
 @cli.command()
@@ -97,24 +152,22 @@ def _sweep(
 @click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
 @executor_options
 def run(
-    config: Path | None,
-    db: Path,
-    artifacts: Path,
-    site_dir: Path,
-    top: int,
-    executor: str,
-    address: str | None,
+    config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int, **where: Any
 ) -> None:
-    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site."""
+    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site.
+
+    Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
     from harness.report.leaderboard import text_leaderboard
     from harness.report.render import build_site
     from harness.store.results import Store
 
-    summary, records = _sweep(config, db, artifacts, executor, address)
+    check_site_target(site_dir)
+    summary, records = _sweep(config, db, artifacts, **where)
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
     click.echo(text_leaderboard(records, top))
     click.echo(f"site: {index.resolve()}")
+    sys.exit(failed_summary(records, site_dir))
 
 
 @cli.command()
@@ -122,9 +175,12 @@ def run(
 @db_option
 @artifacts_option
 @executor_options
-def sweep(config: Path, db: Path, artifacts: Path, executor: str, address: str | None) -> None:
-    """Measure and store every candidate of CONFIG (no site)."""
-    _sweep(config, db, artifacts, executor, address)
+def sweep(config: Path, db: Path, artifacts: Path, **where: Any) -> None:
+    """Measure and store every candidate of CONFIG (no site).
+
+    Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
+    _, records = _sweep(config, db, artifacts, **where)
+    sys.exit(failed_summary(records))
 
 
 @cli.command()
@@ -136,20 +192,10 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
     from harness.report.render import build_site
     from harness.store.results import Store
 
+    check_site_target(site_dir)
     with Store.open_existing(db) as store:
         index = build_site(store, site_dir, run_id)
     click.echo(f"site: {index.resolve()}")
-
-
-@cli.command()
-@db_option
-def runs(db: Path) -> None:
-    """List the stored runs."""
-    from harness.report.leaderboard import runs_table
-    from harness.store.results import Store
-
-    with Store.open_existing(db) as store:
-        click.echo(runs_table(store.runs(), store.candidate_counts()))
 
 
 @cli.command()
@@ -187,6 +233,8 @@ def bench(
 
     names = check_model_file(model, runtimes)
     bench_data = load_bench_data(data)
+    if to_store:  # a store that cannot take the results is refused before measuring
+        Store(db).close()
     specs = [
         RuntimeSpec(name, RUNTIMES.get(name).parse_settings({"threads": threads})) for name in names
     ]
@@ -219,13 +267,19 @@ def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int
 @click.argument("head", required=False, type=int)
 @click.option(
     "--fail-on", default="", metavar="RULES",
-    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%'.",
+    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%'; "
+    "exit 4 when a latency change crosses one but stays inside the measured noise.",
 )  # fmt: skip
 @db_option
 def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
-    """Changes per candidate from run BASE to run HEAD (default: the last two runs)."""
+    """Changes per candidate from run BASE to run HEAD (default: the last two runs).
+
+    Exit status: 0 no threshold crossed, 1 a threshold crossed (latency: beyond the noise
+    too), 4 inconclusive (a latency change crossed a threshold inside the noise), 2 bad input.
+    """
     from harness.report.compare import compare_runs, parse_thresholds
     from harness.report.leaderboard import compare_table
+    from harness.report.render import noise_inputs
     from harness.store.results import Store
 
     thresholds = parse_thresholds(fail_on)
@@ -233,8 +287,9 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
         base, head = _pick_runs(store, base, head)
         base_run, head_run = store.run(base), store.run(head)
         changes = compare_runs(
-            base_run, head_run, store.candidates(base), store.candidates(head), thresholds
-        )
+            base_run, head_run, store.candidates(base), store.candidates(head), thresholds,
+            noise_inputs(store, base, head),
+        )  # fmt: skip
     click.echo(f"run {base} -> run {head}")
     if base_run.machine_hash != head_run.machine_hash:
         click.echo("latency not compared: the runs were measured on different machines")
@@ -243,6 +298,14 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
     if crossed:
         click.echo(f"{len(crossed)} change(s) cross --fail-on thresholds", err=True)
         sys.exit(1)
+    unsure = [c for c in changes if c.inconclusive]
+    if unsure:
+        click.echo(
+            f"{len(unsure)} latency change(s) cross --fail-on thresholds but not the noise: "
+            "inconclusive; rerun on a quieter machine or with more [latency] rounds",
+            err=True,
+        )
+        sys.exit(INCONCLUSIVE_EXIT)
 
 
 @cli.command()
@@ -270,7 +333,7 @@ def select(
     db: Path,
 ) -> None:
     """The Pareto-optimal candidates that meet a budget, best first."""
-    from harness.report.leaderboard import select_table
+    from harness.report.leaderboard import select_table, select_ties
     from harness.report.modelcard import export
     from harness.report.select import (
         Budget,
@@ -278,11 +341,10 @@ def select(
         parse_accuracy,
         parse_duration,
         parse_size,
+        select_picks,
         unknown_target,
     )
-    from harness.report.select import (
-        select as select_candidates,
-    )
+    from harness.report.ties import RULE_TEXT
     from harness.store.results import Store
 
     budget = Budget(
@@ -300,7 +362,8 @@ def select(
         facts = store.extra(run_id, "data")
     if runtime is not None and (problem := unknown_target(records, runtime)):
         raise HarnessError(f"--runtime: {problem}")
-    picks = select_candidates(records, budget)
+    tied_picks = select_picks(records, budget)
+    picks = [p.record for p in tied_picks]
     if not picks:
         click.echo(f"no candidate of run {run_id} meets the budget:")
         for line in explain_none(records, budget):
@@ -308,6 +371,9 @@ def select(
         sys.exit(1)
     click.echo(f"run {run_id}: {len(picks)} Pareto-optimal candidate(s) within the budget")
     click.echo(select_table(picks))
+    if select_ties(tied_picks):
+        click.echo(select_ties(tied_picks))
+        click.echo(RULE_TEXT)
     if export_dir is not None:
         written = export(picks[0], run_record, export_dir, facts)
         click.echo(f"exported: {', '.join(str(p) for p in written)}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -132,7 +133,7 @@ class OrtInt8:
             "reduce_range": choice.reduce_range,
             "why": choice.reason,
         }
-        with tempfile.TemporaryDirectory(prefix="harness-ort-int8-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"harness-ort-int8-{os.getpid()}-") as tmp:
             source = Path(tmp) / "model.onnx"
             onnx.save_model(model, str(source))
             source, notes["preprocessed"] = _preprocess(source, Path(tmp) / "pre.onnx")

@@ -43,9 +43,7 @@ def load_config(path: Path | None) -> Config:
         source, text = "<default config>", default_config_text()
     else:
         source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file; 'harness init' writes an example")
-        text = path.read_text()
+        text = read_config_text(path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -54,11 +52,55 @@ def load_config(path: Path | None) -> Config:
     return parse_config(raw, source, base)
 
 
+# A sweep config is a page or two of TOML; anything this big is the wrong file.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+SEED_MAX = 2**32 - 2  # scikit-learn takes seeds below 2**32, and the split uses seed + 1
+# Names become parts of file names (site pages, previews): keep them well under 255 bytes.
+MAX_NAME_CHARS = 80
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a config file, or a ConfigError for a missing, special, huge, unreadable
+    or non-UTF-8 file (a FIFO or /dev/zero would otherwise block or never end)."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file; 'harness init' writes an example")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a regular file; give a TOML config file")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 1024 // 1024} MB; a sweep config is a "
+            "short TOML file"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8"
+        ) from None
+
+
+def _check_names(named: list[tuple[str, str]], errors: list[tuple[str, str]]) -> None:
+    """Every name that ends up in a file name or a page title must be printable and short."""
+    for key, name in named:
+        shown = key if len(key) <= MAX_NAME_CHARS + 20 else f"{key[:MAX_NAME_CHARS]}..."
+        if len(name) > MAX_NAME_CHARS:
+            errors.append(
+                (shown, f"name is {len(name)} characters long; use at most {MAX_NAME_CHARS}")
+            )
+        elif not name.strip() or not name.isprintable():
+            errors.append((shown, f"name {name!r} must be printable and not blank"))
+
+
 def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     errors: list[tuple[str, str]] = []
     top = sections.Section(raw, "", errors)
     name = top.get("name", str, default="sweep")
-    seed = top.get("seed", int, default=0, check=sections.at_least(0))
+    seed = top.get("seed", int, default=0, check=sections.in_range(0, SEED_MAX))
     dataset = sections.dataset(
         sections.Section(top.get("dataset", dict, default={}), "dataset", errors), base_dir
     )
@@ -93,6 +135,14 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         sections.Section(top.get("report", dict, default={}), "report", errors)
     )
     top.finish()
+    _check_names(
+        [("name", name or "sweep")]
+        + [(f"models.{m.name}", m.name) for m in models]
+        + [(f"policies.{p.name}", p.name) for p in policies]
+        + [(f"compression.{c.name}", c.name) for c in compressions]
+        + [(f"runtimes.{r.name}", r.name) for r in runtimes],
+        errors,
+    )
     if errors:
         raise ConfigError("\n".join(f"{source}:{key}: {msg}" for key, msg in errors))
     return Config(

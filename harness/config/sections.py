@@ -21,6 +21,7 @@ from harness.specs import (
 )
 
 _REQUIRED = object()
+MAX_UNKNOWN_KEYS = 10
 NUMBER = (int, float)  # TOML writes 1 and 1.0 differently; both are fine where a float is asked
 
 
@@ -69,13 +70,16 @@ class Section:
         return value
 
     def finish(self) -> None:
-        for name in self.data:
-            if name not in self.used:
-                allowed = sorted(self.used)
-                self.error(
-                    name,
-                    f"unknown key{nearest(name, allowed)}; allowed keys: {', '.join(allowed)}",
-                )
+        allowed = sorted(self.used)
+        unknown = [name for name in self.data if name not in self.used]
+        # A flood (a data file given as the config) is named in part, not key by key.
+        for name in unknown[:MAX_UNKNOWN_KEYS]:
+            self.error(
+                name, f"unknown key{nearest(name, allowed)}; allowed keys: {', '.join(allowed)}"
+            )
+        if len(unknown) > MAX_UNKNOWN_KEYS:
+            where = self.path or "(top level)"
+            self.errors.append((where, f"{len(unknown) - MAX_UNKNOWN_KEYS:,} more unknown keys"))
 
 
 def _between(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Callable:
@@ -87,6 +91,10 @@ def _between(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False)
         return f"must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {v}"
 
     return check
+
+
+def in_range(lo: int, hi: int) -> Callable:
+    return lambda v: None if lo <= v <= hi else f"must be an integer in [{lo}, {hi}], got {v}"
 
 
 def at_least(lo: int) -> Callable:
@@ -128,14 +136,15 @@ def data_kind(dataset: DatasetSpec) -> str:
     if dataset.name == "breast_cancer":
         return "tabular"
     if dataset.name == "npz" and Path(dataset.params.get("path", "")).is_file():
-        import numpy as np
+        from harness.errors import DataError
+        from harness.train.npz import npz_headers
 
         try:
-            with np.load(dataset.params["path"], allow_pickle=False) as data:
-                if "x" in data.files and data["x"].ndim == 2:
-                    return "tabular"
-        except (OSError, ValueError):
-            pass  # the loader reports an unreadable file with its own message
+            x = npz_headers(Path(dataset.params["path"])).get("x")
+        except DataError:
+            return "image"  # the loader reports an unreadable file with its own message
+        if x is not None and len(x.shape) == 2:
+            return "tabular"
     return "image"
 
 
@@ -357,6 +366,7 @@ def latency(sec: Section) -> LatencySpec:
         min_seconds=sec.get("min_seconds", NUMBER, default=0.5, check=_between(0, 3600)),
         max_runs=sec.get("max_runs", int, default=100_000, check=at_least(1)),
         timeout_seconds=sec.get("timeout_seconds", NUMBER, default=300, check=at_least(1)),
+        rounds=sec.get("rounds", int, default=3, check=at_least(1)),
     )
     sec.finish()
     return spec

@@ -71,7 +71,7 @@ def quantize_tflite(
         raise ConversionError(
             "ai-edge-quantizer is not installed; pip install ai-edge-quantizer"
         ) from None
-    with tempfile.TemporaryDirectory(prefix="harness-aeq-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"harness-aeq-{os.getpid()}-") as tmp:
         path = Path(tmp) / "float.tflite"
         path.write_bytes(model)
         # The quantizer prints a size summary to stdout (the sweep's output is the progress

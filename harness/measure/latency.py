@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,3 +49,41 @@ def keep_samples(samples_ns: np.ndarray, limit: int = 500) -> list[float]:
     """At most `limit` samples in milliseconds, evenly spaced in time order, for histograms."""
     step = max(1, len(samples_ns) // limit)
     return [round(float(v) / 1e6, 6) for v in samples_ns[::step][:limit]]
+
+
+def round_summary(samples_ns: np.ndarray) -> dict[str, float]:
+    """What is kept of one round (one worker process): its percentiles in milliseconds."""
+    ms = samples_ns.astype(np.float64) / 1e6
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+        "min_ms": float(ms.min()),
+        "runs": len(ms),
+    }
+
+
+def combine_rounds(
+    rounds: list[dict[str, float]], samples_ns: list[np.ndarray], batch: int
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """A candidate's latency from its rounds: each percentile is the median over rounds (a
+    round is one independent sample of the machine's state; the calls inside one are not),
+    mean and spread from every call. Returns (metrics, the rounds' spread for details)."""
+    pooled = summarize(np.concatenate(samples_ns), batch)
+    p50s = [r["p50_ms"] for r in rounds]
+    median = float(np.median(p50s))
+    metrics = {
+        **pooled,
+        "latency_p50_ms": median,
+        "latency_p90_ms": float(np.median([r["p90_ms"] for r in rounds])),
+        "latency_p99_ms": float(np.median([r["p99_ms"] for r in rounds])),
+    }
+    spread = {
+        "round_p50_ms": p50s,
+        "p50_low_ms": min(p50s),
+        "p50_high_ms": max(p50s),
+        # Lowest to highest round p50, relative to their median.
+        "spread": (max(p50s) - min(p50s)) / median if median > 0 else 0.0,
+    }
+    return metrics, spread

@@ -65,3 +65,9 @@ def parity(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
         "parity_max_abs": float(np.abs(reference - other).max()),
         "parity_agreement": float((reference.argmax(1) == other.argmax(1)).mean()),
     }
+
+
+def correct_bits(correct: np.ndarray) -> str:
+    """Which test samples a candidate got right, packed as hex (8 samples a byte): what a
+    paired test between two candidates needs, at 1/8 byte a sample."""
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import MeasurementError
+from harness.measure.lifeline import worker_env
+from harness.measure.zygote import Zygote
 from harness.specs import LatencySpec, RuntimeSpec
 
 
@@ -27,6 +31,8 @@ class WorkerResult:
     warmup: int  # untimed calls before the timed ones
     threads: int
     version: str
+    # Where the worker ran and how busy the machine was around it (load1, cpu_mhz).
+    placement: dict[str, Any] = field(default_factory=dict)
 
 
 def _last_line(text: str) -> str:
@@ -34,49 +40,123 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def round_latency(latency: LatencySpec) -> dict[str, Any]:
+    """One round's share of the timing budget: min_runs, min_seconds and max_runs are totals
+    over the rounds, so R rounds time about as long as one round did."""
+    share = dict(latency.spec())
+    rounds = max(1, latency.rounds)
+    share["min_runs"] = math.ceil(latency.min_runs / rounds)
+    share["max_runs"] = math.ceil(latency.max_runs / rounds)
+    share["min_seconds"] = latency.min_seconds / rounds
+    return share
+
+
+def _timeout(runtime: RuntimeSpec, seconds: float) -> MeasurementError:
+    return MeasurementError(f"{runtime.name} did not finish within {seconds:g} s")
+
+
+def _spawned(request: dict[str, Any], runtime: RuntimeSpec, timeout: float) -> tuple[int, str]:
+    request_path = Path(request["out_dir"]) / "request.json"
+    request_path.write_text(json.dumps(request))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness.measure.worker", str(request_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=worker_env(),  # the worker dies with this process (no orphans)
+        )
+    except subprocess.TimeoutExpired:
+        raise _timeout(runtime, timeout) from None
+    return proc.returncode, proc.stderr
+
+
+def _forked(
+    zygote: Zygote, request: dict[str, Any], runtime: RuntimeSpec, timeout: float
+) -> tuple[int, str]:
+    reply = zygote.run(request, timeout)
+    if reply.get("timeout"):
+        raise _timeout(runtime, timeout)
+    stderr = Path(request["out_dir"]) / "stderr.txt"
+    return int(reply["status"]), stderr.read_text() if stderr.is_file() else ""
+
+
+def run_round(
+    model_path: Path,
+    runtime: RuntimeSpec,
+    eval_inputs: list[Path],
+    latency: LatencySpec,
+    first: bool,
+    zygote: Zygote | None = None,
+) -> WorkerResult:
+    """One round of a candidate in a fresh process, with its share of the timing budget; the
+    first round also answers the test sets and times the extra batch sizes."""
+    from harness.measure.cpus import machine_load
+
+    before = machine_load()
+    result = run_worker(
+        model_path,
+        runtime,
+        eval_inputs,
+        latency,
+        timing=round_latency(latency),
+        outputs=first,
+        batches=list(latency.batches) if first else [latency.batch],
+        zygote=zygote,
+    )
+    after = machine_load()
+    placement = {
+        **result.placement,
+        **{f"{k}_before": v for k, v in before.items()},
+        **{f"{k}_after": v for k, v in after.items()},
+    }
+    return WorkerResult(**{**result.__dict__, "placement": placement})
+
+
 def run_worker(
     model_path: Path,
     runtime: RuntimeSpec,
     eval_inputs: list[Path],
     latency: LatencySpec,
+    *,
+    timing: dict[str, Any] | None = None,
+    outputs: bool = True,
+    batches: list[int] | None = None,
+    zygote: Zygote | None = None,
 ) -> WorkerResult:
-    """Measure one model file on one runtime in a fresh process; raise MeasurementError on failure."""
-    with tempfile.TemporaryDirectory(prefix="harness-measure-") as tmp:
+    """Measure one model file on one runtime in a fresh process (spawned, or forked from
+    `zygote`); raise MeasurementError on failure."""
+    batches = list(latency.batches) if batches is None else batches
+    with tempfile.TemporaryDirectory(prefix=f"harness-measure-{os.getpid()}-") as tmp:
         request = {
             "runtime": runtime.engine,
             "settings": runtime.settings,
             "model": str(model_path),
             "eval_inputs": [str(p) for p in eval_inputs],
-            "latency": latency.spec(),
+            "latency": timing or latency.spec(),
+            "outputs": outputs,
+            "batches": batches,
             "out_dir": tmp,
         }
-        request_path = Path(tmp) / "request.json"
-        request_path.write_text(json.dumps(request))
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "harness.measure.worker", str(request_path)],
-                capture_output=True,
-                text=True,
-                timeout=latency.timeout_seconds,
-            )
-        except subprocess.TimeoutExpired:
-            raise MeasurementError(
-                f"{runtime.name} did not finish within {latency.timeout_seconds:g} s"
-            ) from None
-        if proc.returncode != 0:
-            why = _last_line(proc.stderr)
-            code = proc.returncode
+        if zygote is not None:
+            code, stderr = _forked(zygote, request, runtime, latency.timeout_seconds)
+        else:
+            code, stderr = _spawned(request, runtime, latency.timeout_seconds)
+        if code != 0:
             status = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-            raise MeasurementError(f"{runtime.name} worker failed ({status}): {why}")
+            raise MeasurementError(f"{runtime.name} worker failed ({status}): {_last_line(stderr)}")
         result: dict[str, Any] = json.loads((Path(tmp) / "result.json").read_text())
         return WorkerResult(
             outputs=[np.load(p) for p in result["outputs"]],
             samples_ns=np.load(result["samples"][str(latency.batch)]),
-            extra_samples={b: np.load(result["samples"][str(b)]) for b in latency.extra_batches},
+            extra_samples={
+                b: np.load(result["samples"][str(b)]) for b in batches if b != latency.batch
+            },
             load_ms=float(result["load_ms"]),
             peak_rss_mb=float(result["peak_rss_mb"]),
             model_rss_mb=float(result["model_rss_mb"]),
             warmup=int(result["warmup"]),
             threads=int(result["threads"]),
             version=str(result["version"]),
+            placement={"cpus": result.get("pinned_cpus"), "rule": result.get("placement")},
         )

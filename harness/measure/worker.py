@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,23 +30,15 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _pin(threads: int) -> list[int] | None:
-    """Pin to `threads` CPUs where the OS allows, so runs don't migrate between cores."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    chosen = cpus[-threads:] if threads <= len(cpus) else cpus
-    os.sched_setaffinity(0, chosen)
-    return chosen
-
-
 def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from harness.measure.cpus import choose_cpus
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
 
     runtime = RUNTIMES.get(request["runtime"])
     settings = request["settings"]
-    pinned = _pin(int(settings.get("threads", 1)))
+    # Pinned so runs don't migrate between cores; to the idlest, so they don't share one.
+    placement = choose_cpus(int(settings.get("threads", 1)))
     version = runtime.version()  # imports the runtime's libraries before `before_mb`
     before_mb = _rss_mb()
     started = time.perf_counter()
@@ -55,7 +48,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     # own libraries (imported before `before_mb`), which the process peak includes.
     model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
-    for i, path in enumerate(request["eval_inputs"]):
+    # Only the first round answers the test sets: later rounds only time.
+    for i, path in enumerate(request["eval_inputs"] if request.get("outputs", True) else []):
         x = np.load(path)
         chunks = [session.run(x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)]
         out_path = Path(request["out_dir"]) / f"outputs_{i}.npy"
@@ -64,7 +58,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     lat = request["latency"]
     x = np.load(request["eval_inputs"][0])
     samples: dict[str, str] = {}
-    for size in [lat["batch"], *lat["extra_batches"]]:
+    for size in request.get("batches", [lat["batch"], *lat["extra_batches"]]):
         # Inputs are prepared and bound before the clock starts.
         call = session.bind(np.ascontiguousarray(np.resize(x, (size, *x.shape[1:]))))
         timed = time_calls(
@@ -86,11 +80,17 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "version": version,
         "warmup": lat["warmup"],
         "threads": int(settings.get("threads", 1)),
-        "pinned_cpus": pinned,
+        "pinned_cpus": placement["cpus"],
+        "placement": placement["rule"],
     }
 
 
 def main(argv: list[str]) -> int:
+    from harness.measure.lifeline import die_with_parent_from_env
+
+    die_with_parent_from_env()
+    # Ctrl-C reaches the whole process group; the sweep decides, and stops this worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_path = Path(argv[1])
     request = json.loads(request_path.read_text())
     result = measure(request)

@@ -1,15 +1,18 @@
 """Run-versus-run comparison for nightly gating: what changed per candidate, and which
-changes cross the user's thresholds. Latency changes must also stand out of the noise
-of the per-run samples (Mann-Whitney U), and are only compared on the same machine."""
+changes cross the user's thresholds. Latency is only compared on the same machine, and a
+latency change fails only when it also stands out of the noise (harness.report.noise):
+otherwise it is inconclusive, which `harness compare` reports with its own exit status."""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from harness.errors import ConfigError
 from harness.registry import nearest
+from harness.report import noise
 from harness.store.results import CandidateRecord, Run
 
 # Threshold names users write -> stored metric columns.
@@ -25,7 +28,6 @@ METRICS = {
     "p99": "latency_p99_ms",
 }
 LATENCY = {"latency_p50_ms", "latency_p90_ms", "latency_p99_ms"}
-NOISE_P_VALUE = 0.01
 _RULE = re.compile(r"^\s*([a-z_0-9]+)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*(pt|%)?\s*$")
 
 
@@ -85,21 +87,50 @@ class Change:
     after: float | None
     crossed: tuple[str, ...]  # the thresholds this change crosses
     note: str = ""
+    inconclusive: bool = False  # beyond a latency threshold, but inside the noise band
 
 
 def _label(r: CandidateRecord) -> str:
     return f"{r.model} / {r.policy} / {r.compression} / {r.runtime}"
 
 
-def latency_differs(before: CandidateRecord, after: CandidateRecord) -> bool:
-    """True when the two runs' timing samples differ by more than their noise."""
-    from scipy.stats import mannwhitneyu
+def _same_file(before: CandidateRecord, after: CandidateRecord) -> bool:
+    return bool(before.artifact_sha256) and (before.artifact_sha256, before.runtime_version) == (
+        after.artifact_sha256,
+        after.runtime_version,
+    )
 
-    a = before.details.get("latency", {}).get("samples_ms") or []
-    b = after.details.get("latency", {}).get("samples_ms") or []
-    if len(a) < 5 or len(b) < 5:
-        return True  # too few samples to estimate noise: judge by the threshold alone
-    return bool(mannwhitneyu(a, b).pvalue < NOISE_P_VALUE)
+
+@dataclass(frozen=True)
+class NoiseInputs:
+    """What the latency judgement needs beyond the two runs' rows: each run's round p50s
+    per key, and earlier same-file log changes of p50 per runtime (from history)."""
+
+    base_rounds: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    head_rounds: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    history: Mapping[str, Sequence[float]] = field(default_factory=dict)
+
+
+def _noise_sd(
+    before: CandidateRecord,
+    after: CandidateRecord,
+    metric: str,
+    pairs: Mapping[tuple[str, str], list[float]],
+    within: tuple[Mapping[str, noise.Noise], Mapping[str, noise.Noise]],
+    inputs: NoiseInputs,
+) -> float | None:
+    runtime = after.runtime
+    own = pairs.get((runtime, metric), [])
+    across = noise.same_file_noise(
+        own if len(own) >= noise.MIN_PAIRS else [*own, *inputs.history.get(runtime, [])]
+    )
+    return noise.band_sd(
+        across,
+        within[0].get(runtime),
+        len(inputs.base_rounds.get(before.key, ())) or 1,
+        within[1].get(runtime),
+        len(inputs.head_rounds.get(after.key, ())) or 1,
+    )
 
 
 def compare_runs(
@@ -108,10 +139,17 @@ def compare_runs(
     base_rows: Sequence[CandidateRecord],
     head_rows: Sequence[CandidateRecord],
     thresholds: Sequence[Threshold],
+    inputs: NoiseInputs | None = None,
 ) -> list[Change]:
     """Every metric change worth showing, each with the thresholds it crosses."""
+    inputs = inputs or NoiseInputs()
     same_machine = base.machine_hash == head.machine_hash
     before_by_key = {r.key: r for r in base_rows}
+    pairs = _same_file_pairs(base_rows, head_rows)
+    within = (
+        noise.pooled_by_runtime(inputs.base_rounds, {r.key: r.runtime for r in base_rows}),
+        noise.pooled_by_runtime(inputs.head_rounds, {r.key: r.runtime for r in head_rows}),
+    )
     changes: list[Change] = []
     for after in head_rows:
         before = before_by_key.pop(after.key, None)
@@ -134,12 +172,35 @@ def compare_runs(
             if metric in LATENCY and not same_machine:
                 continue
             crossed = tuple(str(t) for t in thresholds if t.metric == metric and t.crossed(b, a))
-            note = ""
-            if crossed and metric in LATENCY and not latency_differs(before, after):
-                crossed, note = (), "within run-to-run noise"
-            changes.append(Change(after.key, label, metric, b, a, crossed, note))
+            note, inconclusive = "", False
+            if metric in LATENCY and (crossed or _same_file(before, after)):
+                sd = _noise_sd(before, after, metric, pairs, within, inputs)
+                verdict = noise.judge(b, a, 0.0, sd, _same_file(before, after))
+                note = verdict.text
+                if verdict.kind != noise.REGRESSION:
+                    inconclusive = bool(crossed) and verdict.kind == noise.INCONCLUSIVE
+                    crossed = ()
+            changes.append(Change(after.key, label, metric, b, a, crossed, note, inconclusive))
     for gone in before_by_key.values():
         changes.append(
             Change(gone.key, _label(gone), "status", None, None, (), "no longer in the sweep")
         )
     return changes
+
+
+def _same_file_pairs(
+    base_rows: Sequence[CandidateRecord], head_rows: Sequence[CandidateRecord]
+) -> dict[tuple[str, str], list[float]]:
+    """(runtime, latency metric) -> log(head / base) of the candidates whose file and
+    runtime version did not change: this comparison's own noise samples."""
+    before = {r.key: r for r in base_rows if r.status == "ok"}
+    out: dict[tuple[str, str], list[float]] = {}
+    for after in head_rows:
+        prior = before.get(after.key)
+        if after.status != "ok" or prior is None or not _same_file(prior, after):
+            continue
+        for metric in LATENCY:
+            b, a = prior.metric(metric), after.metric(metric)
+            if b and a:
+                out.setdefault((after.runtime, metric), []).append(math.log(a / b))
+    return out

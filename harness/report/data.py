@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from harness.report import ties
 from harness.report.formats import (
     MISSING,
     fmt_acc_ci,
@@ -25,6 +26,7 @@ from harness.report.formats import (
     fmt_si,
 )
 from harness.report.history import Series
+from harness.report.ties import Pick
 from harness.specs import DEFAULT_BUDGETS, BudgetSpec
 from harness.store.results import CandidateRecord
 from harness.sweep.plan import BASELINE
@@ -107,17 +109,17 @@ class BudgetPick:
     budget: BudgetSpec
     pick: CandidateRecord | None
     baseline: CandidateRecord | None  # the fp32 candidate of the pick's model and runtime
+    tied: str = ""  # what the pick is tied with on accuracy
 
 
 def best_under(records: Sequence[CandidateRecord], budget: BudgetSpec) -> CandidateRecord | None:
-    """The most accurate measured candidate within the budget; among equally accurate ones,
-    the one using least of the budget's own metric, then the smaller, then the faster."""
+    """The most accurate measured candidate within the budget; among those tied with it on
+    accuracy (harness.report.ties), the smaller, then the faster."""
+    pick = best_pick_under(records, budget)
+    return pick.record if pick else None
 
-    def key(r: CandidateRecord) -> tuple[float, ...]:
-        values = (r.metric(m) for m in ("accuracy", budget.metric, "file_bytes", "latency_p50_ms"))
-        acc, *costs = (math.inf if v is None else v for v in values)
-        return (-acc, *costs)
 
+def best_pick_under(records: Sequence[CandidateRecord], budget: BudgetSpec) -> Pick | None:
     fits = [
         r
         for r in records
@@ -125,7 +127,7 @@ def best_under(records: Sequence[CandidateRecord], budget: BudgetSpec) -> Candid
         and r.metric("accuracy") is not None
         and _at_most(r.metric(budget.metric), budget.limit)
     ]
-    return min(fits, key=key, default=None)
+    return ties.best(fits)
 
 
 def _at_most(value: float | None, limit: float) -> bool:
@@ -171,9 +173,10 @@ def budget_picks(
     baselines = fp32_baselines(records)
     picks = []
     for budget in budgets:
-        pick = best_under(records, budget)
+        found = best_pick_under(records, budget)
+        pick = found.record if found else None
         base = baselines.get((pick.model, pick.runtime)) if pick else None
-        picks.append(BudgetPick(budget, pick, base))
+        picks.append(BudgetPick(budget, pick, base, found.tied_text() if found else ""))
     return picks
 
 
@@ -363,6 +366,7 @@ def _history_row(s: Series, href: str | None, machine_hash: str) -> Row:
     before = timed[-2] if len(timed) > 1 else None
     d_p50 = _num(p50 / before - 1) if p50 and before else None
     latest = s.latest_regressions()
+    unsure = s.latest_inconclusive()
     label = s.label
     return Row(
         (
@@ -379,8 +383,8 @@ def _history_row(s: Series, href: str | None, machine_hash: str) -> Row:
             ),
             Cell(fmt_ms(p50), _num(p50)),
             Cell(MISSING if d_p50 is None else fmt_change(timed[-2], timed[-1]), d_p50),
-            Cell("yes" if latest else "no"),
-            Cell("; ".join(r.text for r in latest)),
+            Cell("yes" if latest else ("inconclusive" if unsure else "no")),
+            Cell("; ".join(r.text for r in (*latest, *unsure))),
         ),  # fmt: skip
         "regressed" if latest else ("ok" if s.points[-1].status == "ok" else "failed"),
     )

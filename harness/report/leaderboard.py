@@ -142,3 +142,20 @@ def select_table(records: Sequence[CandidateRecord]) -> str:
     ]  # fmt: skip
     header = ("#", "model", "policy", "compression", "runtime", "accuracy", "size", "p50")
     return _table(header, rows, {0, 5, 6, 7})
+
+
+def timings_text(timings: dict[str, float]) -> str:
+    """'stages: data 2.9 s, train 74.2 s (59%), ..., total 125.3 s' in the order they ran."""
+    total = timings.get("total") or sum(timings.values())
+    order = ["data", "train", "compress", "convert", "measure"]
+    stages = [s for s in order if s in timings] + sorted(set(timings) - {*order, "total"})
+    parts = [
+        f"{s} {timings[s]:.1f} s" + (f" ({timings[s] / total:.0%})" if total else "")
+        for s in stages
+    ]
+    return "stages: " + ", ".join([*parts, f"total {total:.1f} s"])
+
+
+def select_ties(picks: Sequence) -> str:
+    """One line per pick that was tied with others on accuracy."""
+    return "\n".join(f"#{i}: {p.tied_text()}" for i, p in enumerate(picks, 1) if p.tied)

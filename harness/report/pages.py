@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness import __version__
-from harness.report import arithmetic, charts, detail_charts
+from harness.report import arithmetic, charts, detail_charts, ties
 from harness.report.data import (
     budget_picks,
     candidate_href,
@@ -84,6 +84,7 @@ def index_page(
             "href": candidate_href(p.pick) if p.pick else None,
             "summary": _summary(p.pick) if p.pick else {},
             "versus": _versus(p.pick, p.baseline) if p.pick else MISSING,
+            "tied": p.tied,
         }
         for p in budget_picks(records, budgets)
     ]
@@ -124,6 +125,10 @@ def index_page(
             for g in failure_groups(records)
         ],
         regressed=len(regressed),
+        inconclusive=sum(
+            bool(s.latest_inconclusive()) and s.points[-1].run_id == ctx.run.id for s in series
+        ),
+        tie_rule=ties.RULE_TEXT,
         figures=figures,
         previews=previews,
         table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows),
@@ -239,6 +244,8 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("model memory (added by loading it)", _mb((d.get("memory") or {}).get("model_rss_mb"))),
         ("worker peak memory (with Python and the runtime)", _mb(m("peak_rss_mb"))),
         *((k, fmt_int(latency.get(k))) for k in ("runs", "warmup", "threads", "batch")),
+        ("p50 of each round", ", ".join(fmt_ms(v) for v in latency.get("round_p50_ms") or []) or MISSING),
+        ("round-to-round spread", fmt_pct(latency.get("spread")) + " of the p50 (highest − lowest round)" if latency.get("round_p50_ms") else MISSING),
     ]  # fmt: skip
     size = [
         ("file", fmt_kb(m("file_bytes"))),
@@ -321,6 +328,7 @@ def history_page(
             "label": s.label,
             "href": hrefs.get(s.label.key),
             "regressions": [f"run {g.run_id}: {g.text}" for g in s.regressions],
+            "inconclusive": [f"run {g.run_id}: {g.text}" for g in s.inconclusive],
             "figure": detail_charts.trend(s, machine),
             "other_machine": _other_machine(s, machine),
         }
@@ -333,6 +341,7 @@ def history_page(
         run_count=len({p.run_id for s in series for p in s.points}),
         series_count=len(series),
         regressed=sum(bool(s.latest_regressions()) for s in series),
+        inconclusive=sum(bool(s.latest_inconclusive()) for s in series),
         charted=charted,
         charted_regressed=min(regressed, len(charted)),
         table=history_table(series, hrefs, machine, len(series) <= ctx.inline_rows),
@@ -357,9 +366,14 @@ def runs_page(ctx: Context, counts: dict[int, tuple[int, int]]) -> dict[str, Any
 
 
 def run_page(
-    ctx: Context, run: Run, counts: tuple[int, int], measured: Sequence[CandidateRecord] = ()
+    ctx: Context,
+    run: Run,
+    counts: tuple[int, int],
+    measured: Sequence[CandidateRecord] = (),
+    conditions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A run's facts; a bench run (one file on each runtime) also lists what it measured."""
+    """A run's facts; a bench run (one file on each runtime) also lists what it measured;
+    `conditions` (harness.report.conditions) how the machine behaved while it timed."""
     machine = {k: v for k, v in run.machine.items() if k != "versions"}
     total = run.timings.get("total") or sum(run.timings.values())
     return ctx.page(
@@ -379,4 +393,5 @@ def run_page(
             for stage, s in run.timings.items()
         ],
         measured=[{"record": r, "summary": _summary(r)} for r in measured],
+        conditions=conditions or {"facts": [], "busy": 0, "rounds": 0},
     )

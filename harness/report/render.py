@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.resources import files as package_files
 from multiprocessing import get_context
@@ -24,9 +25,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from harness.errors import StoreError
+from harness.measure.lifeline import die_with_parent
+from harness.report import ties
+from harness.report.compare import NoiseInputs
+from harness.report.conditions import run_conditions
 from harness.report.data import (
     candidate_href,
-    pareto_front,
     stored_budgets,
 )
 from harness.report.history import (
@@ -35,6 +39,7 @@ from harness.report.history import (
     SeriesLabel,
     history_series,
 )
+from harness.report.noise import same_file_changes
 from harness.report.pages import (
     Context,
     candidate_page,
@@ -45,6 +50,7 @@ from harness.report.pages import (
 )
 from harness.report.results_files import results_csv, results_json
 from harness.report.site import SiteFile, write_site
+from harness.store.liveness import shown_status
 from harness.store.results import CandidateRecord, Store
 from harness.train.previews import mosaic_png, slug
 
@@ -97,7 +103,9 @@ def render(
 
     Candidate pages of a large run render in `workers` forked processes (default: one per
     usable core) while this one renders the rest; the result is the same either way."""
-    runs = tuple(store.runs())
+    runs = tuple(  # a run left `running` by a killed sweep shows as interrupted
+        replace(r, status=shown_status(store.path, r.status, r.config_hash)) for r in store.runs()
+    )
     if not runs:
         raise StoreError(f"no runs in {store.path}; run 'harness run' or 'harness sweep' first")
     if run_id is None:  # the latest sweep; a store of bench runs only shows its latest bench
@@ -108,7 +116,7 @@ def render(
     machines = {r.id: r.machine_hash for r in runs if r.kind == run.kind}
     with _gc_paused():
         records = store.candidates(run.id)
-        points = _history_points(store, machines, run.id)
+        points = history_points(store, machines, run.id)
         series = history_series(points, run.machine_hash)
     by_key = {s.label.key: s for s in series}
     models = _model_files(records)
@@ -131,7 +139,7 @@ def _site_pages(
     models: dict[int, tuple[str, Path]],
 ) -> dict[str, SiteFile]:
     """Everything but the candidate pages."""
-    front_ids = {r.id for r in pareto_front(records)}
+    front_ids = {r.id for r in ties.front(records)}
     counts = store.candidate_counts()  # one pass over the (run_id, status) index
     previews = _previews(store, ctx.run.id)
     out: dict[str, SiteFile] = {
@@ -153,8 +161,12 @@ def _site_pages(
     run_template = env.get_template("run.html")
     for each in ctx.runs:
         measured = store.candidates(each.id) if each.kind == "bench" else []
+        conditions = run_conditions(
+            store.rounds(each.id),
+            int(each.machine.get("usable_cores") or each.machine.get("cores") or 1),
+        )
         out[f"runs/{each.id}.html"] = run_template.render(
-            run_page(ctx, each, counts.get(each.id, (0, 0)), measured)
+            run_page(ctx, each, counts.get(each.id, (0, 0)), measured, conditions)
         )
     for preview in previews:
         out[preview["src"]] = preview["png"]
@@ -195,8 +207,10 @@ class CandidatePages:
 _worker_pages: CandidatePages | None = None  # set once in each worker by its initializer
 
 
-def _start_worker(pages: CandidatePages) -> None:
+def _start_worker(pages: CandidatePages, parent: int) -> None:
     global _worker_pages
+    die_with_parent(parent)  # a forked worker would otherwise wait forever on a killed parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the pool
     _worker_pages = pages
 
 
@@ -247,17 +261,17 @@ def _page_pool(pages: CandidatePages, count: int, workers: int | None) -> Iterat
     if workers < 2 or count < PARALLEL_PAGES or not sys.platform.startswith("linux"):
         yield None
         return
-    with get_context("fork").Pool(workers, _start_worker, (pages,)) as pool:
+    with get_context("fork").Pool(workers, _start_worker, (pages, os.getpid())) as pool:
         yield pool
 
 
-def _history_points(
+def history_points(
     store: Store, machines: dict[int, str], up_to: int
 ) -> dict[SeriesLabel, list[HistoryPoint]]:
     """Every stored candidate of runs up to `up_to`, reduced to what the history draws."""
     columns = (
         "run_id", "key", "model", "policy", "compression", "runtime", "status",
-        "accuracy", "file_bytes", "latency_p50_ms",
+        "accuracy", "file_bytes", "latency_p50_ms", "artifact_sha256", "runtime_version",
     )  # fmt: skip
     labels: dict[str, SeriesLabel] = {}
     points: dict[str, list[HistoryPoint]] = {}
@@ -271,6 +285,23 @@ def _history_points(
             points[key] = []
         points[key].append(HistoryPoint(run_id, machines[run_id], *values))
     return {labels[key]: pts for key, pts in points.items()}
+
+
+def noise_inputs(store: Store, base: int, head: int) -> NoiseInputs:
+    """The two runs' round p50s and, per runtime, the same-file p50 changes of every series
+    up to `head` on its machine: what `compare` judges latency changes against."""
+    kind = store.run(head).kind
+    machines = {r.id: r.machine_hash for r in store.runs() if r.kind == kind}
+    history: dict[str, list[float]] = {}
+    for label, points in history_points(store, machines, head).items():
+        # (run, machine, status, p50, sha256, runtime version) of each point
+        rows = [(p.run_id, p.machine_hash, p.status, *p[5:8]) for p in points]
+        history.setdefault(label.runtime, []).extend(same_file_changes(rows, machines[head]))
+
+    def p50s(run_id: int) -> dict[str, list[float]]:
+        return {k: [r["p50_ms"] for r in v] for k, v in store.rounds(run_id).items()}
+
+    return NoiseInputs(p50s(base), p50s(head), history)
 
 
 def _model_files(records: Sequence[CandidateRecord]) -> dict[int, tuple[str, Path]]:

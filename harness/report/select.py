@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.errors import ConfigError
 from harness.registry import nearest
+from harness.report import ties
 from harness.report.data import (
     engine,
     matches_target,
-    pareto_front,
-    rank,
 )
 from harness.store.results import CandidateRecord
 from harness.units import duration_ms, size_bytes
@@ -97,13 +98,32 @@ def eligible(records: Sequence[CandidateRecord], budget: Budget) -> list[Candida
 
 
 def select(records: Sequence[CandidateRecord], budget: Budget) -> list[CandidateRecord]:
-    """Candidates within every limit and on the Pareto front (accuracy, size, p50), best first."""
+    """Candidates within every limit and on the Pareto front (accuracy, size, p50), best
+    first, ties as harness.report.ties rules them."""
+    return [p.record for p in select_picks(records, budget)]
+
+
+def select_picks(records: Sequence[CandidateRecord], budget: Budget) -> list[ties.Pick]:
+    """`select`, each pick with the candidates it is tied with."""
     within = [
         r
         for r in eligible(records, budget)
         if all(_meets(r, m, lim) for _, m, lim in budget.limits())
     ]
-    return rank(pareto_front(within, SELECT_METRICS))
+    picks = ties.ranked(ties.front(within))
+    if not picks:
+        return picks
+    # What each pick is tied with among everything within the budget, not only the front:
+    # a tied, more accurate candidate it beat on size is what a reader needs to know.
+    pool = ties.Ties.of(within)
+    index = {id(r): i for i, r in enumerate(pool.records)}
+    out = []
+    for pick in picks:
+        i = index[id(pick.record)]
+        tied = pool.accuracy_tied(i) & (pool.accuracy >= pool.accuracy[i])
+        tied[i] = False
+        out.append(ties.Pick(pick.record, tuple(pool.records[j] for j in np.flatnonzero(tied))))
+    return out
 
 
 def explain_none(records: Sequence[CandidateRecord], budget: Budget) -> list[str]:

@@ -31,13 +31,11 @@ def write_site(files: dict[str, SiteFile], out_dir: Path) -> Path:
     """Write `files` (relative path -> content) plus plotly.js into a fresh folder beside
     out_dir, then swap it in for out_dir. Returns out_dir."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not _replaceable(out_dir):
-        raise HarnessError(
-            f"{out_dir} exists and was not written by harness; choose another --site folder "
-            "or remove it"
-        )
+    check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}.new-{os.getpid()}-", dir=out_dir.parent)
+    )
     try:
         folders: set[Path] = set()
         for rel, content in sorted(files.items()):
@@ -60,6 +58,15 @@ def write_site(files: dict[str, SiteFile], out_dir: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out_dir
+
+
+def check_replaceable(out_dir: Path) -> None:
+    """Only a folder harness wrote (or an empty one) is ever replaced by a new site."""
+    if out_dir.exists() and not _replaceable(out_dir):
+        raise HarnessError(
+            f"{out_dir} exists and was not written by harness; choose another --site folder "
+            "or remove it"
+        )
 
 
 def _replaceable(out_dir: Path) -> bool:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
+from harness.store.integrity import check_tables, connect, damaged
+from harness.store.rounds import read_rounds, write_rounds
 from harness.store.schema import METRIC_COLUMNS, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -55,6 +57,9 @@ class CandidateRecord:
     run_id: int | None = None
     id: int | None = None
     finished_at: str | None = None
+    # What was timed: the same bytes on the same runtime version only vary by noise.
+    artifact_sha256: str | None = None
+    runtime_version: str | None = None
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -66,12 +71,15 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self._db = connect(self.path)
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise damaged(self.path, exc) from None
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def open_existing(cls, path: Path | str) -> Store:
@@ -107,6 +115,7 @@ class Store:
                 f"{self.path} has schema version {version}, newer than this harness "
                 f"supports ({SCHEMA_VERSION}); upgrade edge-harness"
             )
+        check_tables(self._db, self.path, version)
         while version < SCHEMA_VERSION:
             with self._tx() as db:
                 MIGRATIONS[version](db)
@@ -157,13 +166,23 @@ class Store:
             )
 
     def resumable_run(self, config_hash: str, machine_hash: str) -> int | None:
-        """The latest unfinished run of the same config on the same machine, if any."""
+        """The latest unfinished run of the same config on the same machine, whatever was
+        stored after it (a nightly's other runs must not strand a killed one)."""
         row = self._db.execute(
             "SELECT id FROM runs WHERE config_hash = ? AND machine_hash = ? AND status != 'complete'"
-            " AND id = (SELECT MAX(id) FROM runs) ORDER BY id DESC LIMIT 1",
+            " ORDER BY id DESC LIMIT 1",
             (config_hash, machine_hash),
         ).fetchone()
         return None if row is None else int(row["id"])
+
+    def mark_stale_interrupted(self, config_hash: str) -> None:
+        """Runs of this config still marked running while the caller holds its run lock
+        were killed: say so."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status = 'interrupted' WHERE config_hash = ? AND status = 'running'",
+                (config_hash,),
+            )
 
     def mark_running(self, run_id: int) -> None:
         with self._tx() as db:
@@ -226,11 +245,18 @@ class Store:
 
     # -- candidates ---------------------------------------------------------
 
-    def add_candidate(self, run_id: int, record: CandidateRecord, finished_at: str) -> None:
-        """Insert (or replace, on a resumed run) one candidate, committed at once."""
+    def add_candidate(
+        self,
+        run_id: int,
+        record: CandidateRecord,
+        finished_at: str,
+        rounds: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Insert (or replace, on a resumed run) a candidate and its latency rounds, at once."""
         columns = [
             "run_id", "key", "dataset", "model", "policy", "compression", "runtime",
             "status", "error", "artifact", "finished_at", *METRIC_COLUMNS, "details_json",
+            "artifact_sha256", "runtime_version",
         ]  # fmt: skip
         values = [
             run_id, record.key, record.dataset, record.model, record.policy,
@@ -238,6 +264,7 @@ class Store:
             record.artifact, finished_at,
             *(record.metrics.get(name) for name in METRIC_COLUMNS),
             json.dumps(record.details, sort_keys=True, default=_json_default),
+            record.artifact_sha256, record.runtime_version,
         ]  # fmt: skip
         unknown = set(record.metrics) - set(METRIC_COLUMNS)
         if unknown:
@@ -248,6 +275,11 @@ class Store:
                 f"INSERT OR REPLACE INTO candidates ({', '.join(columns)}) VALUES ({marks})",
                 values,
             )
+            write_rounds(db, run_id, record.key, rounds or [])
+
+    def rounds(self, run_id: int) -> dict[str, list[dict[str, Any]]]:
+        """key -> the candidate's latency rounds in order (none before schema v3)."""
+        return read_rounds(self._db, run_id)
 
     def done_keys(self, run_id: int) -> set[str]:
         rows = self._db.execute("SELECT key FROM candidates WHERE run_id = ?", (run_id,))
@@ -270,7 +302,10 @@ class Store:
         """Selected columns of every candidate of runs up to `up_to_run`, without parsing
         details: the history of 30 runs x 10,000 candidates would otherwise parse gigabytes
         of latency samples."""
-        allowed = {"run_id", "key", "model", "policy", "compression", "runtime", "status"}
+        allowed = {
+            "run_id", "key", "model", "policy", "compression", "runtime", "status",
+            "artifact_sha256", "runtime_version",
+        }  # fmt: skip
         unknown = [c for c in columns if c not in allowed and c not in METRIC_COLUMNS]
         if unknown:
             raise StoreError(f"unknown candidate column(s) {unknown}")
@@ -323,4 +358,6 @@ def _candidate_from_row(row: sqlite3.Row) -> CandidateRecord:
         finished_at=row["finished_at"],
         metrics={name: row[name] for name in METRIC_COLUMNS},
         details=json.loads(row["details_json"]),
+        artifact_sha256=row["artifact_sha256"],
+        runtime_version=row["runtime_version"],
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 3
+from harness.store.rounds import add_rounds_table
+
+SCHEMA_VERSION = 4
 
 # Numeric metrics stored as real columns, so SQL (and other tools) can query them.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -97,4 +99,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_v1,
     1: _add_run_extras,
     2: _index_run_status_and_kind,
+    3: add_rounds_table,
 }

@@ -7,6 +7,7 @@ the converter; a .tflite file runs on LiteRT only.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from harness.hashing import hash_bytes
 from harness.measure.runner import run_worker
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.stages import evaluate
-from harness.train.datasets import check_samples, labels, read_npz
+from harness.train.datasets import check_samples, labels, numeric, read_npz
 
 SUFFIXES = {".onnx": ("onnxruntime", "litert"), ".tflite": ("litert",)}
 
@@ -34,7 +35,7 @@ class BenchData:
 def load_bench_data(path: Path) -> BenchData:
     """x (model-ready float32 inputs, fed as stored) and y (class ids) from an .npz."""
     arrays = read_npz(path)
-    x = np.asarray(arrays["x"], np.float32)
+    x = numeric(arrays["x"], path)
     y, classes = labels(np.asarray(arrays["y"]), path)
     check_samples(x, y, str(path))
     return BenchData(x, y, classes)
@@ -71,7 +72,7 @@ def bench_file(
     key_base = hash_bytes(model_path.read_bytes())
     records = []
     reference = None
-    with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"harness-bench-{os.getpid()}-") as tmp:
         x_path = Path(tmp) / "x.npy"
         np.save(x_path, data.x)
         for runtime in runtimes:

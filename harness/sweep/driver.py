@@ -6,6 +6,8 @@ on; every finished candidate is committed at once, so an interrupted sweep resum
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -24,10 +26,12 @@ from harness.errors import ConfigError, one_line
 from harness.hashing import hash_spec
 from harness.measure.machine import describe_machine, git_revision, machine_hash
 from harness.store.artifacts import Artifacts
+from harness.store.liveness import RunLock
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.executors import Executor, LocalExecutor
-from harness.sweep.fanout import prepare_all, train_all
+from harness.sweep.fanout import prepare_all
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
+from harness.sweep.rounds import Pending, measure_in_rounds
 from harness.sweep.stages import (
     Built,
     calibration_data,
@@ -35,7 +39,6 @@ from harness.sweep.stages import (
     compress_stage,
     convert_stage,
     data_facts,
-    evaluate,
     train_stage,
     write_eval_inputs,
 )
@@ -98,6 +101,8 @@ class Sweep:
         self.artifacts = Artifacts(artifacts)
         self.progress = progress
         self.plan: Plan = make_plan(config)
+        self.lock: RunLock | None = None
+        self.pending: list[Pending] = []
 
     @contextmanager
     def timed(self, summary: SweepSummary, stage: str) -> Iterator[None]:
@@ -112,6 +117,7 @@ class Sweep:
         spec = self.config.spec()
         config_hash = hash_spec(spec)
         mhash = machine_hash(machine)
+        self.store.mark_stale_interrupted(config_hash)  # this process holds the run lock
         resumed = self.store.resumable_run(config_hash, mhash)
         if resumed is not None:
             self.store.mark_running(resumed)
@@ -131,13 +137,25 @@ class Sweep:
         # The data comes first: a dataset or an imported model that does not fit it stops
         # the sweep with one line before a run is recorded.
         started = time.perf_counter()
-        splits = self._load_data()
-        data_seconds = time.perf_counter() - started
-        run_id, done = self.start()
-        summary = SweepSummary(run_id=run_id, resumed=len(done))
-        summary.timings["data"] += data_seconds
+        self.lock = RunLock(self.store.path, hash_spec(self.config.spec()))
+        self.lock.acquire()  # refuses a second live sweep of this config, before any work
+        try:
+            splits = self._load_data()
+            data_seconds = time.perf_counter() - started
+            run_id, done = self.start()
+            summary = SweepSummary(run_id=run_id, resumed=len(done))
+            summary.timings["data"] += data_seconds
+            self._run_todo(summary, done, splits, started)
+        finally:
+            self.lock.release()
+        return summary
+
+    def _run_todo(
+        self, summary: SweepSummary, done: set[str], splits: Splits, started: float
+    ) -> None:
+        run_id = summary.run_id
         todo = [c for c in self.plan.candidates if c.key not in done]
-        self.progress.begin(len(todo))
+        self.progress.begin(len(todo) * self.config.latency.rounds)
         status = "interrupted"
         try:
             if todo:
@@ -148,7 +166,6 @@ class Sweep:
             self.store.finish_run(
                 run_id, finished_at=now(), timings=dict(summary.timings), status=status
             )
-        return summary
 
     def _load_data(self) -> Splits:
         spec = self.config.dataset
@@ -173,7 +190,7 @@ class Sweep:
                 self.store.put_extra(summary.run_id, "policy_previews", previews)
             self.store.put_extra(summary.run_id, "report", self.config.report.spec())
             self.store.put_extra(summary.run_id, "data", data_facts(splits))
-        with tempfile.TemporaryDirectory(prefix="harness-eval-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"harness-eval-{os.getpid()}-") as tmp:
             eval_inputs = write_eval_inputs(splits, self.config.seed, Path(tmp))
             by_job: dict[str, list[Candidate]] = defaultdict(list)
             for cand in todo:
@@ -190,7 +207,8 @@ class Sweep:
             for job in jobs:
                 train_job = job.train
                 self._run_job(summary, job, trained[train_job.key], by_job[job.key],
-                              splits, calibration, eval_inputs)  # fmt: skip
+                              splits, calibration)  # fmt: skip
+            self._measure(summary, splits, eval_inputs)
 
     def _train_in_parallel(
         self, summary: SweepSummary, job_keys: set[str], splits: Splits
@@ -217,9 +235,10 @@ class Sweep:
                 self.progress.note(f"trained {what}")
 
         with self.timed(summary, "train"):
-            return train_all(
-                self.executor, jobs, splits, self.config, self.artifacts, done, workers
-            )
+            return self.executor.train(
+                jobs, splits, self.config, self.artifacts, workers, done,
+                lambda job, why: self.progress.note(f"{why}; retrying {job.model.name}"),
+            )  # fmt: skip
 
     def _train(self, summary: SweepSummary, job: TrainJob, splits: Splits) -> Built | Exception:
         if job.model.imported:
@@ -245,8 +264,8 @@ class Sweep:
         candidates: list[Candidate],
         splits: Splits,
         calibration: np.ndarray,
-        eval_inputs: list[Path],
     ) -> None:
+        """Train, compress and convert: the candidates' files, measured later in rounds."""
         if isinstance(trained, Exception):
             for cand in candidates:
                 self._record_failure(summary, cand, _reason("train", trained), {})
@@ -267,11 +286,9 @@ class Sweep:
                 return
         fresh = not compressed.reused or str(compressed.path) in self.made
         summary.counts["compressed" if fresh else "reused_compressed"] += 1
-        reference: np.ndarray | None = None
         for cand in candidates:
             details = candidate_details(cand, trained, compressed)
             metrics: dict[str, Any] = dict(compressed.meta["size"])
-            stage = "convert"
             try:
                 model_file = compressed
                 if _format(cand) == "tflite":
@@ -288,28 +305,28 @@ class Sweep:
                     metrics["file_bytes"], metrics["compressed_bytes"] = file_size(
                         model_file.path.read_bytes()
                     )
-                stage = "measure"
-                with self.timed(summary, "measure"):
-                    from harness.measure.runner import run_worker
-
-                    result = run_worker(
-                        model_file.path, cand.runtime, eval_inputs, self.config.latency
-                    )
-                    measured, extra = evaluate(
-                        result,
-                        splits.test[1],
-                        splits.dataset.classes,
-                        self.config.latency.batch,
-                        reference,
-                    )
-                if cand.runtime.engine == "onnxruntime":
-                    reference = result.outputs[0]
-                details.update(extra)
-                details["runtime_info"]["version"] = result.version
-                metrics.update(measured)
-                self._record(summary, cand, "ok", None, metrics, details, model_file.path)
             except Exception as exc:
-                self._record_failure(summary, cand, _reason(stage, exc), details, metrics)
+                self._record_failure(summary, cand, _reason("convert", exc), details, metrics)
+                continue
+            self.pending.append(Pending(cand, model_file.path, metrics, details))
+
+    def _measure(self, summary: SweepSummary, splits: Splits, eval_inputs: list[Path]) -> None:
+        """Every candidate whose model file is ready, in interleaved latency rounds."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        rounds = self.config.latency.rounds
+        self.progress.note(f"measuring {len(pending)} candidates in {rounds} rounds")
+        with self.timed(summary, "measure"):
+            for p, left in measure_in_rounds(
+                pending, self.config.latency, eval_inputs, splits, self.progress.advance
+            ):
+                if p.error is None:
+                    self._record(summary, p.cand, "ok", None, p.metrics, p.details,
+                                 p.model_path, p.rounds, p.version, steps=left)  # fmt: skip
+                else:
+                    self._record(summary, p.cand, "failed", p.error, p.metrics, p.details,
+                                 None, steps=left)  # fmt: skip
 
     def _record(
         self,
@@ -320,7 +337,11 @@ class Sweep:
         metrics: dict[str, Any],
         details: dict[str, Any],
         artifact: Path | None,
+        rounds: list[dict[str, Any]] | None = None,
+        runtime_version: str | None = None,
+        steps: int | None = None,
     ) -> None:
+        """Commit one candidate; `steps` of progress (default: all its rounds) advance."""
         job = cand.job
         record = CandidateRecord(
             key=cand.key,
@@ -334,13 +355,16 @@ class Sweep:
             metrics=metrics,
             details=details,
             artifact=str(artifact.resolve()) if artifact else None,
+            artifact_sha256=hashlib.sha256(artifact.read_bytes()).hexdigest() if artifact else None,
+            runtime_version=runtime_version,
         )
-        self.store.add_candidate(summary.run_id, record, now())
+        self.store.add_candidate(summary.run_id, record, now(), rounds)
         if status == "ok":
             summary.ok += 1
         else:
             summary.failed += 1
-        self.progress.advance(cand.label + ("" if status == "ok" else " (failed)"))
+        for _ in range(self.config.latency.rounds if steps is None else steps):
+            self.progress.advance(cand.label + ("" if status == "ok" else " (failed)"))
 
     def _record_failure(
         self,

@@ -10,6 +10,7 @@ come back as one-line `HarnessError`s, since not every exception survives pickli
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -36,11 +37,22 @@ class Task:
 Outcome = tuple[Task, Any]  # the task, and its result or the exception it raised
 
 
+OnDone = Callable[[Any, Any], None]
+OnRetry = Callable[[Any, str], None]
+
+
 class Executor(Protocol):
     name: str
 
     def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
         """Each task's outcome as it finishes; at most `limit` at a time if given."""
+        ...
+
+    def train(
+        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
+        on_done: OnDone, on_retry: OnRetry,
+    ) -> dict[str, Any]:  # fmt: skip
+        """{job key: trained model or error} of the TrainJobs, at most `workers` at a time."""
         ...
 
     def close(self) -> None: ...
@@ -74,14 +86,31 @@ class SerialExecutor:
             except Exception as exc:
                 yield task, exc
 
+    def train(
+        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
+        on_done: OnDone, on_retry: OnRetry,
+    ) -> dict[str, Any]:  # fmt: skip
+        from harness.sweep.fanout import train_all
+
+        return train_all(self, jobs, splits, config, artifacts, on_done)
+
     def close(self) -> None:
         pass
+
+
+def _worker_start(parent: int) -> None:
+    """In a pool worker: die with the sweep, and leave Ctrl-C to it (it stops the pool)."""
+    from harness.measure.lifeline import die_with_parent
+
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class LocalExecutor:
     """A pool of fresh (spawned) processes on this machine, as many jobs at a time as the
     cores hold their threads. Spawned, not forked: forking a process that has used
-    torch's thread pool can hang."""
+    torch's thread pool can hang. Training keeps its own process per model
+    (`pool.train_in_processes`), which retries a model whose worker died."""
 
     name = "local"
 
@@ -98,13 +127,29 @@ class LocalExecutor:
         if workers < 2:
             yield from SerialExecutor().run(tasks)
             return
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(
+            workers, get_context("spawn"), initializer=_worker_start, initargs=(os.getpid(),)
+        )
+        try:
             futures: dict[Future[Any], Task] = {pool.submit(call, t.fn, t.args): t for t in tasks}
             for future in as_completed(futures):
                 try:
                     yield futures[future], future.result()
                 except Exception as exc:  # the job's error, or a worker that died
                     yield futures[future], exc
+        finally:  # interrupted: queued jobs are dropped, running ones finish
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def train(
+        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
+        on_done: OnDone, on_retry: OnRetry,
+    ) -> dict[str, Any]:  # fmt: skip
+        from harness.sweep.pool import train_in_processes
+
+        slots = max(1, min(workers, self.cores // max(1, config.training.threads)))
+        if slots < 2:
+            return SerialExecutor().train(jobs, splits, config, artifacts, 1, on_done, on_retry)
+        return train_in_processes(jobs, splits, config, artifacts, slots, on_done, on_retry)
 
     def close(self) -> None:
         pass

@@ -30,7 +30,6 @@ def train_all(
     config: Any,
     artifacts: Artifacts,
     on_done: Callable[[TrainJob, Built | Exception], None],
-    limit: int | None = None,
 ) -> dict[str, Built | Exception]:
     """{job key: the trained model, or why it failed}; `on_done` runs here as each ends."""
     by_key = {job.key: job for job in jobs}
@@ -39,7 +38,7 @@ def train_all(
         for job in jobs
     ]
     results: dict[str, Built | Exception] = {}
-    for task, outcome in executor.run(tasks, limit):
+    for task, outcome in executor.run(tasks):
         results[task.key] = outcome
         on_done(by_key[task.key], outcome)
     return results

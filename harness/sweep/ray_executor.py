@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from harness.errors import ConfigError, one_line
-from harness.sweep.executors import Outcome, Task, call
+from harness.sweep.executors import OnDone, OnRetry, Outcome, Task, call
 
 RETRIES = 1  # a task whose node died runs once more elsewhere
 
@@ -40,6 +40,15 @@ class RayExecutor:
                 yield task, self.ray.get(ready[0])
             except Exception as exc:  # the job's error, or its node died twice
                 yield task, _unwrap(exc)
+
+    def train(
+        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
+        on_done: OnDone, on_retry: OnRetry,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Every model at once: the cluster's cores bound how many train together."""
+        from harness.sweep.fanout import train_all
+
+        return train_all(self, jobs, splits, config, artifacts, on_done)
 
     def close(self) -> None:
         self.ray.shutdown()

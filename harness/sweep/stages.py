@@ -17,7 +17,7 @@ from harness.compress import PASSES_VERSION
 from harness.errors import HarnessError
 from harness.hashing import hash_spec
 from harness.measure.latency import keep_samples, summarize
-from harness.measure.metrics import accuracy, classification_report, parity
+from harness.measure.metrics import accuracy, classification_report, correct_bits, parity
 from harness.measure.runner import WorkerResult
 from harness.store.artifacts import Artifacts
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
@@ -137,7 +137,10 @@ def compress_stage(
     compressed, notes = apply_chain(model, passes, ctx)
     notes = finetuned + notes
     size = onnx_size(compressed)
-    meta = {"passes": job.compression.spec(), "notes": notes, "size": size.__dict__}
+    meta = {
+        "passes": job.compression.spec(), "notes": notes, "size": size.__dict__,
+        "trained": job.train.key,  # what `harness gc` follows to keep the trained model
+    }  # fmt: skip
     path = artifacts.put("compressed", key, "onnx", compressed.SerializeToString(), meta)
     return Built(path, meta, reused=False)
 
@@ -226,6 +229,8 @@ def evaluate(
     metrics: dict[str, Any] = {
         key: report[key] for key in ("accuracy", "accuracy_low", "accuracy_high", "n_test")
     }
+    # Per-sample right/wrong: accuracy ties are decided by a paired test on them.
+    details_bits = correct_bits(logits.argmax(1) == np.asarray(y_true))
     if len(result.outputs) > 1:
         metrics["robust_accuracy"] = accuracy(y_true, result.outputs[1].argmax(1))
     metrics.update(summarize(result.samples_ns, batch))
@@ -236,6 +241,7 @@ def evaluate(
     details: dict[str, Any] = {
         key: report[key] for key in ("confusion", "classes", "per_class", "binary") if key in report
     }
+    details["correct_bits"] = details_bits
     details["latency"] = {
         "samples_ms": keep_samples(result.samples_ns),
         "runs": len(result.samples_ns),

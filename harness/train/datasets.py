@@ -16,6 +16,9 @@ import numpy as np
 
 from harness.errors import DataError
 from harness.registry import Registry
+from harness.train.npz import read_npz
+
+__all__ = ["DATASETS", "Dataset", "Normalization", "Splits", "load", "read_npz", "split"]
 
 
 @dataclass(frozen=True)
@@ -96,25 +99,10 @@ def _breast_cancer(params: dict[str, Any]) -> Dataset:
     )
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz that must hold x and y (datasets, and `harness bench` data)."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; give the path of an .npz holding arrays x and y")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    for required in ("x", "y"):
-        if required not in arrays:
-            raise DataError(f"{path}: missing array '{required}'; found {sorted(arrays)}")
-    return arrays
-
-
 def _npz(params: dict[str, Any]) -> Dataset:
     path = Path(params["path"])
     arrays = read_npz(path)
-    x = np.asarray(arrays["x"], dtype=np.float32)
+    x = numeric(arrays["x"], path)
     kind = _kind_of(x, path)
     if kind == "image":
         x = _images_last(x)
@@ -161,13 +149,38 @@ def _images_last(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def numeric(x: np.ndarray, path: Path) -> np.ndarray:
+    """x as float32; text, objects or complex numbers are refused by name."""
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: x must hold numbers; got dtype {x.dtype}")
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(
+            f"{path}: x holds no samples (shape {x.shape}); give at least one per class"
+        )
+    return np.asarray(x, dtype=np.float32)
+
+
 def labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """Class ids as int64 and their names "0".."K-1", or a DataError naming the problem."""
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DataError(
             f"{path}: y must be a 1-D integer array of class ids; got {y.dtype}{y.shape}"
         )
-    n = int(y.max()) + 1 if y.size else 0
+    if y.size == 0:
+        raise DataError(f"{path}: y holds no labels; give one class id per sample")
+    if int(y.min()) < 0:
+        raise DataError(f"{path}: labels must be class ids 0..K-1; found {int(y.min())}")
+    n = int(y.max()) + 1
+    if n > max(len(y), 10_000):  # a stray huge id would allocate a table of 10^12 classes
+        raise DataError(
+            f"{path}: labels go up to {n - 1:,} but there are only {len(y):,} samples; "
+            "labels must be class ids 0..K-1"
+        )
+    present = len(np.unique(y))
+    if present < 2:
+        raise DataError(
+            f"{path}: y holds only class {int(y[0])}; accuracy needs at least 2 classes"
+        )
     return y.astype(np.int64), tuple(str(i) for i in range(n))
 
 
@@ -187,8 +200,12 @@ def validate(ds: Dataset) -> Dataset:
     counts = np.bincount(ds.y, minlength=ds.n_classes)
     empty = [ds.classes[i] for i in np.flatnonzero(counts < 3)]
     if empty:
+        shown = ", ".join(empty[:10]) + (
+            f" and {len(empty) - 10:,} more" if len(empty) > 10 else ""
+        )
         raise DataError(
-            f"{ds.name}: classes {empty} have fewer than 3 samples; every class needs one per split"
+            f"{ds.name}: {len(empty):,} class(es) have fewer than 3 samples ({shown}); "
+            "every class needs one per split"
         )
     return ds
 
