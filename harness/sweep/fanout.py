@@ -17,7 +17,15 @@ import numpy as np
 from harness.store.artifacts import Artifacts
 from harness.sweep.executors import Executor, Task
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
-from harness.sweep.stages import Built, compress_stage, convert_stage, train_stage
+from harness.sweep.stages import (
+    CONVERTER_VERSION,
+    Built,
+    compress_stage,
+    compressed_key,
+    convert_stage,
+    for_this_cpu,
+    train_stage,
+)
 from harness.train.datasets import Splits
 
 __all__ = ["prepare_all", "train_all"]
@@ -76,6 +84,17 @@ def _quantizes(candidates: Sequence[Candidate]) -> list[str]:
     return sorted(wanted)
 
 
+def _cached(job: CompressJob, quantizes: Sequence[str], artifacts: Artifacts) -> bool:
+    """Whether the job's compressed model and every conversion it needs are in the cache
+    (then a worker would only start up to find them)."""
+    key = compressed_key(job, for_this_cpu(job.compression.passes))
+    if artifacts.get("compressed", key, "onnx") is None:
+        return False
+    return all(
+        artifacts.get("tflite", f"{key}-c{CONVERTER_VERSION}-{q}", "tflite") for q in quantizes
+    )
+
+
 def prepare_all(
     executor: Executor,
     jobs: Sequence[CompressJob],
@@ -91,9 +110,11 @@ def prepare_all(
     tasks = []
     for job in jobs:
         built = trained.get(job.train.key)
-        if isinstance(built, Built) and job.key in candidates:
-            args = (job, built, calibration, artifacts, splits, config,
-                    _quantizes(candidates[job.key]))  # fmt: skip
+        if not isinstance(built, Built) or job.key not in candidates:
+            continue
+        quantizes = _quantizes(candidates[job.key])
+        if not _cached(job, quantizes, artifacts):
+            args = (job, built, calibration, artifacts, splits, config, quantizes)
             tasks.append(Task(job.key, prepare, args))
     made: set[str] = set()
     for _, outcome in executor.run(tasks):
