@@ -1,13 +1,16 @@
-"""The developer's verbs: `nox -s tests`, `lint`, `typecheck`, `demo`, `e2e`, `screenshot`, `bench`,
-`cpu` (the CPU-dependent tests on an emulated CPU).
+"""The developer's verbs: `nox -s tests`, `lint`, `typecheck`, `demo`, `e2e`, `screenshot`,
+`bench`, `cpu` (the CPU-dependent tests on an emulated CPU), `mutants`.
 
 CI (.ci/run) calls exactly the README's test command, which is `nox -s tests`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from collections import Counter
+from pathlib import Path
 
 import nox
 
@@ -72,7 +75,7 @@ def screenshot(session: nox.Session) -> None:
     _ensure_chromium(session)
     session.install("-e", ".[dev]")
     session.run("harness", "run")
-    session.run("python", "tests/browser.py", "site/index.html", "docs/leaderboard.png")
+    session.run("python", "tests/helpers/browser.py", "site/index.html", "docs/leaderboard.png")
 
 
 # The tests whose outcome depends on the CPU's int8 kernels (see docs/int8.md).
@@ -105,3 +108,66 @@ def bench(session: nox.Session) -> None:
     """Run one benchmark script: nox -s bench -- benchmarks/default_sweep.py"""
     session.install("-e", ".[dev]")
     session.run("python", *(session.posargs or ["benchmarks/default_sweep.py"]))
+
+
+# mutmut's exit codes per mutant: the tests failed (or hung, or crashed) = the mutant is caught.
+CAUGHT = {1, 3, 24, -24, 36, 37, 152, 255, -9, -11}
+SURVIVED, NO_TESTS = {0}, {5, 33}
+MUTATION_TARGET = 85.0
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of the core pure modules (slow: most of an hour on 2 cores).
+
+    mutmut changes one operator, constant or call at a time in the modules listed in
+    pyproject's [tool.mutmut] and runs the fast tests that reach the changed function; a
+    mutant no test notices is a wrong number the suite would let through. Prints the score
+    per module; docs/mutation.md lists the survivors and why each is accepted.
+    `nox -s mutants -- NAME...` reruns only the named mutants of the last run.
+    """
+    session.install("-e", ".[dev]", "mutmut==3.8.1")
+    if not session.posargs:  # a fresh run: every mutant judged by the tests as they are now
+        shutil.rmtree("mutants", ignore_errors=True)
+    session.run("mutmut", "run", *session.posargs)
+    lines, total_score = mutation_scores(Path("mutants"))
+    for line in lines:
+        session.log(line)
+    if total_score < MUTATION_TARGET:
+        session.error(f"mutation score {total_score:.1f}% is below {MUTATION_TARGET:.0f}%")
+
+
+def mutation_scores(root: Path) -> tuple[list[str], float]:
+    """A table of caught / judged mutants per module from mutmut's results, and the total score.
+
+    A mutant no selected test reaches counts as survived: nothing would catch it."""
+    counts: dict[str, Counter[str]] = {}
+    for meta in sorted(root.rglob("*.py.meta")):
+        module = meta.relative_to(root).as_posix().removesuffix(".meta")
+        c = counts.setdefault(module, Counter())
+        for code in json.loads(meta.read_text())["exit_code_by_key"].values():
+            if code in CAUGHT:
+                c["caught"] += 1
+            elif code in SURVIVED:
+                c["survived"] += 1
+            elif code in NO_TESTS:
+                c["no tests"] += 1
+            elif code is None:
+                c["not run"] += 1
+            else:
+                c["other"] += 1
+    header = f"{'module':<36} {'caught':>7} {'survived':>9} {'no tests':>9} {'score':>7}"
+    lines, total = [header], Counter[str]()
+    for module, c in counts.items():
+        total.update(c)
+        lines.append(_score_line(module, c))
+    lines.append(_score_line("total", total))
+    judged = total["caught"] + total["survived"] + total["no tests"]
+    return lines, 100.0 * total["caught"] / judged if judged else 0.0
+
+
+def _score_line(name: str, c: Counter[str]) -> str:
+    judged = c["caught"] + c["survived"] + c["no tests"]
+    score = f"{100.0 * c['caught'] / judged:.1f}%" if judged else "–"
+    extra = f"  ({c['not run']} not run)" if c["not run"] else ""
+    return f"{name:<36} {c['caught']:>7} {c['survived']:>9} {c['no tests']:>9} {score:>7}{extra}"

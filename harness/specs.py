@@ -21,15 +21,21 @@ class DatasetSpec:
     val_fraction: float
     test_fraction: float
     normalize: bool = True  # false: models see the samples as stored (imported models)
+    sha256: str | None = None  # of a dataset on disk (npz, image folder): its content's identity
 
     def spec(self) -> dict[str, Any]:
-        return {
+        """The path alone would let an edited file hit the cache of the old one; a built-in
+        dataset has no file, and its keys stay as they were."""
+        out = {
             "name": self.name,
             "params": self.params,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
             "normalize": self.normalize,
         }
+        if self.sha256 is not None:
+            out["sha256"] = self.sha256
+        return out
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import onnx
 from click.testing import CliRunner
 
 from harness.cli.commands import cli
-from tests.test_runtimes import gemm_model
+from tests.helpers.graphs import gemm_model
 
 FAST = ["--min-runs", "10", "--min-seconds", "0"]
 

@@ -14,6 +14,7 @@ from harness.cli.commands import cli
 from harness.errors import ConfigError
 from harness.report.compare import parse_thresholds
 from harness.store.results import CandidateRecord, Store
+from tests.helpers.records import record, write_runs
 
 RULES = "accuracy<-0.5pt,p50>+10%,size>+0%"
 
@@ -21,25 +22,15 @@ RULES = "accuracy<-0.5pt,p50>+10%,size>+0%"
 def _record(
     key: str, acc: float, size: int, samples: np.ndarray, **extra: object
 ) -> CandidateRecord:
-    return CandidateRecord(
-        key=key, dataset="digits", model="cnn", policy="none", compression=key,
-        runtime="onnxruntime", status=str(extra.get("status", "ok")), error=extra.get("error"),  # type: ignore[arg-type]
+    return record(
+        key, status=str(extra.get("status", "ok")), error=extra.get("error"),  # type: ignore[arg-type]
         metrics={"accuracy": acc, "file_bytes": size, "latency_p50_ms": float(np.median(samples))},
         details={"latency": {"samples_ms": samples.round(6).tolist()}},
     )  # fmt: skip
 
 
 def _db(tmp_path: Path, runs: list[list[CandidateRecord]], machines: tuple[str, ...] = ()) -> Path:
-    db = tmp_path / "r.db"
-    with Store(db) as store:
-        for i, records in enumerate(runs):
-            run_id = store.start_run(
-                started_at=f"t{i}", config={}, config_hash="h", harness_version="0",
-                git_revision=None, machine={}, machine_hash=machines[i] if machines else "m",
-            )  # fmt: skip
-            for r in records:
-                store.add_candidate(run_id, r, "t")
-    return db
+    return write_runs(tmp_path / "r.db", runs, machines)
 
 
 def _samples(seed: int, scale: float = 1.0) -> np.ndarray:

@@ -12,7 +12,7 @@ from harness.compress.graph import set_initializer
 from harness.compress.lowrank import Svd
 from harness.errors import ParamError
 from harness.measure.size import onnx_size
-from tests.test_compress_graphs import (
+from tests.helpers.graphs import (
     conv_net,
     ctx_for,
     gemm_net,

@@ -23,7 +23,7 @@ from harness.compress.ort_quant import OrtInt8
 from harness.errors import CompressionError, ParamError
 from harness.measure.machine import cpu_isa
 from harness.measure.size import onnx_size
-from tests.test_compress_graphs import (
+from tests.helpers.graphs import (
     conv_net,
     ctx_for,
     inputs_for,

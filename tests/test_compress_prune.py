@@ -11,13 +11,13 @@ from onnx import numpy_helper
 from harness.compress import apply_chain
 from harness.compress.base import PassContext
 from harness.compress.graph import attr, set_initializer
-from harness.compress.prune import Prune, choose_channels, smallest_mask
+from harness.compress.prune import Prune, choose_channels, round_kept, smallest_mask
 from harness.errors import ParamError
 from harness.measure.size import onnx_size
-from tests.test_compress_graphs import (
+from tests.helpers.graphs import (
     USER_INPUT,
-    _bn,
-    _bn_node,
+    bn_inits,
+    bn_node,
     conv_net,
     ctx_for,
     he,
@@ -177,7 +177,7 @@ def concat_net(seed: int = 9) -> onnx.ModelProto:
     inits = {
         "a.w": he(r, 8, 3, 3, 3),
         "b.w": he(r, 8, 3, 3, 3),
-        **_bn(r, "bn", 16),
+        **bn_inits(r, "bn", 16),
         "c.w": he(r, 6, 16, 3, 3),
         "fc.w": he(r, 5, 6),
         "fc.b": np.zeros(5, np.float32),
@@ -190,7 +190,7 @@ def concat_net(seed: int = 9) -> onnx.ModelProto:
         node("Conv", ["input", "a.w"], ["a"], **pads),
         node("Conv", ["input", "b.w"], ["b"], **pads),
         node("Concat", ["a", "b"], ["cat"], axis=1),
-        _bn_node("bn", "cat", "cb"),
+        bn_node("bn", "cat", "cb"),
         node("Relu", ["cb"], ["r"]),
         node("Conv", ["r", "c.w"], ["c"], **pads),
         node("GlobalAveragePool", ["c"], ["gap"]),
@@ -235,7 +235,7 @@ def residual_net(seed: int = 6) -> onnx.ModelProto:
         "stem.w": he(r, 8, 3, 3, 3),
         "stem.b": (r.standard_normal(8) * 0.1).astype(np.float32),
         "res.w": he(r, 8, 8, 3, 3),
-        **_bn(r, "bn", 8),
+        **bn_inits(r, "bn", 8),
         "fc.w": he(r, 5, 8),
         "fc.b": (r.standard_normal(5) * 0.1).astype(np.float32),
     }
@@ -246,7 +246,7 @@ def residual_net(seed: int = 6) -> onnx.ModelProto:
         node("Conv", ["input", "stem.w", "stem.b"], ["s"], **pads),
         node("Relu", ["s"], ["t"]),
         node("Conv", ["t", "res.w"], ["rc"], **pads),
-        _bn_node("bn", "rc", "rb"),
+        bn_node("bn", "rc", "rb"),
         node("Add", ["rb", "t"], ["sum"]),
         node("Relu", ["sum"], ["block"]),
         node("GlobalAveragePool", ["block"], ["gap"]),
@@ -375,6 +375,8 @@ def test_apply_never_mutates_its_input() -> None:
         ({"ratio": 0.5, "scope": "globl"}, "scope", "(did you mean 'global'?)"),
         ({"ratio": 0.5, "structured": 1}, "structured", "must be true or false"),
         ({"ratio": 0.5, "ratoi": 0.5}, "ratoi", "did you mean 'ratio'"),
+        ({"ratio": 0.5, "structured": True, "round_to": 0}, "round_to", "in [1, 256], got 0"),
+        ({"ratio": 0.5, "round_to": 8}, "round_to", "set structured = true too"),
     ],
 )
 def test_bad_params_are_param_errors(params: dict, key: str, message: str) -> None:
@@ -389,3 +391,88 @@ def test_spec_and_label() -> None:
     assert p.label() == "prune 50%"
     assert Prune(0.25, structured=True, scope="layer").label() == "prune 25% channels per-layer"
     assert Prune.from_params({"ratio": 0}).ratio == 0.0
+    rounded = Prune.from_params({"ratio": 0.5, "structured": True, "round_to": 8})
+    assert rounded.spec()["round_to"] == 8 and rounded.label() == "prune 50% channels /8"
+
+
+def test_round_to_rounds_each_kept_count_to_the_nearest_multiple() -> None:
+    scores = np.array([5.0, 1.0, 7.0, 3.0, 8.0, 2.0, 6.0, 4.0, 0.5, 9.0, 10.0, 11.0])
+    # 12 channels, 30% removed per layer: keep 12 - round(3.6) = 8
+    assert choose_channels({"a": scores}, 0.3, per_layer=True)["a"].size == 8
+    # 8 / 4 = 2 multiples: 8 stays; 8 / 3 = 2.67 -> 9 (rounds up: the 9 strongest)
+    assert choose_channels({"a": scores}, 0.3, True, round_to=4)["a"].size == 8
+    assert choose_channels({"a": scores}, 0.3, True, round_to=3)["a"].tolist() == [
+        0, 2, 3, 4, 6, 7, 9, 10, 11,
+    ]  # fmt: skip
+    # 8 / 5 = 1.6 -> 10; 8 / 16 rounds to 0 multiples but keeps one: 16 > 12 keeps all 12
+    assert round_kept(scores, 8, 5).size == 10
+    assert round_kept(scores, 8, 16).tolist() == list(range(12))
+    # rounding down keeps the strongest: 5 of 12 at round_to 4 -> the 4 strongest
+    assert round_kept(scores, 5, 4).tolist() == [4, 9, 10, 11]
+
+
+def test_round_to_makes_every_pruned_layer_a_multiple_and_the_model_runs() -> None:
+    plain, notes = pruned(conv_net(), ratio=0.3, structured=True, scope="layer")
+    # c1 8 -> 6, c2 16 -> 11, fc1 32 -> 22 without rounding
+    assert {k: v["kept"] for k, v in notes["kept"].items()} == {
+        "conv_c1": 6, "conv_c2": 11, "gemm_h": 22,
+    }  # fmt: skip
+    out, notes = pruned(conv_net(), ratio=0.3, structured=True, scope="layer", round_to=4)
+    # 6/4 = 1.5 -> 8 (all), 11/4 = 2.75 -> 12, 22/4 = 5.5 -> 24
+    assert {k: v["kept"] for k, v in notes["kept"].items()} == {
+        "conv_c1": 8, "conv_c2": 12, "gemm_h": 24,
+    }  # fmt: skip
+    conv_weights = [w for w in weights(out) if w.ndim == 4]
+    assert [w.shape[:2] for w in conv_weights] == [(8, 1), (12, 8)]
+    assert run(out, inputs_for(out)).shape == (8, 10)
+
+
+# ---- the arithmetic by hand: ties, relative scores, the notes' figures -----------------------
+
+
+def test_ties_are_broken_by_position_in_both_scopes() -> None:
+    # 64 equal magnitudes: the first 32 go (a stable sort), whatever the sort's size.
+    (mask,) = smallest_mask([np.ones(64, np.float32)], 0.5, per_layer=False)
+    assert np.flatnonzero(mask).tolist() == list(range(32))
+    (mask,) = smallest_mask([np.ones(64, np.float32)], 0.5, per_layer=True)
+    assert np.flatnonzero(mask).tolist() == list(range(32))
+    keep = choose_channels({"a": np.ones(40)}, 0.5, per_layer=True)
+    assert keep["a"].tolist() == list(range(20)) and keep["a"].dtype == np.int64
+
+
+def test_global_channel_choice_ranks_by_score_relative_to_the_layer_mean() -> None:
+    # a: [1, 2, 3] / mean 2 -> 0.5, 1, 1.5; b: [0.1, 0.4, 0.1] / mean 0.2 -> 0.5, 2, 0.5.
+    # Two of six go: the two lowest relative scores, in insertion order on ties (a0, b0),
+    # each layer's strongest channel never a candidate.
+    scores = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([0.1, 0.4, 0.1])}
+    keep = choose_channels(scores, 1 / 3, per_layer=False)
+    assert {k: v.tolist() for k, v in keep.items()} == {"a": [1, 2], "b": [1, 2]}
+    # Ties between layers go in the order the layers come, not by name.
+    tied = {"b": np.array([1.0, 2.0, 3.0]), "a": np.array([1.0, 2.0, 3.0])}
+    keep = choose_channels(tied, 1 / 6, per_layer=False)
+    assert {k: v.tolist() for k, v in keep.items()} == {"b": [1, 2], "a": [0, 1, 2]}
+    # A dead layer (all zero) has nothing to rank by: its channels go first.
+    dead = {"a": np.array([1.0, 2.0, 3.0]), "z": np.zeros(3)}
+    keep = choose_channels(dead, 2 / 6, per_layer=False)
+    assert {k: v.tolist() for k, v in keep.items()} == {"a": [0, 1, 2], "z": [0]}
+
+
+def _one_gemm(w: np.ndarray) -> onnx.ModelProto:
+    return make_model(
+        [node("Gemm", ["input", "w"], ["output"], transB=1)],
+        {"w": w.astype(np.float32)},
+        (1, w.shape[1]),
+        (1, w.shape[0]),
+    )
+
+
+def test_unstructured_notes_count_existing_zeros_too() -> None:
+    w = np.arange(9, dtype=np.float32).reshape(3, 3) - 1.0  # -1, 0, 1, ..., 7: one zero already
+    out, notes = apply_chain(_one_gemm(w), [make_pass("prune", ratio=0.2)], PassContext())
+    pruned = numpy_helper.to_array(initializer(out, "w"))
+    # round(0.2 * 9) = 2 smallest magnitudes: 0 and the first of the tied -1 / 1.
+    assert pruned.reshape(-1).tolist() == [0, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert notes[0] == {
+        "pass": "prune", "ratio": 0.2, "structured": False, "scope": "global", "round_to": 1,
+        "zeros": {"gemm_output": 0.222222}, "sparsity": 0.222222, "skipped": {},
+    }  # fmt: skip

@@ -9,10 +9,16 @@ from onnx import TensorProto, numpy_helper
 from harness.compress import apply_chain
 from harness.compress.base import PassContext
 from harness.compress.graph import attr
-from harness.compress.quantize import Float16, Quantize, dequantize_array, quantize_array
+from harness.compress.quantize import (
+    Float16,
+    Quantize,
+    dequantize_array,
+    quantize_array,
+    storage,
+)
 from harness.errors import ParamError
 from harness.measure.size import onnx_size
-from tests.test_compress_graphs import (
+from tests.helpers.graphs import (
     conv_net,
     ctx_for,
     gemm_net,
@@ -197,3 +203,80 @@ def test_notes_say_onnx_runtime_dequantizes_every_call_and_how_to_avoid_it() -> 
     _, notes = apply_chain(model, [make_pass("quantize", bits=4)], ctx_for(model))
     assert "dequantizes these weights on every call" in notes[0]["runtime"]
     assert "fold_dequantize = true" in notes[0]["runtime"]
+
+
+# ---- exact values by hand (powers of two keep every step exact) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("bits", "symmetric", "name", "lo", "hi"),
+    [(2, True, "int4", -1, 1), (4, True, "int4", -7, 7), (5, True, "int8", -15, 15),
+     (8, True, "int8", -127, 127), (2, False, "uint4", 0, 3), (4, False, "uint4", 0, 15),
+     (5, False, "uint8", 0, 31), (8, False, "uint8", 0, 255)],
+)  # fmt: skip
+def test_storage_types_and_ranges(bits: int, symmetric: bool, name: str, lo: int, hi: int) -> None:
+    st = storage(bits, symmetric)
+    assert (st.name, st.lo, st.hi) == (name, lo, hi)
+    assert np.dtype(st.dtype).name == name
+
+
+def test_symmetric_per_tensor_by_hand() -> None:
+    w = np.array([[-127 / 64, 0.5], [0.0, 0.2578125]], np.float32)  # max |w| = 127/64
+    q, scale, zp = quantize_array(w, 8, None, symmetric=True)
+    assert scale.shape == () and scale == np.float32(1 / 64) and zp is None
+    assert q.dtype == np.int64 and q.tolist() == [[-127, 32], [0, 16]]  # 16.5 rounds to even
+    back = dequantize_array(q, scale, zp, None)
+    assert back.dtype == np.float32 and back.tolist() == [[-127 / 64, 0.5], [0.0, 0.25]]
+
+
+def test_affine_per_channel_by_hand() -> None:
+    # Row 0 spans [-1, 2] in 15 steps of 0.2, zero point 5; row 1 [0, 1.5] (the range
+    # always holds 0) in steps of 0.1, zero point 0; an all-zero row gets scale 1.
+    w = np.array([[-1.0, 2.0], [0.5, 1.5], [0.0, 0.0]], np.float32)
+    q, scale, zp = quantize_array(w, 4, 0, symmetric=False)
+    assert scale.shape == (3,) and scale.tolist() == pytest.approx([0.2, 0.1, 1.0])
+    assert zp.tolist() == [5, 0, 0] and zp.dtype == np.int64
+    assert q.tolist() == [[0, 15], [5, 15], [0, 0]]
+    back = dequantize_array(q, scale, zp, 0)
+    np.testing.assert_allclose(back, [[-1.0, 2.0], [0.5, 1.5], [0.0, 0.0]], atol=1e-6)
+
+
+def test_affine_range_is_widened_to_hold_zero_on_both_sides() -> None:
+    positive = np.array([[2.0, 255 / 64]], np.float32)  # lo becomes 0, not 2: step 1/64
+    q, scale, zp = quantize_array(positive, 8, None, symmetric=False)
+    assert scale == np.float32(1 / 64) and zp == 0 and q.tolist() == [[128, 255]]
+    negative = np.array([[-255 / 64, -2.0]], np.float32)  # hi becomes 0, not -2
+    q, scale, zp = quantize_array(negative, 8, None, symmetric=False)
+    assert scale == np.float32(1 / 64) and zp == 255 and q.tolist() == [[0, 127]]
+
+
+def test_symmetric_per_channel_on_the_last_axis_by_hand() -> None:
+    w = np.array([[0.75, -0.375], [-0.375, 0.1875]], np.float32)  # column maxima 3/4, 3/8
+    q, scale, zp = quantize_array(w, 3, 1, symmetric=True)  # levels -3..3
+    assert scale.tolist() == [0.25, 0.125] and zp is None
+    assert q.tolist() == [[3, -3], [-2, 2]]  # -1.5 and 1.5 round to even
+    back = dequantize_array(q, scale, None, 1)
+    assert back.tolist() == [[0.75, -0.375], [-0.5, 0.25]]
+
+
+def test_defaults_and_every_label() -> None:
+    q = Quantize.from_params({"bits": 6})
+    assert (q.per_channel, q.symmetric, q.layers) == (True, True, "all")
+    assert Quantize(bits=8, symmetric=False).label() == "int8 affine"
+    assert Quantize(bits=2, per_channel=False, symmetric=False, layers="conv").label() == (
+        "int2 per-tensor affine conv"
+    )
+    assert Quantize(bits=8, symmetric=False).spec() == {
+        "pass": "quantize", "bits": 8, "per_channel": True, "symmetric": False,
+    }  # fmt: skip
+
+
+def test_float16_counts_every_weight_clipped_to_its_range() -> None:
+    model = gemm_net(trans_b=1)
+    for name, big in (("w1", [1e5, -7e4, 65504.0]), ("w2", [1e6])):
+        w = numpy_helper.to_array(initializer(model, name)).copy()
+        w.flat[: len(big)] = big  # 65504 itself fits
+        initializer(model, name).CopyFrom(numpy_helper.from_array(w, name))
+    out, notes = apply_chain(model, [Float16()], ctx_for(model))
+    assert notes[0]["clipped"] == 3 and notes[0]["tensors"] == 2
+    assert np.isfinite(run(out, inputs_for(model))).all()

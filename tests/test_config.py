@@ -253,3 +253,31 @@ def test_init_writes_the_default_which_parses(tmp_path: Path) -> None:
     again = runner.invoke(cli, ["init", str(target)])
     assert again.exit_code == 2
     assert "already exists; pass --force" in again.output
+
+
+def test_init_and_run_take_a_built_in_example(tmp_path: Path) -> None:
+    runner = CliRunner()
+    target = tmp_path / "tiny.toml"
+    result = runner.invoke(cli, ["init", "--example", "tiny-vision", str(target)])
+    assert result.exit_code == 0, result.output
+    config = load_config(target)
+    assert load_config(None, "tiny-vision").raw == config.raw
+    assert config.name == "tiny-vision" and config.dataset.name == "shapes"
+    assert [m.arch for m in config.models] == ["resnet8", "mobilenet_v2"]
+    assert [r.name for r in config.runtimes] == ["onnxruntime", "litert", "litert int8"]
+    prunes = [p for c in config.compressions for p in c.passes if p.name == "prune"]
+    assert [(p.ratio, p.structured, p.round_to) for p in prunes] == [
+        (0.3, True, 8), (0.5, True, 8), (0.5, True, 8),
+    ]  # fmt: skip
+    assert all(c.finetune_epochs for c in config.compressions if "prune" in c.name)
+    db = ["--db", str(tmp_path / "r.db"), "--artifacts", str(tmp_path / "a")]
+    typo = runner.invoke(cli, ["run", "--example", "tiny-visoin", *db])
+    assert typo.exit_code == 2
+    assert typo.output == (
+        "harness: error: --example: unknown example 'tiny-visoin' (did you mean "
+        "'tiny-vision'?); choose from: default, tiny-vision\n"
+    )
+    both = runner.invoke(cli, ["run", str(target), "--example", "tiny-vision", *db])
+    assert both.exit_code == 2
+    assert both.output == "harness: error: give a config file or --example tiny-vision, not both\n"
+    assert not (tmp_path / "r.db").exists()

@@ -13,7 +13,7 @@ from harness.convert.litert_quant import quantize_tflite
 from harness.convert.tflite import onnx_to_tflite
 from harness.errors import ConversionError
 from harness.measure.runtimes import RUNTIMES
-from tests.test_runtimes import gemm_model
+from tests.helpers.graphs import gemm_model
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_the_quantizer_leaves_the_terminal_to_the_progress_bar() -> None:
         "import numpy as np\n"
         "from harness.convert.litert_quant import quantize_tflite\n"
         "from harness.convert.tflite import onnx_to_tflite\n"
-        "from tests.test_runtimes import gemm_model\n"
+        "from tests.helpers.graphs import gemm_model\n"
         "model = onnx_to_tflite(gemm_model(seed=3, n_in=16, n_out=4))\n"
         "x = np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32)\n"
         "assert len(quantize_tflite(model, 'int8', x, 'input')) > 0\n"

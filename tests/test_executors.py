@@ -10,57 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
-from harness.config.load import load_config
 from harness.errors import ConfigError
-from harness.store.results import Store
-from harness.sweep.driver import run_sweep
 from harness.sweep.executors import (
-    Executor,
     LocalExecutor,
     SerialExecutor,
     Task,
     make_executor,
 )
-
-CONFIG = """
-name = "executors"
-seed = 3
-[dataset]
-name = "breast_cancer"
-[models.mlp]
-arch = "mlp"
-width = 8
-depth = 1
-[training]
-epochs = 3
-threads = 1
-[policies]
-none = "none"
-[compression]
-fp32 = []
-int8 = [{ pass = "quantize", bits = 8 }]
-"prune 50%" = [{ pass = "prune", ratio = 0.5 }]
-[runtimes.onnxruntime]
-threads = 1
-[latency]
-warmup = 1
-min_runs = 3
-min_seconds = 0.0
-"""
-
-Row = tuple[str, str, float | None, float | None]
-
-
-def _sweep(folder: Path, executor: Executor) -> tuple[list[Row], dict[str, int]]:
-    folder.mkdir()
-    (folder / "c.toml").write_text(CONFIG)
-    with Store(folder / "r.db") as store:
-        summary = run_sweep(load_config(folder / "c.toml"), store, folder / "art", None, executor)
-        rows = sorted(
-            (r.compression, r.status, r.metric("accuracy"), r.metric("file_bytes"))
-            for r in store.candidates(summary.run_id)
-        )
-    return rows, dict(summary.counts)
+from tests.helpers.executor_sweep import sweep_on
 
 
 def _task(key: str, threads: int) -> Task:
@@ -88,8 +45,8 @@ def test_outcomes_come_back_with_their_task_and_errors_as_values() -> None:
 
 
 def test_a_pooled_sweep_stores_what_a_serial_one_does(tmp_path: Path) -> None:
-    serial, serial_counts = _sweep(tmp_path / "serial", SerialExecutor())
-    pooled, pooled_counts = _sweep(tmp_path / "local", LocalExecutor(cores=2))
+    serial, serial_counts = sweep_on(tmp_path / "serial", SerialExecutor())
+    pooled, pooled_counts = sweep_on(tmp_path / "local", LocalExecutor(cores=2))
     assert [r[:2] for r in serial] == [
         ("fp32", "ok"), ("int8", "ok"), ("prune 50%", "ok"),
     ]  # fmt: skip

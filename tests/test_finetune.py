@@ -156,6 +156,7 @@ def test_the_setting_s_learning_rate_is_the_one_fine_tuning_uses() -> None:
     [
         [("prune", {"ratio": 0.7})],
         [("prune", {"ratio": 0.5, "structured": True, "scope": "layer"})],
+        [("prune", {"ratio": 0.3, "structured": True, "round_to": 4})],
         [("svd", {"rank_ratio": 0.25})],
         [("svd", {"energy": 0.9}), ("prune", {"ratio": 0.4, "structured": True})],
     ],
@@ -274,3 +275,36 @@ def test_importing_finetune_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("arch", "width", "depth"), [("resnet8", 16, 3), ("mobilenet_v2", 35, 7)])
+def test_the_tiny_vision_models_mirror_a_rounded_structured_prune(
+    arch: str, width: int, depth: int
+) -> None:
+    """Zero epochs on the suite's models (residual groups, depthwise convs, round_to = 8):
+    the export of the mirror is the ONNX pass's result, every kept count a multiple of 8."""
+    from harness.models import ARCHITECTURES
+
+    from harness.train.training import export_onnx
+
+    splits = split(
+        load("shapes", {"train_samples": 100, "val_samples": 20, "test_samples": 20}), 0, 0.1, 0.1
+    )
+    torch.manual_seed(0)
+    net = ARCHITECTURES.get(arch)(splits.input_shape, 10, width, depth).eval()
+    prune = _pass("prune", ratio=0.5, structured=True, round_to=8)
+    result = finetune(net, [prune], splits, _setup()[1], FAST, 0, seed=0)
+    ctx = PassContext(calibration=splits.model_input(splits.val[0][:8]), input_name=INPUT_NAME)
+    mirrored, _ = apply_chain(result.model, result.remaining, ctx)
+    direct, notes = apply_chain(onnx.load_from_string(export_onnx(net, splits)), [prune], ctx)
+    kept = [v["kept"] for v in notes[0]["kept"].values()]
+    assert kept and all(k % 8 == 0 for k in kept)
+    # fresh BatchNorms fold into equal zero biases, which torch's exporter shares through
+    # Identity nodes; export_onnx gives each layer its own, so every layer can be pruned
+    # (depthwise convs lose the channels of the layer feeding them)
+    skipped = set(notes[0]["skipped"].values()) - {
+        "grouped Conv: its channels are tied to its input's"
+    }
+    assert skipped == {"its channels reach a graph output"}
+    assert [w.shape for w in _weights(mirrored)] == [w.shape for w in _weights(direct)]
+    assert onnx_size(direct).macs < onnx_size(onnx.load_from_string(export_onnx(net, splits))).macs

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from harness.cli.commands import cli
 from harness.train.datasets import load, split
-from tests.test_sweep import _args  # --db, --artifacts and --site inside the test's folder
+from tests.helpers.cli import folder_args
 
 SEED = 4
 
@@ -88,7 +88,7 @@ def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path
     expected = logistic_onnx(tmp_path / "logreg.onnx")
     (tmp_path / "sweep.toml").write_text(CONFIG)
     runner = CliRunner()
-    first = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    first = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
     assert first.exit_code == 3, first.output  # completed, with failed candidates
     assert "8 candidates measured, 2 failed" in first.output
     assert "2 of 10 candidates failed; first reasons:" in first.output
@@ -117,7 +117,7 @@ def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path
     page = next((tmp_path / "site" / "candidates").glob("*.html")).read_text()
     assert "trained elsewhere (imported ONNX file)" in page
 
-    second = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    second = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
     assert "models: 0 trained, 1 reused from cache" in second.output
 
 
@@ -173,7 +173,7 @@ def test_a_model_that_does_not_fit_stops_the_sweep_with_one_line(
     logistic_onnx(tmp_path / "logreg.onnx", **make)
     text = CONFIG if config_edit is None else CONFIG.replace(*config_edit)
     (tmp_path / "sweep.toml").write_text(text)
-    result = CliRunner().invoke(cli, ["run", str(tmp_path / "sweep.toml"), *_args(tmp_path)])
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.sweep.executors import LocalExecutor, make_executor
-
-from .test_executors import _sweep
+from tests.helpers.executor_sweep import sweep_on
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -56,13 +55,13 @@ def cluster() -> Iterator[str]:
 
 
 def test_a_sweep_on_ray_stores_what_the_local_executor_does(cluster: str, tmp_path: Path) -> None:
-    local, _ = _sweep(tmp_path / "local", LocalExecutor(cores=2))
+    local, _ = sweep_on(tmp_path / "local", LocalExecutor(cores=2))
     executor = make_executor("ray", cluster)
     try:
         import ray
 
         assert ray.cluster_resources()["CPU"] == 2.0  # joined the cluster, not a new Ray
-        on_ray, counts = _sweep(tmp_path / "ray", executor)
+        on_ray, counts = sweep_on(tmp_path / "ray", executor)
     finally:
         executor.close()
     assert [r[1] for r in on_ray] == ["ok", "ok", "ok"]

@@ -22,7 +22,7 @@ from harness.report import results_files, site
 from harness.report.render import build_site, render
 from harness.store.results import Store
 from harness.store.schema import METRIC_COLUMNS
-from tests.report_fixtures import XSS, Fixture, make_store
+from tests.helpers.report_store import XSS, Fixture, make_store
 
 SCHEMA = Path(report.__file__).with_name("results_schema.json")
 
@@ -57,11 +57,6 @@ def _parse(page: Path) -> Links:
 
 def _pages(site_dir: Path) -> list[Path]:
     return sorted(site_dir.rglob("*.html"))
-
-
-@pytest.fixture()
-def fx(tmp_path: Path) -> Fixture:
-    return make_store(tmp_path)
 
 
 @pytest.fixture()

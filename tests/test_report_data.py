@@ -19,18 +19,16 @@ from harness.report.data import (
 from harness.specs import DEFAULT_BUDGETS
 from harness.specs import BudgetSpec as Budget
 from harness.store.results import CandidateRecord
+from tests.helpers.records import record
 
 
 def _record(
     i: int, acc: float | None, size: float | None, p50: float | None, **kw: str
 ) -> CandidateRecord:
-    fields = {"model": "cnn", "policy": "none", "compression": "int8", "runtime": "onnxruntime"}
-    fields.update(kw)
+    fields: dict[str, str] = {"compression": "int8", **kw}
     status = fields.pop("status", "ok")
-    return CandidateRecord(
-        key=f"k{i}", dataset="digits", status=status, id=i, error=None if status == "ok" else "boom",
-        metrics={"accuracy": acc, "file_bytes": size, "latency_p50_ms": p50}, **fields,
-    )  # fmt: skip
+    metrics = {"accuracy": acc, "file_bytes": size, "latency_p50_ms": p50}
+    return record(f"k{i}", status=status, id=i, metrics=metrics, **fields)
 
 
 def _random_records(rng: np.random.Generator, n: int) -> list[CandidateRecord]:
@@ -160,6 +158,29 @@ def test_compact_cells_drop_trailing_blanks() -> None:
     assert Cell("m", href="a.html").compact(ref) == [2, None, "a.html"]
     assert Cell("x", note="why").compact(ref) == [0, None, None, 3]
     assert list(strings) == ["x", "1.0 KB", "m", "why"]
+
+
+def test_mac_per_second_column_is_macs_times_batch_over_p50_with_its_share_of_the_peak() -> None:
+    def rec(i: int, macs: float, p50: float, batch: int) -> CandidateRecord:
+        return CandidateRecord(
+            key=f"k{i}", dataset="shapes", model="resnet8", policy="none", compression="fp32",
+            runtime="onnxruntime", status="ok", id=i,
+            metrics={"accuracy": 0.9, "file_bytes": 1e5, "latency_p50_ms": p50, "macs": macs},
+            details={"latency": {"batch": batch}},
+        )  # fmt: skip
+
+    records = [rec(1, 12_500_000, 0.25, 1), rec(2, 100_000, 0.01, 8), rec(3, 100_000, None, 1)]
+    column = [c.label for c in leaderboard_table(records, set(), True).columns].index("MAC/s")
+    # 12.5 M MACs in 0.25 ms = 50 G/s, half of a 100 G/s peak; 8 x 100 k in 10 us = 80 G/s
+    table = leaderboard_table(records, set(), True, peak=100e9)
+    cells = {row.cells[1].href: row.cells[column] for row in table.rows}
+    assert cells["candidates/1.html"].text == "50.0 G (50%)"
+    assert cells["candidates/1.html"].value == pytest.approx(50e9)
+    assert cells["candidates/2.html"].text == "80.0 G (80%)"
+    assert cells["candidates/3.html"].text == "–"
+    without_peak = leaderboard_table(records, set(), True)
+    texts = {row.cells[1].href: row.cells[column].text for row in without_peak.rows}
+    assert texts["candidates/1.html"] == "50.0 G" and texts["candidates/2.html"] == "80.0 G"
 
 
 def test_failures_are_grouped_by_reason_most_common_first() -> None:

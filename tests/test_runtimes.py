@@ -11,31 +11,18 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 
 from harness.config.load import LatencySpec, RuntimeSpec
 from harness.errors import MeasurementError, ParamError
 from harness.measure.runner import run_worker
 from harness.measure.runtimes import RUNTIMES, runtimes_for
+from tests.helpers.graphs import gemm_model
 
 ORT = RuntimeSpec("onnxruntime", {"threads": 1, "optimization": "all"})
 LATENCY = LatencySpec(
     batch=1, warmup=2, min_runs=20, min_seconds=0.0, max_runs=1000, timeout_seconds=60
 )
-
-
-def gemm_model(seed: int = 0, n_in: int = 6, n_out: int = 3) -> onnx.ModelProto:
-    rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array(rng.normal(size=(n_out, n_in)).astype(np.float32), "w")
-    b = numpy_helper.from_array(rng.normal(size=(n_out,)).astype(np.float32), "b")
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["input", "w", "b"], ["logits"], transB=1)],
-        "g",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n_in])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_out])],
-        [w, b],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def test_onnxruntime_session_runs_and_binds(tmp_path: Path) -> None:

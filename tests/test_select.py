@@ -23,7 +23,8 @@ from harness.report.select import (
     select,
     unknown_target,
 )
-from harness.store.results import CandidateRecord, Store
+from harness.store.results import CandidateRecord
+from tests.helpers.records import write_runs
 
 
 def _records(n: int = 60, seed: int = 0) -> list[CandidateRecord]:
@@ -109,15 +110,7 @@ def test_units_parse_and_bad_values_say_how_to_write_them() -> None:
 
 
 def _store(tmp_path: Path, records: list[CandidateRecord]) -> Path:
-    db = tmp_path / "r.db"
-    with Store(db) as store:
-        run_id = store.start_run(
-            started_at="t", config={"dataset": {"name": "digits"}}, config_hash="h",
-            harness_version="0", git_revision=None, machine={"cpu": "c"}, machine_hash="m",
-        )  # fmt: skip
-        for r in records:
-            store.add_candidate(run_id, r, "t")
-    return db
+    return write_runs(tmp_path / "r.db", [records])
 
 
 def test_cli_select_export_and_explanation(tmp_path: Path) -> None:

@@ -117,8 +117,8 @@ class Sweep:
                 found.append((int(entry), cmdline.decode(errors="replace")))
         return found
 
-    def running(self, marker: str) -> bool:
-        return any(marker in cmd for _, cmd in self.members())
+    def running(self, *markers: str) -> bool:
+        return any(marker in cmd for _, cmd in self.members() for marker in markers)
 
     def group_gone(self, timeout: float = 20) -> list[tuple[int, str]]:
         """Wait for every process of the group to end; what is left after `timeout`."""
@@ -138,7 +138,8 @@ class Sweep:
 
 
 TRAINING = "spawn_main"  # a training worker (a spawned interpreter)
-MEASURING = "harness.measure.worker"
+# A round runs forked from the per-runtime fork server, or spawned as the worker module.
+MEASURING = ("harness.measure.zygote", "harness.measure.worker")
 
 
 @pytest.fixture()
@@ -227,7 +228,7 @@ def test_sigkill_during_measurement_orphans_nothing_and_resumes(
     sweep = Sweep(_folder(tmp_path, reference[1]))
     sweeps.append(sweep)
     rerun = _kill_resume_compare(
-        sweep, "measurement", lambda: sweep.running(MEASURING), reference[0], True
+        sweep, "measurement", lambda: sweep.running(*MEASURING), reference[0], True
     )
     assert "0 trained, 2 reused from cache" in rerun.stdout
 
@@ -264,7 +265,7 @@ def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(
     (folder / "tiny.toml").write_text(TINY.replace("min_seconds = 0.3", "min_seconds = 1.5"))
     sweep = Sweep(folder).start()
     sweeps.append(sweep)
-    sweep.wait_for("measurement", lambda: sweep.running(MEASURING))
+    sweep.wait_for("measurement", lambda: sweep.running(*MEASURING))
     # The same config once more, while the first is live: refused, nothing measured twice.
     second = sweep.finish()
     assert second.returncode == 2

@@ -14,8 +14,8 @@ import pytest
 from harness.report import data as report_data
 from harness.report.render import render
 from harness.report.site import write_site
-from tests.browser import CHARTS_DRAWN, Browser
-from tests.report_fixtures import XSS, Fixture, make_store
+from tests.helpers.browser import CHARTS_DRAWN, Browser
+from tests.helpers.report_store import XSS, Fixture, make_store
 
 pytestmark = pytest.mark.browser
 
@@ -94,12 +94,12 @@ def test_filters_narrow_the_rows(browser: Browser, site_dir: Path) -> None:
     )
     total = browser.evaluate(f"{visible}.length")
     browser.evaluate(
-        "(() => { const s = document.querySelector('select[data-filter-column=\"13\"]');"
+        "(() => { const s = document.querySelector('select[data-filter-column=\"14\"]');"
         " s.value = 'failed'; s.dispatchEvent(new Event('change')); })()"
     )
     assert browser.evaluate(f"{visible}.length") == 1
     browser.evaluate(
-        "(() => { const s = document.querySelector('select[data-filter-column=\"13\"]');"
+        "(() => { const s = document.querySelector('select[data-filter-column=\"14\"]');"
         " s.value = ''; s.dispatchEvent(new Event('change'));"
         " const t = document.querySelector('[data-filter-text]'); t.value = 'LITERT';"
         " t.dispatchEvent(new Event('input')); })()"

@@ -12,7 +12,7 @@ import pytest
 from harness.report.render import render
 from harness.report.site import write_site
 from harness.store.results import CandidateRecord, Store
-from tests.browser import CHARTS_DRAWN, Browser
+from tests.helpers.browser import CHARTS_DRAWN, Browser
 
 pytestmark = pytest.mark.browser
 

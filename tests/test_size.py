@@ -12,7 +12,7 @@ from harness.compress import apply_chain
 from harness.compress.base import PassContext
 from harness.compress.quantize import Quantize
 from harness.measure.size import file_size, macs, onnx_size, parameters
-from tests.test_compress_graphs import (
+from tests.helpers.graphs import (
     conv_net,
     lstm_model,
     make_model,

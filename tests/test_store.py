@@ -10,6 +10,7 @@ import pytest
 from harness.errors import StoreError
 from harness.store.results import CandidateRecord, Store
 from harness.store.schema import SCHEMA_VERSION
+from tests.helpers.records import record
 
 
 def _start(store: Store, config_hash: str = "h") -> int:
@@ -20,10 +21,9 @@ def _start(store: Store, config_hash: str = "h") -> int:
 
 
 def _record(key: str, status: str = "ok", **metrics: float) -> CandidateRecord:
-    return CandidateRecord(
-        key=key, dataset="digits", model="cnn", policy="none", compression="fp32",
-        runtime="onnxruntime", status=status, error=None if status == "ok" else "boom",
-        metrics=metrics, details={"confusion": [[1, 0], [0, 1]]},
+    return record(
+        key, status=status, compression="fp32", metrics=metrics,
+        details={"confusion": [[1, 0], [0, 1]]},
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from harness.cli.commands import cli
 from harness.config.load import load_config
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
+from tests.helpers.cli import folder_args
 
 MINI = """
 name = "mini"
@@ -63,19 +64,11 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _args(workdir: Path) -> list[str]:
-    return [
-        "--db", str(workdir / "r.db"),
-        "--artifacts", str(workdir / "art"),
-        "--site", str(workdir / "site"),
-    ]  # fmt: skip
-
-
 def test_run_measures_every_candidate_renders_and_reuses_models(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner = CliRunner()
-    first = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    first = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *folder_args(workdir)])
     assert first.exit_code == 0, first.output
     assert "16 candidates measured, 0 failed" in first.output
     assert "2 trained, 0 reused" in first.output
@@ -134,7 +127,7 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
         with Image.open(workdir / "site" / src) as grid:
             assert grid.size == (6 * 56 + 7 * 3, 4 * 56 + 5 * 3)
 
-    second = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    second = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *folder_args(workdir)])
     assert second.exit_code == 0, second.output
     assert "0 trained, 2 reused from cache" in second.output
     assert "0 compressed, 8 reused" in second.output
@@ -167,11 +160,11 @@ def test_run_measures_every_candidate_renders_and_reuses_models(
 
     # New pass code recompresses (but keeps the trained models); a new revision of the
     # architecture retrains.
-    monkeypatch.setattr("harness.sweep.stages.PASSES_VERSION", "next")
-    third = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    monkeypatch.setattr("harness.sweep.keys.PASSES_VERSION", "next")
+    third = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *folder_args(workdir)])
     assert "0 trained, 2 reused from cache; 8 compressed, 0 reused" in third.output
     monkeypatch.setitem(REVISIONS, "small_cnn", REVISIONS["small_cnn"] + 1)
-    fourth = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    fourth = runner.invoke(cli, ["run", str(workdir / "mini.toml"), *folder_args(workdir)])
     assert "2 trained, 0 reused from cache; 8 compressed, 0 reused" in fourth.output
 
 
@@ -225,7 +218,9 @@ def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) ->
         '"ort dynamic" = [{ pass = "ort_int8", mode = "dynamic" }]',
     ).replace('geometric = "geometric"\n', "")
     (workdir / "mini.toml").write_text(text)
-    result = CliRunner().invoke(cli, ["sweep", str(workdir / "mini.toml"), *_args(workdir)[:4]])
+    result = CliRunner().invoke(
+        cli, ["sweep", str(workdir / "mini.toml"), *folder_args(workdir)[:4]]
+    )
     # The sweep completes; the distinct exit status 3 tells a nightly job something failed.
     assert result.exit_code == 3, result.output
     with Store(workdir / "r.db") as store:
@@ -256,7 +251,7 @@ def test_finetune_recovers_pruned_accuracy_and_the_page_reports_it(workdir: Path
         .replace("[runtimes.litert]\nthreads = 1\n", "")
     )
     (workdir / "mini.toml").write_text(text)
-    result = CliRunner().invoke(cli, ["run", str(workdir / "mini.toml"), *_args(workdir)])
+    result = CliRunner().invoke(cli, ["run", str(workdir / "mini.toml"), *folder_args(workdir)])
     assert result.exit_code == 0, result.output
     with Store(workdir / "r.db") as store:
         rows = {r.compression: r for r in store.candidates(1)}

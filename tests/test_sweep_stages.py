@@ -13,7 +13,7 @@ from harness.measure.machine import cpu_isa
 from harness.store.artifacts import Artifacts
 from harness.sweep.plan import CompressJob, make_plan
 from harness.sweep.stages import Built, compress_stage, compressed_key
-from tests.test_compress_graphs import conv_net, inputs_for
+from tests.helpers.graphs import conv_net, inputs_for
 
 RAW = {
     "dataset": {"name": "digits"},

@@ -5,5 +5,8 @@ The only layer that may import every other one; bad input becomes one line and e
 
 from harness.cli import housekeeping as _housekeeping  # noqa: F401  (attaches runs, gc)
 from harness.cli.commands import cli, main
+from harness.cli.executor_options import attach
+
+attach(cli)
 
 __all__ = ["cli", "main"]

@@ -12,7 +12,6 @@ from typing import Any
 import click
 
 from harness import __version__
-from harness.cli.executor_options import executor_options
 from harness.cli.outcome import (
     EXIT_BAD_INPUT,
     as_user_error,
@@ -70,6 +69,9 @@ artifacts_option = click.option(
 config_argument = click.argument(
     "config", required=False, type=click.Path(dir_okay=False, path_type=Path)
 )
+example_option = click.option(
+    "--example", metavar="NAME", help="A built-in example sweep: default | tiny-vision."
+)
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,27 +92,25 @@ def cli() -> None:
 
 
 def _sweep(
-    config_path: Path | None, db: Path, artifacts: Path, executor: str, address: str | None
+    config_path: Path | None, db: Path, artifacts: Path, example: str | None = None
 ) -> tuple[Any, Any]:
+    from harness.cli.executor_options import current_executor
     from harness.config.load import load_config
     from harness.store.results import Store
     from harness.sweep.driver import run_sweep
-    from harness.sweep.executors import make_executor
 
-    config = load_config(config_path)
+    config = load_config(config_path, example)
     check_writable(artifacts, "--artifacts")
     progress = make_progress()
-    jobs = make_executor(executor, address)
     with Store(db) as store:
         try:
-            summary = run_sweep(config, store, artifacts.resolve(), progress, jobs)
+            summary = run_sweep(config, store, artifacts.resolve(), progress, current_executor())
         except Interrupted as exc:
             progress.end()
             _explain_interrupt(exc, config, store)
             raise
         finally:
             progress.end()
-            jobs.close()
         records = store.candidates(summary.run_id)
     counts = summary.counts
     click.echo(
@@ -146,15 +146,16 @@ def _explain_interrupt(exc: Interrupted, config: Any, store: Any) -> None:
 
 @cli.command()
 @config_argument
+@example_option
 @db_option
 @artifacts_option
 @site_option
 @click.option("--top", default=10, show_default=True, help="Rows of the text leaderboard.")
-@executor_options
 def run(
-    config: Path | None, db: Path, artifacts: Path, site_dir: Path, top: int, **where: Any
+    config: Path | None, example: str | None, db: Path, artifacts: Path, site_dir: Path, top: int
 ) -> None:
-    """Sweep CONFIG (default: the built-in digits sweep), store results, render the site.
+    """Sweep CONFIG (default: the built-in digits sweep, or --example NAME), store results,
+    render the site.
 
     Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
     from harness.report.leaderboard import text_leaderboard
@@ -162,7 +163,7 @@ def run(
     from harness.store.results import Store
 
     check_site_target(site_dir)
-    summary, records = _sweep(config, db, artifacts, **where)
+    summary, records = _sweep(config, db, artifacts, example)
     with Store(db) as store:
         index = build_site(store, site_dir, summary.run_id)
     click.echo(text_leaderboard(records, top))
@@ -174,12 +175,11 @@ def run(
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 @artifacts_option
-@executor_options
-def sweep(config: Path, db: Path, artifacts: Path, **where: Any) -> None:
+def sweep(config: Path, db: Path, artifacts: Path) -> None:
     """Measure and store every candidate of CONFIG (no site).
 
     Exit status 3 when the sweep completed but some candidates failed; see `harness -h`."""
-    _, records = _sweep(config, db, artifacts, **where)
+    _, records = _sweep(config, db, artifacts)
     sys.exit(failed_summary(records))
 
 
@@ -384,13 +384,15 @@ def select(
     "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: Path, force: bool) -> None:
-    """Write a commented example config (the built-in default) to PATH."""
-    from harness.config.load import default_config_text
+@example_option
+def init(path: Path, force: bool, example: str | None) -> None:
+    """Write a commented example config (the built-in default, or --example NAME) to PATH."""
+    from harness.config.examples import DEFAULT_EXAMPLE, example_text
 
+    text = example_text(example or DEFAULT_EXAMPLE)
     if path.exists() and not force:
         raise HarnessError(f"{path} already exists; pass --force to overwrite it")
-    path.write_text(default_config_text())
+    path.write_text(text)
     click.echo(f"wrote {path}; run it with: harness run {path}")
 
 

@@ -42,6 +42,8 @@ PASSES.register("float16", "harness.compress.quantize:Float16")
 PASSES.register("ort_int8", "harness.compress.ort_quant:OrtInt8")
 PASSES.register("prune", "harness.compress.prune:Prune")
 PASSES.register("svd", "harness.compress.lowrank:Svd")
+PASSES.register("distill", "harness.compress.training_steps:Distill")
+PASSES.register("qat", "harness.compress.training_steps:Qat")
 
 
 def for_cpu(passes: Sequence[Pass], arch: str, flags: Sequence[str]) -> tuple[Pass, ...]:

@@ -70,6 +70,8 @@ class OrtInt8:
     """Delegates to onnxruntime.quantization: quantize_static (QDQ) or quantize_dynamic."""
 
     name: ClassVar[str] = "ort_int8"
+    # Its output is onnxruntime's quantizer's: an upgrade makes a new cache entry.
+    libraries: ClassVar[tuple[str, ...]] = ("onnxruntime",)
     mode: str = "static"
     calibrate: str = "minmax"
     per_channel: bool = True

@@ -34,8 +34,9 @@ from harness.compress.graph import (
     set_initializer,
 )
 from harness.compress.layers import Layer, weight_layers
+from harness.errors import ParamError
 
-__all__ = ["Group", "Prune", "channel_groups", "choose_channels", "smallest_mask"]
+__all__ = ["Group", "Prune", "channel_groups", "choose_channels", "round_kept", "smallest_mask"]
 
 SCOPES = ("global", "layer")
 
@@ -64,13 +65,31 @@ def smallest_mask(arrays: list[np.ndarray], ratio: float, per_layer: bool) -> li
 
 
 def choose_channels(
-    scores: dict[str, np.ndarray], ratio: float, per_layer: bool
+    scores: dict[str, np.ndarray], ratio: float, per_layer: bool, round_to: int = 1
 ) -> dict[str, np.ndarray]:
     """Sorted indices of the channels to keep per layer; every layer keeps at least one.
 
     Global scope ranks channels by their L1 norm relative to their layer's mean, so layers
-    of different fan-in compete fairly and weaker layers lose more channels.
+    of different fan-in compete fairly and weaker layers lose more channels. With
+    `round_to` > 1 each kept count is then rounded to a multiple of it (see `round_kept`).
     """
+    keep = _choose(scores, ratio, per_layer)
+    if round_to == 1:
+        return keep
+    return {label: round_kept(scores[label], len(kept), round_to) for label, kept in keep.items()}
+
+
+def round_kept(scores: np.ndarray, n_keep: int, round_to: int) -> np.ndarray:
+    """The `n_keep` strongest channels, their count rounded to the nearest multiple of
+    `round_to` (at least one multiple): vectorised kernels run a count like 24 faster
+    than 21. A count that rounds up to all channels or beyond keeps the layer whole."""
+    target = max(round_to, _round_half_up(n_keep / round_to) * round_to)
+    if target >= len(scores):
+        return np.arange(len(scores), dtype=np.int64)
+    return np.sort(np.argsort(-scores, kind="stable")[:target]).astype(np.int64)
+
+
+def _choose(scores: dict[str, np.ndarray], ratio: float, per_layer: bool) -> dict[str, np.ndarray]:
     if per_layer:
         keep = {}
         for label, s in scores.items():
@@ -171,10 +190,12 @@ def channel_groups(
     return groups
 
 
-def prune_structured(model: onnx.ModelProto, ratio: float, per_layer: bool) -> PassResult:
+def prune_structured(
+    model: onnx.ModelProto, ratio: float, per_layer: bool, round_to: int = 1
+) -> PassResult:
     layers, skipped = weight_layers(model.graph)
     groups = channel_groups(model, layers, skipped)
-    keep = choose_channels({g.label: g.scores(model) for g in groups}, ratio, per_layer)
+    keep = choose_channels({g.label: g.scores(model) for g in groups}, ratio, per_layer, round_to)
     work = copy_model(model)
     names = Names(work.graph)
     changed: set[str] = set()
@@ -237,38 +258,53 @@ class Prune:
     ratio: float
     structured: bool = False
     scope: str = "global"
+    round_to: int = 1  # structured: kept channel counts are multiples of this
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Prune:
-        p = Params(params, ["ratio", "structured", "scope"])
+        p = Params(params, ["ratio", "structured", "scope", "round_to"])
+        structured = p.boolean("structured", default=False)
+        round_to = p.integer("round_to", 1, 256, default=1)
+        if round_to > 1 and not structured:
+            raise ParamError("round_to", "rounds kept channel counts; set structured = true too")
         return cls(
             ratio=p.number("ratio", 0, 1, hi_open=True),
-            structured=p.boolean("structured", default=False),
+            structured=structured,
             scope=p.choice("scope", SCOPES, default="global"),
+            round_to=round_to,
         )
 
     def spec(self) -> dict[str, Any]:
+        # round_to enters the spec only when set, so earlier prune settings keep their keys.
+        rounding = {"round_to": self.round_to} if self.round_to > 1 else {}
         return {
             "pass": self.name,
             "ratio": self.ratio,
             "structured": self.structured,
             "scope": self.scope,
+            **rounding,
         }
 
     def label(self) -> str:
-        """'prune 50%'; 'prune 50% channels' when structured, ' per-layer' for layer scope."""
+        """'prune 50%'; 'prune 50% channels' when structured, ' per-layer' for layer scope,
+        ' /8' when kept counts are rounded to multiples of 8."""
         extra = (" channels" if self.structured else "") + (
             " per-layer" if self.scope == "layer" else ""
         )
-        return f"prune {percent(self.ratio)}{extra}"
+        rounding = f" /{self.round_to}" if self.round_to > 1 else ""
+        return f"prune {percent(self.ratio)}{extra}{rounding}"
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
-        run = prune_structured if self.structured else prune_unstructured
-        result = run(model, self.ratio, self.scope == "layer")
+        per_layer = self.scope == "layer"
+        if self.structured:
+            result = prune_structured(model, self.ratio, per_layer, self.round_to)
+        else:
+            result = prune_unstructured(model, self.ratio, per_layer)
         notes = {
             "ratio": self.ratio,
             "structured": self.structured,
             "scope": self.scope,
+            "round_to": self.round_to,
             **result.notes,
         }
         return PassResult(result.model, notes)

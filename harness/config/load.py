@@ -8,11 +8,11 @@ Every problem in the file is collected and reported together, one line each, as
 from __future__ import annotations
 
 import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from harness.config import report_section, sections
+from harness.config.examples import DEFAULT_EXAMPLE, example_source, example_text
 from harness.errors import ConfigError
 from harness.specs import (
     CompressionSpec,
@@ -29,18 +29,20 @@ __all__ = [
     "TrainingSpec", "default_config_text", "load_config", "parse_config",
 ]  # fmt: skip
 
-DEFAULT_CONFIG_NAME = "default.toml"
-
 
 def default_config_text() -> str:
     """The built-in default sweep, also what `harness init` writes."""
-    return resources.files("harness.config").joinpath(DEFAULT_CONFIG_NAME).read_text()
+    return example_text(DEFAULT_EXAMPLE)
 
 
-def load_config(path: Path | None) -> Config:
-    """Parse a config file (None: the built-in default); raise ConfigError listing every problem."""
+def load_config(path: Path | None, example: str | None = None) -> Config:
+    """Parse a config file (None: the built-in `example`, by default the default sweep);
+    raise ConfigError listing every problem."""
+    if path is not None and example is not None:
+        raise ConfigError(f"give a config file or --example {example}, not both")
     if path is None:
-        source, text = "<default config>", default_config_text()
+        name = example or DEFAULT_EXAMPLE
+        source, text = example_source(name), example_text(name)
     else:
         source = str(path)
         text = read_config_text(path)

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.config.grid import GridError, expand, find_sweeps
 from harness.errors import ParamError
+from harness.hashing import hash_path
 from harness.registry import nearest
 from harness.specs import (
     CompressionSpec,
@@ -111,24 +112,30 @@ def _one_of(choices: list[str]) -> Callable:
 
 
 def dataset(sec: Section, base_dir: Path) -> DatasetSpec:
-    from harness.train.datasets import DATASETS
+    from harness.train.datasets import DATASETS, INT_PARAMS
 
     name = sec.get("name", str, check=_one_of(DATASETS.names()))
     params: dict[str, Any] = {}
+    for key, (default, lo, hi) in INT_PARAMS.get(name or "", {}).items():
+        params[key] = sec.get(key, int, default=default, check=_between(lo, hi))
+    sha256 = None
     if name in ("npz", "image_folder"):
         path = sec.get("path", str)
         if path is not None:
             resolved = (base_dir / path).resolve()
             if not resolved.exists():
                 sec.error("path", f"{path}: no such file or folder (relative to the config file)")
+            else:
+                sha256 = hash_path(resolved)
             params["path"] = str(resolved)
     val = sec.get("val_fraction", NUMBER, default=0.15, check=_between(0, 0.5, lo_open=True))
     test = sec.get("test_fraction", NUMBER, default=0.25, check=_between(0, 0.5, lo_open=True))
     normalize = sec.get("normalize", bool, default=True)
     sec.finish()
     return DatasetSpec(
-        name=name or "", params=params, val_fraction=val, test_fraction=test, normalize=normalize
-    )
+        name=name or "", params=params, val_fraction=val, test_fraction=test, normalize=normalize,
+        sha256=sha256,
+    )  # fmt: skip
 
 
 def data_kind(dataset: DatasetSpec) -> str:
@@ -252,6 +259,7 @@ def policies(value: Any, errors: list[tuple[str, str]], data_kind: str) -> list[
 
 def compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionSpec]:
     from harness.compress import PASSES
+    from harness.train.steps import chain_problem
 
     out: list[CompressionSpec] = []
     for name, entry in _named_tables(value, "compression", errors).items():
@@ -302,6 +310,10 @@ def compressions(value: Any, errors: list[tuple[str, str]]) -> list[CompressionS
                     passes.append(PASSES.get(step["pass"]).from_params(params))
                 except ParamError as exc:
                     _once(errors, f"{where}.{exc.key}", exc.message)
+            if len(passes) == len(chain):
+                problem = chain_problem(passes, finetune_epochs or 0)
+                if problem:
+                    _once(errors, f"{prefix}[{problem[0]}].pass", problem[1])
             if any(c.name == setting for c in out):
                 _once(errors, path, f"makes the setting '{setting}', which is already named")
             out.append(

@@ -61,6 +61,11 @@ def _native_stderr_into(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
+# What makes a quantized flatbuffer besides the harness: the quantizer, and the LiteRT
+# interpreter its calibration runs on. Their versions are part of the file's cache key.
+QUANTIZER_LIBRARIES = ("ai-edge-quantizer", "ai-edge-litert")
+
+
 def quantize_tflite(
     model: bytes, mode: str, calibration: np.ndarray | None, input_name: str
 ) -> bytes:

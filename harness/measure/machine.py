@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.hashing import hash_spec
+from harness.measure.peak import peak_macs_per_second
 
 PACKAGES = ("numpy", "onnx", "onnxruntime", "ai-edge-litert", "torch", "scikit-learn", "scipy")
 
@@ -93,6 +94,8 @@ def describe_machine() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": package_versions(),
+        # float32 MACs/s one core reaches: how close to compute-bound a latency is
+        "peak_macs_per_s": round(peak_macs_per_second()),
     }
 
 

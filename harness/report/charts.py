@@ -21,7 +21,8 @@ from harness.report.axes import (
     runtime_color,
     time_unit,
 )
-from harness.report.data import compression_family, pareto_front
+from harness.report.data import pareto_front
+from harness.report.families import candidate_family
 from harness.store.results import CandidateRecord
 
 Figure = dict[str, Any]
@@ -120,8 +121,9 @@ def accuracy_scatter(records: Sequence[CandidateRecord], metric: str) -> Figure:
         axes = {"xaxis": "x" if n == 1 else f"x{n}", "yaxis": "y"}
         mine = [r for r in ok if panel is None or r.policy == panel]
         groups: dict[tuple[str, str], list[CandidateRecord]] = {}
-        for r in sorted(mine, key=lambda r: (r.runtime, compression_family(r.compression))):
-            groups.setdefault((r.runtime, compression_family(r.compression)), []).append(r)
+        families = {r.id: candidate_family(r) for r in mine}  # distill/qat by their chain
+        for r in sorted(mine, key=lambda r: (r.runtime, families[r.id])):
+            groups.setdefault((r.runtime, families[r.id]), []).append(r)
         for (runtime, family), group in groups.items():
             inside = []
             for r in group:

@@ -26,6 +26,7 @@ from harness.report.formats import (
     fmt_si,
 )
 from harness.report.history import Series
+from harness.report.throughput import fmt_throughput, macs_per_second
 from harness.report.ties import Pick
 from harness.specs import DEFAULT_BUDGETS, BudgetSpec
 from harness.store.results import CandidateRecord
@@ -263,24 +264,30 @@ LEADERBOARD_COLUMNS = (
     Column("accuracy [95% CI]", numeric=True), Column("robust", numeric=True, title="accuracy on the perturbed test set"),
     Column("file", numeric=True), Column("compressed", numeric=True, title="file size after zlib"),
     Column("params", numeric=True), Column("MACs", numeric=True),
-    Column("p50", numeric=True), Column("p90", numeric=True), Column("status"),
+    Column("p50", numeric=True), Column("p90", numeric=True),
+    Column("MAC/s", numeric=True, title="MACs per second at p50, and the share of one core's measured float32 peak: near it, latency is compute-bound; far below, call overhead decides"),
+    Column("status"),
 )  # fmt: skip
 
 
 def leaderboard_table(
-    records: Sequence[CandidateRecord], front_ids: set[int | None], inline: bool
+    records: Sequence[CandidateRecord],
+    front_ids: set[int | None],
+    inline: bool,
+    peak: float | None = None,
 ) -> Table:
-    """Every candidate: ranked ones first, then the failed ones with their reason."""
+    """Every candidate: ranked first, then failed ones with their reason; MAC/s vs `peak`."""
     ranked = rank(records)
     ranked_ids = {r.id for r in ranked}
     ordered = ranked + [r for r in records if r.id not in ranked_ids]
-    rows = tuple(_leaderboard_row(r, r.id in front_ids) for r in ordered)
-    filters = (_select("runtime", 4, rows), _select("status", 13, rows))
+    rows = tuple(_leaderboard_row(r, r.id in front_ids, peak) for r in ordered)
+    filters = (_select("runtime", 4, rows), _select("status", 14, rows))
     return Table("leaderboard", LEADERBOARD_COLUMNS, rows, filters, inline)
 
 
-def _leaderboard_row(r: CandidateRecord, on_front: bool) -> Row:
+def _leaderboard_row(r: CandidateRecord, on_front: bool, peak: float | None) -> Row:
     m = r.metric
+    rate = macs_per_second(r)
     return Row(
         (
             Cell("★" if on_front else ""),  # blanks sort last: a click brings the front up
@@ -299,10 +306,8 @@ def _leaderboard_row(r: CandidateRecord, on_front: bool) -> Row:
             Cell(fmt_si(m("macs")), _num(m("macs"))),
             Cell(fmt_ms(m("latency_p50_ms")), _num(m("latency_p50_ms"))),
             Cell(fmt_ms(m("latency_p90_ms")), _num(m("latency_p90_ms"))),
-            Cell(
-                r.status,
-                note=short_reason(r.error) if r.status != "ok" else None,
-            ),
+            Cell(fmt_throughput(rate, peak), _num(rate)),
+            Cell(r.status, note=short_reason(r.error) if r.status != "ok" else None),
         ),  # fmt: skip
         "ok" if r.status == "ok" else "failed",
     )

@@ -3,7 +3,6 @@ history and run pages, built from stored records (pure: no I/O but the store's q
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from harness.report.data import (
     candidate_href,
     failure_groups,
     fp32_baselines,
-    history_table,
     leaderboard_table,
 )
 from harness.report.formats import (
@@ -38,13 +36,10 @@ from harness.report.formats import (
 from harness.report.history import (
     Series,
 )
+from harness.report.training_steps import step_curves, step_notes, step_sections
 from harness.specs import DEFAULT_BUDGETS, BudgetSpec
 from harness.store.results import CandidateRecord, Run
 
-# history.html charts every regressed series (up to HISTORY_CHARTS), and at least the
-# HISTORY_MIN_CHARTS first; every candidate page charts its own series.
-HISTORY_CHARTS = 30
-HISTORY_MIN_CHARTS = 6
 Pairs = list[tuple[str, str]]
 
 
@@ -76,13 +71,14 @@ def index_page(
     budgets: Sequence[BudgetSpec] = DEFAULT_BUDGETS,
 ) -> dict[str, Any]:
     ok = sum(r.status == "ok" for r in records)
+    peak = ctx.run.machine.get("peak_macs_per_s")  # runs stored before it was measured lack it
     baselines = fp32_baselines(records)
     picks = [
         {
             "label": p.budget.label,
             "record": p.pick,
             "href": candidate_href(p.pick) if p.pick else None,
-            "summary": _summary(p.pick) if p.pick else {},
+            "summary": summary(p.pick) if p.pick else {},
             "versus": _versus(p.pick, p.baseline) if p.pick else MISSING,
             "tied": p.tied,
         }
@@ -105,7 +101,7 @@ def index_page(
         cpu=str(ctx.run.machine.get("cpu", MISSING)),
         front_count=len(front_ids),
         baselines=[
-            {"record": r, "href": candidate_href(r), "summary": _summary(r)}
+            {"record": r, "href": candidate_href(r), "summary": summary(r)}
             for r in baselines.values()
         ],
         picks=picks,
@@ -131,11 +127,12 @@ def index_page(
         tie_rule=ties.RULE_TEXT,
         figures=figures,
         previews=previews,
-        table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows),
+        peak=fmt_si(peak) if peak else None,
+        table=leaderboard_table(records, front_ids, len(records) <= ctx.inline_rows, peak),
     )
 
 
-def _summary(r: CandidateRecord) -> dict[str, str]:
+def summary(r: CandidateRecord) -> dict[str, str]:
     m = r.metric
     return {
         "accuracy": fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high")),
@@ -172,6 +169,7 @@ def candidate_page(
     if series and len(series.points) > 1:
         figures["trend"] = detail_charts.trend(series, ctx.run.machine_hash)
     label = f"{r.model} · {r.policy} · {r.compression} · {r.runtime}"
+    curves = step_curves(d, figures)  # adds the loss curves to figures
     return ctx.page(
         "../",
         "candidate",
@@ -190,12 +188,13 @@ def candidate_page(
             for row in d.get("per_class", [])
         ],
         binary=d.get("binary"),
-        notes=[fmt_spec(n) for n in d.get("compression_notes", [])],
+        notes=step_notes(d),
         figures=figures,
+        curves=curves,
         model_href=f"../models/{quote(model[0])}" if model else None,
         model_name=model[0] if model else None,
         card=_model_card(ctx, r),
-        other_machine=_other_machine(series, ctx.run.machine_hash),
+        other_machine=other_machine_runs(series, ctx.run.machine_hash),
     )
 
 
@@ -257,7 +256,7 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
     ]  # fmt: skip
     sections = [
         ("Settings", settings), ("Training", train), ("Accuracy", accuracy),
-        ("Latency", timing), ("Size", size),
+        ("Latency", timing), ("Size", size), *step_sections(d),
     ]  # fmt: skip
     for note in d.get("compression_notes") or []:
         if note.get("pass") == "finetune":
@@ -311,87 +310,7 @@ def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
     ]  # fmt: skip
 
 
-def _other_machine(series: Series | None, machine_hash: str) -> int:
+def other_machine_runs(series: Series | None, machine_hash: str) -> int:
     if series is None:
         return 0
     return sum(p.status == "ok" and p.machine_hash != machine_hash for p in series.points)
-
-
-def history_page(
-    ctx: Context, series: list[Series], records: list[CandidateRecord]
-) -> dict[str, Any]:
-    hrefs = {r.key: candidate_href(r) for r in records}
-    machine = ctx.run.machine_hash
-    regressed = sum(bool(s.regressions) for s in series)  # history_series sorts these first
-    charted = [
-        {
-            "label": s.label,
-            "href": hrefs.get(s.label.key),
-            "regressions": [f"run {g.run_id}: {g.text}" for g in s.regressions],
-            "inconclusive": [f"run {g.run_id}: {g.text}" for g in s.inconclusive],
-            "figure": detail_charts.trend(s, machine),
-            "other_machine": _other_machine(s, machine),
-        }
-        for s in series[: min(HISTORY_CHARTS, max(HISTORY_MIN_CHARTS, regressed))]
-    ]
-    return ctx.page(
-        "",
-        "history",
-        title="History",
-        run_count=len({p.run_id for s in series for p in s.points}),
-        series_count=len(series),
-        regressed=sum(bool(s.latest_regressions()) for s in series),
-        inconclusive=sum(bool(s.latest_inconclusive()) for s in series),
-        charted=charted,
-        charted_regressed=min(regressed, len(charted)),
-        table=history_table(series, hrefs, machine, len(series) <= ctx.inline_rows),
-    )
-
-
-def runs_page(ctx: Context, counts: dict[int, tuple[int, int]]) -> dict[str, Any]:
-    rows = [
-        {
-            "run": r,
-            "started": fmt_time(r.started_at),
-            "finished": fmt_time(r.finished_at),
-            "config": str(r.config.get("name", MISSING)) if r.kind == "sweep" else "bench",
-            "ok": counts.get(r.id, (0, 0))[0],
-            "failed": counts.get(r.id, (0, 0))[1],
-            "cpu": str(r.machine.get("cpu", MISSING)),
-            "same_machine": r.machine_hash == ctx.run.machine_hash,
-        }
-        for r in reversed(ctx.runs)
-    ]
-    return ctx.page("", "runs", title="Runs", rows=rows)
-
-
-def run_page(
-    ctx: Context,
-    run: Run,
-    counts: tuple[int, int],
-    measured: Sequence[CandidateRecord] = (),
-    conditions: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A run's facts; a bench run (one file on each runtime) also lists what it measured;
-    `conditions` (harness.report.conditions) how the machine behaved while it timed."""
-    machine = {k: v for k, v in run.machine.items() if k != "versions"}
-    total = run.timings.get("total") or sum(run.timings.values())
-    return ctx.page(
-        "../",
-        "runs",
-        title=f"Run {run.id}",
-        shown=run,
-        started=fmt_time(run.started_at),
-        finished=fmt_time(run.finished_at),
-        ok=counts[0],
-        failed=counts[1],
-        config=json.dumps(run.config, indent=2, sort_keys=True),
-        machine=[(k, str(v)) for k, v in sorted(machine.items())],
-        versions=sorted((k, str(v)) for k, v in (run.machine.get("versions") or {}).items()),
-        timings=[
-            (stage, fmt_seconds(s), fmt_pct(s / total) if total and stage != "total" else "")
-            for stage, s in run.timings.items()
-        ],
-        measured=[{"record": r, "summary": _summary(r)} for r in measured],
-        conditions=conditions or {"facts": [], "busy": 0, "rounds": 0},
-    )

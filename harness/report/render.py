@@ -40,15 +40,9 @@ from harness.report.history import (
     history_series,
 )
 from harness.report.noise import same_file_changes
-from harness.report.pages import (
-    Context,
-    candidate_page,
-    history_page,
-    index_page,
-    run_page,
-    runs_page,
-)
+from harness.report.pages import Context, candidate_page, index_page
 from harness.report.results_files import results_csv, results_json
+from harness.report.run_pages import history_page, run_page, runs_page
 from harness.report.site import SiteFile, write_site
 from harness.store.liveness import shown_status
 from harness.store.results import CandidateRecord, Store

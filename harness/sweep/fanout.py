@@ -16,12 +16,11 @@ import numpy as np
 
 from harness.store.artifacts import Artifacts
 from harness.sweep.executors import Executor, Task
+from harness.sweep.keys import compressed_key, converted_key
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
 from harness.sweep.stages import (
-    CONVERTER_VERSION,
     Built,
     compress_stage,
-    compressed_key,
     convert_stage,
     for_this_cpu,
     train_stage,
@@ -87,12 +86,10 @@ def _quantizes(candidates: Sequence[Candidate]) -> list[str]:
 def _cached(job: CompressJob, quantizes: Sequence[str], artifacts: Artifacts) -> bool:
     """Whether the job's compressed model and every conversion it needs are in the cache
     (then a worker would only start up to find them)."""
-    key = compressed_key(job, for_this_cpu(job.compression.passes))
-    if artifacts.get("compressed", key, "onnx") is None:
+    passes = for_this_cpu(job.compression.passes)
+    if artifacts.get("compressed", compressed_key(job, passes), "onnx") is None:
         return False
-    return all(
-        artifacts.get("tflite", f"{key}-c{CONVERTER_VERSION}-{q}", "tflite") for q in quantizes
-    )
+    return all(artifacts.get("tflite", converted_key(job, q, passes), "tflite") for q in quantizes)
 
 
 def prepare_all(

@@ -13,28 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.compress import PASSES_VERSION
 from harness.errors import HarnessError
-from harness.hashing import hash_spec
 from harness.measure.latency import keep_samples, summarize
 from harness.measure.metrics import accuracy, classification_report, correct_bits, parity
 from harness.measure.runner import WorkerResult
 from harness.store.artifacts import Artifacts
+from harness.sweep.keys import compressed_key, converted_key
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
 from harness.train.datasets import Splits
-
-CONVERTER_VERSION = "1"
-
-
-def compressed_key(job: CompressJob, passes: Sequence[Any] | None = None) -> str:
-    """The cache key of a compressed model: the job's settings, the passes' code version and,
-    when `passes` (the job's passes resolved for a CPU) differ from the config's, their
-    resolved settings: an int8 model made for a VNNI CPU is not the one made for AVX2."""
-    key = f"{job.key}-p{PASSES_VERSION}"
-    resolved = [p.spec() for p in passes] if passes is not None else None
-    if resolved is None or resolved == [p.spec() for p in job.compression.passes]:
-        return key
-    return f"{key}-{hash_spec(resolved, length=8)}"
 
 
 def for_this_cpu(passes: Sequence[Any]) -> list[Any]:
@@ -130,7 +116,12 @@ def compress_stage(
     model = onnx.load(str(trained.path))
     ctx = PassContext(calibration=calibration, input_name=model.graph.input[0].name)
     finetuned: list[dict[str, Any]] = []
-    if job.compression.finetune_epochs:
+    if any(getattr(p, "trains", False) for p in passes):  # distill, qat
+        from harness.sweep.training_steps import run_training_steps
+
+        model, remaining, finetuned = run_training_steps(job, trained, splits, config, artifacts)
+        passes = for_this_cpu(remaining)
+    elif job.compression.finetune_epochs:
         model, remaining, ft_notes = _finetune(job, splits, config, artifacts)
         passes = for_this_cpu(remaining)
         finetuned.append({"pass": "finetune", **ft_notes})
@@ -187,8 +178,8 @@ def convert_stage(
     calibration: np.ndarray | None = None,
 ) -> Built:
     """ONNX -> .tflite, then LiteRT's own quantizer when the target asks for it."""
-    source = compressed.path.stem  # the compressed model's cache key, CPU choices included
-    key = f"{source}-c{CONVERTER_VERSION}-{quantize}"
+    key = converted_key(job, quantize, for_this_cpu(job.compression.passes))
+    source = compressed.path.stem  # the compressed model's key: what `harness gc` follows
     cached = artifacts.get("tflite", key, "tflite")
     if cached:
         return Built(cached[0], cached[1], reused=True)

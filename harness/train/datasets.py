@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.errors import DataError
 from harness.registry import Registry
+from harness.train import shapes
 from harness.train.npz import read_npz
 
 __all__ = ["DATASETS", "Dataset", "Normalization", "Splits", "load", "read_npz", "split"]
@@ -265,11 +266,20 @@ def _mode(path: Path) -> str:
         return "L"
 
 
+def _shapes(params: dict[str, Any]) -> Dataset:
+    x, y, assignment = shapes.load_shapes(params)
+    return Dataset("shapes", "image", x, y, shapes.CLASSES, assignment)
+
+
 DATASETS: Registry[Callable[[dict[str, Any]], Dataset]] = Registry("dataset")
 DATASETS.register("digits", _digits)
 DATASETS.register("breast_cancer", _breast_cancer)
 DATASETS.register("npz", _npz)
 DATASETS.register("image_folder", _image_folder)
+DATASETS.register("shapes", _shapes)
+
+# Integer settings a dataset takes from the config's [dataset] table: name -> (default, lo, hi).
+INT_PARAMS: dict[str, dict[str, tuple[int, int, int]]] = {"shapes": shapes.PARAMS}
 
 
 def load(name: str, params: dict[str, Any]) -> Dataset:

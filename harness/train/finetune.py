@@ -148,6 +148,7 @@ def finetune(
         for module, zeros in masks.zeros().items():
             layers.setdefault(module, {})["zeros"] = zeros
         model = onnx.load_from_string(export_onnx(work, splits))
+    remaining = tuple(_held_at_zero(p, model) for p in remaining)
     _check_exact(model, [p for p in remaining if _name(p) in STRUCTURAL], splits)
     notes = {
         "epochs": epochs,
@@ -160,6 +161,26 @@ def finetune(
         "layers": layers,
     }
     return FinetuneResult(model, remaining, notes)
+
+
+def _held_at_zero(p: Any, model: onnx.ModelProto) -> Any:
+    """A structured prune with round_to, repeated on the fine-tuned export, becomes the
+    unrounded global prune of exactly the channels fine-tuning held at zero (they score 0,
+    so they go first): deciding the rounding again on fine-tuned weights, where the zeros
+    no longer add up to the ratio, could take live channels. Other passes are returned as
+    they are."""
+    if _name(p) != "prune" or not p.structured or p.round_to == 1:
+        return p
+    from dataclasses import replace
+
+    from harness.compress.layers import weight_layers
+    from harness.compress.prune import channel_groups
+
+    layers, skipped = weight_layers(model.graph)
+    groups = channel_groups(model, layers, skipped)
+    total = sum(g.channels for g in groups)
+    dead = sum(int(np.count_nonzero(g.scores(model) == 0)) for g in groups)
+    return replace(p, ratio=dead / total if total else 0.0, scope="global", round_to=1)
 
 
 def _check_exact(model: onnx.ModelProto, repeated: list[Any], splits: Splits) -> None:

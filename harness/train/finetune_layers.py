@@ -192,7 +192,8 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
     notes: dict[str, dict[str, Any]] = {
         by_label[label].name: {"skipped": reason} for label, reason in skipped.items()
     }
-    keep = choose_channels({g.label: g.scores(model) for g in groups}, p.ratio, p.scope == "layer")
+    scores = {g.label: g.scores(model) for g in groups}
+    keep = choose_channels(scores, p.ratio, p.scope == "layer", p.round_to)
     for g in groups:
         kept = keep[g.label]
         for member in g.plans:

@@ -51,6 +51,18 @@ def _prepare_batch(
     return x_aug.astype(np.float32), t_aug
 
 
+# A batch's loss: (logits, model input, soft targets) -> (loss tensor, named parts to record).
+Loss = Callable[[Any, np.ndarray, np.ndarray], tuple[Any, dict[str, float]]]
+
+
+def soft_cross_entropy(logits: Any, xb: np.ndarray, tb: np.ndarray) -> tuple[Any, dict[str, float]]:
+    """Cross-entropy against soft targets (one-hot, or mixed by mixup/cutmix)."""
+    import torch
+
+    loss = torch.sum(-torch.from_numpy(tb) * torch.log_softmax(logits, dim=1), dim=1).mean()
+    return loss, {}
+
+
 @dataclass(frozen=True)
 class FitResult:
     start_accuracy: float  # validation accuracy of the net as it was handed in (epoch 0)
@@ -58,6 +70,9 @@ class FitResult:
     best_loss: float
     best_epoch: int  # 0: no epoch beat the starting point
     epochs_run: int
+    # Per epoch (0 = as handed in): train_loss (batch mean), its named parts, val_loss and
+    # val_accuracy; what a candidate page draws as training curves.
+    history: tuple[dict[str, float], ...] = ()
 
 
 def _validate(net: Any, x_val: Any, y_val: np.ndarray) -> tuple[float, float]:
@@ -80,11 +95,13 @@ def fit(
     epochs: int,
     lr: float,
     after_step: Callable[[], None] | None = None,
+    loss_fn: Loss = soft_cross_entropy,
 ) -> FitResult:
     """The epoch loop shared by training and post-compression fine-tuning.
 
     Cosine schedule from `lr`, soft-target loss (mixup/cutmix labels), `after_step` after
-    every optimizer step (fine-tuning re-applies pruning masks there). Best = highest
+    every optimizer step (fine-tuning re-applies pruning masks there); `loss_fn` replaces
+    the loss (distillation adds the teacher's soft targets). Best = highest
     validation accuracy, ties broken by lower validation loss: a small validation split
     saturates its accuracy early and the loss still tells models apart. Stops after
     `training.patience` epochs without a new best; leaves `net` at its best, in eval mode.
@@ -98,30 +115,42 @@ def fit(
     y_val = splits.val[1]
     start_acc, start_loss = _validate(net, x_val, y_val)
     best = (start_acc, start_loss, 0, {k: v.clone() for k, v in net.state_dict().items()})
+    history = [{"epoch": 0, "val_loss": _r(start_loss), "val_accuracy": _r(start_acc)}]
     epochs_run = 0
     for epoch in range(1, epochs + 1):
         net.train()
         order = rng.permutation(len(y_train))
+        sums: dict[str, float] = {}
         for start in range(0, len(order), training.batch_size):
             idx = order[start : start + training.batch_size]
             xb, tb = _prepare_batch(policy, splits, x_train[idx], y_train[idx], rng)
             optimizer.zero_grad()
             logits = net(torch.from_numpy(xb))
-            loss = torch.sum(-torch.from_numpy(tb) * torch.log_softmax(logits, dim=1), dim=1).mean()
+            loss, parts = loss_fn(logits, xb, tb)
             loss.backward()
             optimizer.step()
             if after_step is not None:
                 after_step()
+            for key, value in {"train_loss": loss.item(), **parts}.items():
+                sums[key] = sums.get(key, 0.0) + value * len(idx)
         scheduler.step()
         epochs_run = epoch
         val_acc, val_loss = _validate(net, x_val, y_val)
+        means = {key: _r(total / len(order)) for key, total in sums.items()}
+        history.append(
+            {"epoch": epoch, **means, "val_loss": _r(val_loss), "val_accuracy": _r(val_acc)}
+        )
         if (val_acc, -val_loss) > (best[0], -best[1]):
             best = (val_acc, val_loss, epoch, {k: v.clone() for k, v in net.state_dict().items()})
         elif epoch - best[2] >= training.patience:
             break
     net.load_state_dict(best[3])
     net.eval()
-    return FitResult(start_acc, best[0], best[1], best[2], epochs_run)
+    return FitResult(start_acc, best[0], best[1], best[2], epochs_run, tuple(history))
+
+
+def _r(x: float) -> float:
+    return round(float(x), 6)
 
 
 def train(
@@ -191,7 +220,7 @@ def export_onnx(net: Any, splits: Splits) -> bytes:
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
         )
-    data = buffer.getvalue()
+    data = _unshare_constants(onnx.load_from_string(buffer.getvalue())).SerializeToString()
     onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     with torch.no_grad():
         expected = net(sample).numpy()
@@ -203,3 +232,23 @@ def export_onnx(net: Any, splits: Splits) -> bytes:
     if diff > 1e-5:
         raise HarnessError(f"ONNX export differs from PyTorch by {diff:.2e} (> 1e-5); not used")
     return data
+
+
+def _unshare_constants(model: Any) -> Any:
+    """Give each Identity of an initializer its own copy of it. torch's exporter shares
+    equal folded constants (e.g. the zero biases of BatchNorms folded into bias-free convs)
+    through Identity nodes; compression passes edit a layer's own initializers and cannot
+    slice a shared one, so structured pruning would leave those layers whole."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    keep = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            array = numpy_helper.to_array(inits[node.input[0]])
+            model.graph.initializer.append(numpy_helper.from_array(array, node.output[0]))
+        else:
+            keep.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    return model

@@ -1,6 +1,6 @@
 """Drive Debian's headless Chromium over the DevTools protocol (websocket-client, no Selenium).
 
-    python tests/browser.py site/index.html docs/leaderboard.png
+    python tests/helpers/browser.py site/index.html docs/leaderboard.png
 
 `screenshot(url, path)` is what the nox session calls to make docs/leaderboard.png.
 """

@@ -1,0 +1,198 @@
+"""`compare` thresholds exactly at, just below and just above each limit, on values that
+are exact in binary floating point (so the limit itself is hit, not a neighbour)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.report.compare import (
+    NOISE_P_VALUE,
+    Change,
+    Threshold,
+    compare_runs,
+    latency_differs,
+    parse_thresholds,
+)
+from harness.store.results import CandidateRecord, Run
+from tests.helpers.records import record
+
+
+def _run(machine: str = "m") -> Run:
+    return Run(1, "t", None, "complete", {}, "h", "0", None, {}, machine, {})
+
+
+def _one(rule: str) -> Threshold:
+    (threshold,) = parse_thresholds(rule)
+    return threshold
+
+
+@pytest.mark.parametrize(
+    ("rule", "before", "after", "crossed"),
+    [
+        # relative: p50 up by more than 25% fails; exactly 25% does not
+        ("p50>+25%", 1.0, 1.25, False),
+        ("p50>+25%", 1.0, 1.2500001, True),
+        ("p50>+25%", 1.0, 1.2499999, False),
+        ("p50>+25%", 4.0, 5.0, False),  # the base is `before`: 25% of 4, not of 5
+        ("p50>+25%", 4.0, 5.0625, True),
+        # accuracy points: a drop of more than 25 pt fails; exactly 25 pt does not
+        ("accuracy<-25pt", 0.75, 0.5, False),
+        ("accuracy<-25pt", 0.75, 0.49, True),
+        ("accuracy<-25pt", 0.75, 0.51, False),
+        # absolute
+        ("macs>+1000", 5000, 6000, False),
+        ("macs>+1000", 5000, 6001, True),
+        ("macs>+1000", 5000, 5999, False),
+        # any growth at all
+        ("size>+0%", 1024, 1024, False),
+        ("size>+0%", 1024, 1025, True),
+        ("size>+0%", 1024, 1023, False),
+        # a lower bound on a relative change: the size must shrink by at least half
+        ("size<-50%", 1024, 512, False),
+        ("size<-50%", 1024, 513, False),
+        ("size<-50%", 1024, 511, True),
+    ],
+)
+def test_threshold_at_and_around_its_limit(
+    rule: str, before: float, after: float, crossed: bool
+) -> None:
+    assert _one(rule).crossed(before, after) is crossed
+
+
+def test_changes_are_measured_against_the_earlier_value_in_each_unit() -> None:
+    assert _one("p50>+10%").change(4.0, 5.0) == 25.0
+    assert _one("p50>+10%").change(5.0, 4.0) == -20.0
+    assert _one("accuracy<-1pt").change(0.75, 0.5) == -25.0
+    assert _one("macs>+1").change(5000, 6500) == 1500
+    # A relative change from zero is undefined: reported as no change.
+    assert _one("size>+0%").change(0, 100) == 0.0
+    assert not _one("size>+0%").crossed(0, 100)
+
+
+def test_thresholds_parse_to_their_metric_operator_value_and_unit() -> None:
+    rules = parse_thresholds(" accuracy < -0.5 pt , p50>+10%,, size>+0%,macs>1000,p99>+2.5%")
+    assert rules == [
+        Threshold("accuracy", "accuracy", "<", -0.5, "pt"),
+        Threshold("p50", "latency_p50_ms", ">", 10.0, "%"),
+        Threshold("size", "file_bytes", ">", 0.0, "%"),
+        Threshold("macs", "macs", ">", 1000.0, ""),
+        Threshold("p99", "latency_p99_ms", ">", 2.5, "%"),
+    ]
+    assert [str(r) for r in rules] == [
+        "accuracy<-0.5pt",
+        "p50>+10%",
+        "size>+0%",
+        "macs>+1000",
+        "p99>+2.5%",
+    ]
+    assert parse_thresholds("robust_accuracy<-1pt")[0].metric == "robust_accuracy"
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("p50>+10pt", "--fail-on: 'pt' (accuracy points) does not apply to p50; use %"),
+        ("latency>+10%", "--fail-on: unknown metric 'latency'"),
+        ("p50=+10%", "--fail-on: cannot read 'p50=+10%'; write METRIC<VALUE or METRIC>VALUE"),
+    ],
+)
+def test_bad_rules_name_the_rule(rule: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_thresholds(rule)
+    assert str(err.value).startswith(message)
+
+
+def _timed(key: str, p50: float, samples: list[float], **metrics: Any) -> CandidateRecord:
+    return record(
+        key,
+        metrics={"accuracy": 0.9, "file_bytes": 1000, "latency_p50_ms": p50, **metrics},
+        details={"latency": {"samples_ms": samples}},
+    )
+
+
+def test_latency_noise_needs_five_samples_on_each_side() -> None:
+    same4, same5 = [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0]
+    # Four samples are too few to estimate noise: the threshold alone decides.
+    assert latency_differs(_timed("a", 1, same4), _timed("a", 1, same4))
+    assert latency_differs(_timed("a", 1, same5), _timed("a", 1, same4))
+    # Five identical samples on each side: no evidence of a change.
+    assert not latency_differs(_timed("a", 1, same5), _timed("a", 1, same5))
+
+
+def test_latency_differs_below_the_noise_p_value_only() -> None:
+    low = [1.0, 1.1, 1.2, 1.3, 1.4]
+    # Fully separated: the exact two-sided Mann-Whitney p is 2/252 = 0.0079 < 0.01.
+    assert latency_differs(_timed("a", 1, low), _timed("a", 2, [2.0, 2.1, 2.2, 2.3, 2.4]))
+    # One overlap: p = 4/252 = 0.0159, above 0.01: inside the noise.
+    assert not latency_differs(_timed("a", 1, low), _timed("a", 2, [1.35, 2.1, 2.2, 2.3, 2.4]))
+    assert NOISE_P_VALUE == 0.01
+
+
+def test_compare_keeps_a_latency_regression_only_outside_the_noise() -> None:
+    rules = parse_thresholds("p50>+25%")
+    base = [
+        _timed("a", 1.0, [1.0, 1.1, 1.2, 1.3, 1.4]),
+        _timed("b", 1.0, [1.0, 1.1, 1.2, 1.3, 1.4]),
+    ]
+    head = [
+        _timed("a", 2.0, [2.0, 2.1, 2.2, 2.3, 2.4]),
+        _timed("b", 2.0, [1.35, 2.1, 2.2, 2.3, 2.4]),
+    ]
+    a, b = compare_runs(_run(), _run(), base, head, rules)
+    assert a == Change(
+        "a", "cnn / none / a / onnxruntime", "latency_p50_ms", 1.0, 2.0, ("p50>+25%",)
+    )
+    assert b == Change(
+        "b",
+        "cnn / none / b / onnxruntime",
+        "latency_p50_ms",
+        1.0,
+        2.0,
+        (),
+        "within run-to-run noise",
+    )
+
+
+def test_latency_is_not_compared_across_machines() -> None:
+    rules = parse_thresholds("p50>+25%,size>+0%")
+    base = [_timed("a", 1.0, [1.0] * 5, file_bytes=1000)]
+    head = [_timed("a", 3.0, [3.0] * 5, file_bytes=1001)]
+    changes = compare_runs(_run("m1"), _run("m2"), base, head, rules)
+    assert [(c.metric, c.crossed) for c in changes] == [("file_bytes", ("size>+0%",))]
+    same = compare_runs(_run("m1"), _run("m1"), base, head, rules)
+    assert [(c.metric, c.crossed) for c in same] == [
+        ("latency_p50_ms", ("p50>+25%",)),
+        ("file_bytes", ("size>+0%",)),
+    ]
+
+
+def test_every_kind_of_change_in_order() -> None:
+    rules = parse_thresholds("accuracy<-25pt")
+
+    def row(key: str, acc: float, status: str = "ok") -> CandidateRecord:
+        metrics = {"accuracy": acc, "file_bytes": 1000, "latency_p50_ms": 1.0}
+        return record(key, status=status, metrics=metrics, error="oom" if status != "ok" else None)
+
+    base = [row("same", 0.75), row("drop", 0.75), row("edge", 0.75), row("breaks", 0.75),
+            row("still", 0.75, "failed"), row("gone", 0.75)]  # fmt: skip
+    head = [row("same", 0.75), row("drop", 0.49), row("edge", 0.5), row("breaks", 0.75, "failed"),
+            row("still", 0.75, "failed"), row("new", 0.9)]  # fmt: skip
+    changes = compare_runs(_run(), _run(), base, head, rules)
+    assert [(c.key, c.metric, c.before, c.after, c.crossed, c.note) for c in changes] == [
+        ("drop", "accuracy", 0.75, 0.49, ("accuracy<-25pt",), ""),
+        ("edge", "accuracy", 0.75, 0.5, (), ""),
+        ("breaks", "status", None, None, ("status",), "now failing: oom"),
+        ("new", "status", None, None, (), "new candidate"),
+        ("gone", "status", None, None, (), "no longer in the sweep"),
+    ]
+
+
+def test_a_metric_missing_on_either_side_is_no_change() -> None:
+    rules = parse_thresholds("p90>+0%")
+    base = [record("a", metrics={"accuracy": 0.9, "latency_p90_ms": None})]
+    head = [record("a", metrics={"accuracy": 0.9, "latency_p90_ms": 5.0})]
+    assert compare_runs(_run(), _run(), base, head, rules) == []
+    assert compare_runs(_run(), _run(), head, base, rules) == []

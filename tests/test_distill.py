@@ -1,0 +1,139 @@
+"""Knowledge distillation: the loss by hand, a student taught by a trained model, and the
+chain `distill` then `quantize` (harness.train.distill, harness.train.steps)."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from harness.compress import PASSES, PassContext, apply_chain
+from harness.config.load import ModelSpec, TrainingSpec
+from harness.errors import CompressionError
+from harness.measure.size import parameters
+from harness.train.augment import parse_policy
+from harness.train.datasets import Splits, load, split
+from harness.train.distill import distill_loss
+from harness.train.steps import chain_problem, run_steps
+from harness.train.training import INPUT_NAME, train
+
+FAST = TrainingSpec(
+    epochs=3, batch_size=64, optimizer="adam", lr=0.01, weight_decay=0.0, patience=3, threads=1
+)
+TEACHER = ModelSpec("cnn", "small_cnn", 8, 1)
+STUDENT = {"arch": "small_cnn", "width": 2, "depth": 1}
+
+
+@cache
+def _setup() -> tuple[Splits, Any, bytes]:
+    splits = split(load("digits", {}), 0, 0.15, 0.25)
+    policy = parse_policy("none", "none", "image")
+    return splits, policy, train(splits, TEACHER, policy, FAST, seed=0).onnx_bytes
+
+
+def _pass(name: str, **params: Any) -> Any:
+    return PASSES.get(name).from_params(params)
+
+
+def test_the_loss_is_hintons_by_hand() -> None:
+    # T = 2: teacher logits (2 ln 3, 0) soften to (3/4, 1/4), a zero student to (1/2, 1/2):
+    # T^2 KL = 4 (3/4 ln(3/2) + 1/4 ln(1/2)) = ln(27/16); the label is class 1: CE = ln 2.
+    student = torch.zeros(1, 2, requires_grad=True)
+    teacher = torch.tensor([[2 * math.log(3), 0.0]])
+    label = torch.tensor([[0.0, 1.0]])
+    total, soft, hard = distill_loss(student, teacher, label, temperature=2.0, alpha=0.5)
+    assert soft.item() == pytest.approx(math.log(27 / 16), abs=1e-6)
+    assert hard.item() == pytest.approx(math.log(2), abs=1e-6)
+    assert total.item() == pytest.approx(0.5 * math.log(27 / 8), abs=1e-6)
+    # Its gradient: alpha T (p_s - p_t) from the soft term + (1 - alpha)(p_s - y) from the hard.
+    total.backward()
+    expected = 0.5 * 2 * np.array([0.5 - 0.75, 0.5 - 0.25]) + 0.5 * np.array([0.5, -0.5])
+    np.testing.assert_allclose(student.grad.numpy()[0], expected, atol=1e-6)
+
+
+def test_a_student_that_matches_its_teacher_has_no_soft_loss() -> None:
+    logits = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    _, soft, _ = distill_loss(logits, logits.clone(), torch.eye(3)[:2], 4.0, 1.0)
+    assert float(soft) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_distill_then_quantize_stores_the_student_in_int8() -> None:
+    splits, policy, teacher = _setup()
+    chain = [_pass("distill", student=STUDENT, epochs=2), _pass("quantize", bits=8)]
+    # The teacher is the ONNX model, so one trained elsewhere (no torch net) can teach.
+    result = run_steps(teacher, None, chain, splits, policy, FAST, seed=0)
+    assert [p.name for p in result.remaining] == ["quantize"]
+    note = result.notes[0]
+    assert note["pass"] == "distill" and note["epochs_run"] == 2
+    assert [h["epoch"] for h in note["history"]] == [0, 1, 2]
+    # Both losses recorded per epoch; train_loss is their alpha-weighted sum (batch means).
+    for h in note["history"][1:]:
+        mixed = 0.9 * h["soft_loss"] + 0.1 * h["hard_loss"]
+        assert h["train_loss"] == pytest.approx(mixed, rel=1e-4)
+    # small_cnn w2 d1 on 8x8 digits: conv 1->2 (20), dense 2*4*4 -> 8 (264), 8 -> 10 (90).
+    assert note["student_params"] == 20 + 264 + 90
+    assert note["params_ratio"] == pytest.approx(374 / note["teacher_params"], abs=1e-4)
+    assert 0 < note["student_macs"] < note["teacher_macs"]
+    ctx = PassContext(calibration=splits.model_input(splits.val[0][:16]), input_name=INPUT_NAME)
+    final, notes = apply_chain(result.model, list(result.remaining), ctx)
+    assert notes[0]["storage"] == "int8"
+    assert parameters(final.graph)[0] == 374
+    # The quantized student answers like the float student it came from.
+    x = splits.model_input(splits.val[0])
+    got = [
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        .run(None, {INPUT_NAME: x})[0]
+        .argmax(1)
+        for m in (result.model, final)
+    ]
+    assert np.mean(got[0] == got[1]) >= 0.97
+    assert np.mean(got[0] == splits.val[1]) == pytest.approx(note["val_accuracy"], abs=1e-9)
+
+
+def test_the_teacher_decides_what_the_student_learns() -> None:
+    """alpha = 1 trains on the teacher's outputs alone: another teacher (trained from another
+    seed) gives another student from the same seed; the same teacher, the same student."""
+    splits, policy, teacher = _setup()
+    step = _pass("distill", student=STUDENT, epochs=1, alpha=1.0)
+    other = train(splits, TEACHER, policy, FAST, seed=1).onnx_bytes
+    a, b, again = (
+        run_steps(t, None, [step], splits, policy, FAST, 0) for t in (teacher, other, teacher)
+    )
+    weights = [{t.name: t.raw_data for t in r.model.graph.initializer} for r in (a, b, again)]
+    assert weights[0] != weights[1]
+    assert weights[0] == weights[2]
+
+
+def test_chains_that_cannot_run_in_order_are_named() -> None:
+    distill, quantize = _pass("distill", student=STUDENT), _pass("quantize", bits=8)
+    qat, prune = _pass("qat", bits=8), _pass("prune", ratio=0.5)
+    assert chain_problem([distill, quantize], 0) is None
+    assert chain_problem([distill, qat], 0) is None
+    assert chain_problem([distill, prune], 3) is None
+    assert chain_problem([quantize, distill], 0) == (
+        1, "distill replaces the model, so it must be the chain's first step"
+    )  # fmt: skip
+    assert chain_problem([qat, quantize], 0)[0] == 0
+    assert "only follow distill" in chain_problem([prune, qat], 0)[1]
+    assert "drop finetune_epochs" in chain_problem([qat], 2)[1]
+    splits, policy, teacher = _setup()
+    with pytest.raises(CompressionError, match="trained elsewhere"):
+        run_steps(teacher, None, [qat], splits, policy, FAST, 0)
+    with pytest.raises(CompressionError, match="trains a PyTorch model"):
+        apply_chain(onnx.load_from_string(teacher), [qat], PassContext())
+
+
+def test_distill_then_qat_trains_the_student_quantized() -> None:
+    splits, policy, teacher = _setup()
+    chain = [_pass("distill", student=STUDENT, epochs=1), _pass("qat", bits=4, epochs=1)]
+    result = run_steps(teacher, None, chain, splits, policy, FAST, seed=0)
+    assert result.remaining == ()
+    assert [n["pass"] for n in result.notes] == ["distill", "qat"]
+    assert result.notes[1]["storage"] == "int4" and result.notes[1]["layers"] == 3
+    assert parameters(result.model.graph)[0] == result.notes[0]["student_params"] == 374

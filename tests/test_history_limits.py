@@ -1,0 +1,190 @@
+"""History regressions exactly at, just below and just above each threshold, and the
+texts and table cells they print."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.report.data import history_table
+from harness.report.history import (
+    ACCURACY_DROP,
+    LATENCY_RISE,
+    HistoryPoint,
+    Regression,
+    SeriesLabel,
+    find_regressions,
+    history_series,
+)
+
+
+def _pair(
+    before: tuple, after: tuple, machines: tuple[str, str] = ("A", "A")
+) -> list[HistoryPoint]:
+    return [HistoryPoint(1, machines[0], "ok", *before), HistoryPoint(2, machines[1], "ok", *after)]
+
+
+@pytest.mark.parametrize(
+    ("acc_after", "regressed"),
+    [(0.965, False), (0.96499, True), (0.96501, False), (0.97, False), (0.98, False)],
+)
+def test_accuracy_drop_of_half_a_point(acc_after: float, regressed: bool) -> None:
+    found = find_regressions(_pair((0.97, 1000, 1.0), (acc_after, 1000, 1.0)), "A")
+    assert [r.metric for r in found] == (["accuracy"] if regressed else [])
+
+
+@pytest.mark.parametrize(("size_after", "regressed"), [(1000, False), (1001, True), (999, False)])
+def test_any_file_growth_is_a_regression(size_after: int, regressed: bool) -> None:
+    found = find_regressions(_pair((0.97, 1000, 1.0), (0.97, size_after, 1.0)), "A")
+    assert [r.metric for r in found] == (["file_bytes"] if regressed else [])
+
+
+@pytest.mark.parametrize(
+    ("p50_after", "regressed"), [(2.2, False), (2.2001, True), (2.1999, False), (1.0, False)]
+)
+def test_p50_rise_of_ten_percent(p50_after: float, regressed: bool) -> None:
+    found = find_regressions(_pair((0.97, 1000, 2.0), (0.97, 1000, p50_after)), "A")
+    assert [r.metric for r in found] == (["latency_p50_ms"] if regressed else [])
+
+
+def test_thresholds_are_the_documented_ones() -> None:
+    assert (ACCURACY_DROP, LATENCY_RISE) == (0.005, 0.10)
+
+
+def test_latency_against_the_last_run_on_the_same_machine_only() -> None:
+    points = [
+        HistoryPoint(1, "A", "ok", 0.97, 1000, 1.0),
+        HistoryPoint(2, "B", "ok", 0.97, 1000, 1.5),
+        HistoryPoint(3, "A", "ok", 0.97, 1000, 1.05),
+    ]
+    assert find_regressions(points, "A") == []
+    assert find_regressions(points, "B") == []  # one run on B: nothing to compare with
+    # Accuracy and size compare with the previous run on any machine.
+    points.append(HistoryPoint(4, "B", "ok", 0.96, 1001, 9.0))
+    assert find_regressions(points, "A") == [
+        Regression(4, "accuracy", 0.97, 0.96),
+        Regression(4, "file_bytes", 1000, 1001),
+    ]
+    assert find_regressions(points, "B")[-1] == Regression(4, "latency_p50_ms", 1.5, 9.0)
+
+
+def test_a_failure_is_reported_once_and_a_recovery_compares_with_the_last_success() -> None:
+    points = [
+        HistoryPoint(1, "A", "failed", None, None, None),  # failing from the start: no regression
+        HistoryPoint(2, "A", "ok", 0.97, 1000, 1.0),
+        HistoryPoint(3, "A", "failed", None, None, None),
+        HistoryPoint(4, "A", "failed", None, None, None),
+        HistoryPoint(5, "A", "ok", 0.95, 1000, 1.0),
+    ]
+    assert find_regressions(points, "A") == [
+        Regression(3, "status", None, None),
+        Regression(5, "accuracy", 0.97, 0.95),
+    ]
+
+
+def test_a_missing_value_is_no_regression() -> None:
+    assert find_regressions(_pair((None, None, None), (0.5, 2000, 9.0)), "A") == []
+    assert find_regressions(_pair((0.97, 1000, 1.0), (None, None, None)), "A") == []
+
+
+def test_regression_texts() -> None:
+    assert Regression(2, "accuracy", 0.97, 0.955).text == "accuracy −1.5 pt"
+    assert Regression(2, "file_bytes", 1000, 1030).text == "file size +3.0%"
+    assert Regression(2, "latency_p50_ms", 2.0, 2.25).text == "p50 +12.5%"
+    assert Regression(2, "status", None, None).text == "failed (was ok)"
+
+
+def _label(key: str) -> SeriesLabel:
+    return SeriesLabel(key, "cnn", "none", key, "onnxruntime")
+
+
+def test_series_order_latest_regression_then_any_regression_then_accuracy() -> None:
+    ok = HistoryPoint(1, "A", "ok", 0.9, 1000, 1.0)
+    series = history_series(
+        {
+            _label("a-low"): [ok, ok._replace(run_id=2)],
+            _label("b-failing"): [ok._replace(status="failed", accuracy=None)],
+            _label("old-regression"): [ok, ok._replace(run_id=2, file_bytes=2000),
+                                       ok._replace(run_id=3, file_bytes=2000)],
+            _label("latest"): [ok, ok._replace(run_id=2, accuracy=0.5)],
+            _label("z-high"): [ok._replace(accuracy=0.95)],
+            _label("empty"): [],
+        },
+        "A",
+    )  # fmt: skip
+    # Among series with no regression: more accurate first, a failing one (no accuracy) last.
+    assert [s.label.key for s in series] == [
+        "latest", "old-regression", "z-high", "a-low", "b-failing",
+    ]  # fmt: skip
+    assert series[0].latest_regressions() == (Regression(2, "accuracy", 0.9, 0.5),)
+    assert series[1].latest_regressions() == ()
+
+
+def test_history_row_shows_the_changes_since_the_previous_run() -> None:
+    points = [
+        HistoryPoint(1, "A", "ok", 0.97, 1000, 2.0),
+        HistoryPoint(2, "B", "ok", 0.96, 1000, 7.0),
+        HistoryPoint(3, "A", "failed", None, None, None),
+        HistoryPoint(4, "A", "ok", 0.955, 1024, 2.5),
+    ]
+    (series,) = history_series({_label("k"): points}, "A")
+    table = history_table([series], {"k": "candidates/9.html"}, "A", inline=True)
+    (row,) = table.rows
+    assert [c.text for c in row.cells] == [
+        "cnn", "none", "k", "onnxruntime", "4", "95.5%", "−0.5 pt", "1.0 KB", "+24 B",
+        "2.50 ms", "+25.0%", "yes", "file size +2.4%; p50 +25.0%",
+    ]  # fmt: skip
+    assert [c.value for c in row.cells][4:11] == [4, 0.955, -0.005, 1024, 24, 2.5, 0.25]
+    assert row.cells[0].href == "candidates/9.html" and row.kind == "regressed"
+
+
+def test_history_rows_without_a_previous_run_or_without_a_success() -> None:
+    single = [HistoryPoint(1, "A", "ok", 0.9, 2048, 1.5)]
+    failing = [HistoryPoint(1, "A", "failed", None, None, None)]
+    shrinking = [
+        HistoryPoint(1, "A", "ok", 0.9, 2048, 1.0),
+        HistoryPoint(2, "B", "ok", 0.91, 1024, 9.0),  # timed on another machine only
+    ]
+    series = history_series(
+        {_label("single"): single, _label("failing"): failing, _label("shrinking"): shrinking},
+        "A",
+    )
+    table = history_table(series, {}, "A", inline=False)
+    rows = {row.cells[2].text: row for row in table.rows}
+    assert [c.text for c in rows["single"].cells[4:]] == [
+        "1", "90.0%", "–", "2.0 KB", "–", "1.50 ms", "–", "no", "",
+    ]  # fmt: skip
+    assert [c.value for c in rows["single"].cells[4:11]] == [1, 0.9, None, 2048, None, 1.5, None]
+    assert rows["single"].kind == "ok" and rows["single"].cells[0].href is None
+    assert [c.text for c in rows["failing"].cells[4:]] == [
+        "1", "–", "–", "–", "–", "–", "–", "no", "",
+    ]  # fmt: skip
+    assert rows["failing"].kind == "failed"
+    assert [c.text for c in rows["shrinking"].cells[4:]] == [
+        "2", "91.0%", "+1.0 pt", "1.0 KB", "−1,024 B", "1.00 ms", "–", "no", "",
+    ]  # fmt: skip
+    assert rows["shrinking"].cells[8].value == -1024 and rows["shrinking"].kind == "ok"
+    assert (table.id, table.inline) == ("history", False)
+    assert [(f.label, f.column, f.options) for f in table.filters] == [
+        ("runtime", 3, ("onnxruntime",)),
+        ("regressed", 11, ("no",)),
+    ]
+    assert len(table.columns) == 13
+
+
+def test_a_recovered_series_compares_with_its_last_success() -> None:
+    points = [
+        HistoryPoint(1, "A", "ok", 0.9, 1000, 2.0),
+        HistoryPoint(2, "A", "failed", None, None, None),
+        HistoryPoint(3, "A", "ok", 0.92, 1000, 1.0),
+    ]
+    (row,) = history_table(history_series({_label("k"): points}, "A"), {}, "A", True).rows
+    assert [c.text for c in row.cells[4:11]] == [
+        "3",
+        "92.0%",
+        "+2.0 pt",
+        "1.0 KB",
+        "+0 B",
+        "1.00 ms",
+        "−50.0%",
+    ]
+    assert row.kind == "ok" and row.cells[11].text == "no"
