@@ -27,8 +27,19 @@ class ConversionError(HarnessError):
     """A model could not be converted to a runtime's format."""
 
 
+class UnsupportedError(ConversionError):
+    """A runtime cannot take this kind of candidate at all (ExecuTorch and a model with no
+    PyTorch form; LiteRT's int8 and an already quantized model): not a failure, the sweep
+    records it with status `unsupported` and this message as the reason."""
+
+    def __init__(self, runtime: str, why: str) -> None:
+        self.runtime = runtime
+        super().__init__(f"unsupported on {runtime}: {why}")
+
+
 class UnsupportedOpError(ConversionError):
-    """A graph holds an operator a converter or runtime cannot handle."""
+    """A graph holds an operator the harness's converter does not handle (yet): a failure,
+    which a nightly run should flag, unlike a candidate the runtime cannot take at all."""
 
     def __init__(self, runtime: str, op_type: str, detail: str = "") -> None:
         self.runtime = runtime

@@ -49,6 +49,7 @@ class ModelSpec:
     depth: int
     onnx: str | None = None  # absolute path of an imported model
     sha256: str | None = None  # of that file: its identity in cache and history keys
+    task: str = "classify"  # an imported model may be "none": measured, not scored
 
     @property
     def imported(self) -> bool:
@@ -56,7 +57,8 @@ class ModelSpec:
 
     def spec(self) -> dict[str, Any]:
         if self.imported:
-            return {"name": self.name, "onnx": self.onnx, "sha256": self.sha256}
+            spec = {"name": self.name, "onnx": self.onnx, "sha256": self.sha256}
+            return spec if self.task == "classify" else {**spec, "task": self.task}
         return {"name": self.name, "arch": self.arch, "width": self.width, "depth": self.depth}
 
 
@@ -183,6 +185,7 @@ class Config:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     data_kind: str = "image"  # "image" or "tabular", known before the data is loaded
     report: ReportSpec = field(default_factory=ReportSpec)
+    notes: tuple[str, ...] = ()  # what parsing left out, e.g. a target not installed here
 
     def spec(self) -> dict[str, Any]:
         """Everything that decides the results, JSON-able (stored with the run, hashed)."""

@@ -62,11 +62,32 @@ def test_bench_errors_are_one_line_exit_2(tmp_path: Path) -> None:
         assert result.output.count("\n") == 1 and message in result.output, result.output
 
 
-def test_a_broken_model_is_a_failed_row_not_a_crash(tmp_path: Path) -> None:
+def test_a_model_no_runtime_runs_gives_reasons_and_exit_1(tmp_path: Path) -> None:
+    """A valid ONNX file with a framework's custom op: each runtime's reason, then exit 1."""
+    _, data, _ = _user_files(tmp_path)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Fancy", ["input"], ["logits"], domain="com.vendor")], "g",
+        [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", 6])],
+        [onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", 3])],
+    )  # fmt: skip
+    custom = onnx.helper.make_model(
+        graph,
+        opset_imports=[onnx.helper.make_opsetid("", 17), onnx.helper.make_opsetid("com.vendor", 1)],
+    )
+    path = tmp_path / "custom.onnx"
+    onnx.save(custom, path)
+    result = CliRunner().invoke(cli, ["bench", str(path), "--data", str(data), *FAST])
+    assert result.exit_code == 1, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()[2:] if " failed " in line}
+    assert "com.vendor.Fancy" in rows["litert"] and "custom domain" in rows["litert"]
+    assert "Fancy" in rows["onnxruntime"]
+    assert "no runtime produced a result for custom.onnx" in result.output
+
+
+def test_a_file_that_is_not_onnx_is_one_line_exit_2(tmp_path: Path) -> None:
     _, data, _ = _user_files(tmp_path)
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"\x00garbage")
     result = CliRunner().invoke(cli, ["bench", str(broken), "--data", str(data), *FAST])
-    assert result.exit_code == 0, result.output
-    statuses = {line.split()[0]: line.split()[1] for line in result.output.splitlines()[2:]}
-    assert statuses == {"onnxruntime": "failed", "litert": "failed"}
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "broken.onnx: not a valid ONNX model" in result.output

@@ -3,19 +3,19 @@ are exact in binary floating point (so the limit itself is hit, not a neighbour)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
 from harness.errors import ConfigError
 from harness.report.compare import (
-    NOISE_P_VALUE,
-    Change,
+    NoiseInputs,
     Threshold,
     compare_runs,
-    latency_differs,
     parse_thresholds,
 )
+from harness.report.noise import Z
 from harness.store.results import CandidateRecord, Run
 from tests.helpers.records import record
 
@@ -105,64 +105,64 @@ def test_bad_rules_name_the_rule(rule: str, message: str) -> None:
     assert str(err.value).startswith(message)
 
 
-def _timed(key: str, p50: float, samples: list[float], **metrics: Any) -> CandidateRecord:
+def _timed(key: str, p50: float, **metrics: Any) -> CandidateRecord:
     return record(
-        key,
-        metrics={"accuracy": 0.9, "file_bytes": 1000, "latency_p50_ms": p50, **metrics},
-        details={"latency": {"samples_ms": samples}},
+        key, metrics={"accuracy": 0.9, "file_bytes": 1000, "latency_p50_ms": p50, **metrics}
     )
 
 
-def test_latency_noise_needs_five_samples_on_each_side() -> None:
-    same4, same5 = [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0]
-    # Four samples are too few to estimate noise: the threshold alone decides.
-    assert latency_differs(_timed("a", 1, same4), _timed("a", 1, same4))
-    assert latency_differs(_timed("a", 1, same5), _timed("a", 1, same4))
-    # Five identical samples on each side: no evidence of a change.
-    assert not latency_differs(_timed("a", 1, same5), _timed("a", 1, same5))
+# Same-file changes of +-0.1 on the log scale: across-run noise sd = 0.1, so the band is
+# Z * 0.1 = 0.3 in log, exp(0.3) - 1 = 35% as a ratio.
+HISTORY = NoiseInputs(history={"onnxruntime": [0.1, -0.1]})
+BAND = math.exp(Z * 0.1)
 
 
-def test_latency_differs_below_the_noise_p_value_only() -> None:
-    low = [1.0, 1.1, 1.2, 1.3, 1.4]
-    # Fully separated: the exact two-sided Mann-Whitney p is 2/252 = 0.0079 < 0.01.
-    assert latency_differs(_timed("a", 1, low), _timed("a", 2, [2.0, 2.1, 2.2, 2.3, 2.4]))
-    # One overlap: p = 4/252 = 0.0159, above 0.01: inside the noise.
-    assert not latency_differs(_timed("a", 1, low), _timed("a", 2, [1.35, 2.1, 2.2, 2.3, 2.4]))
-    assert NOISE_P_VALUE == 0.01
-
-
-def test_compare_keeps_a_latency_regression_only_outside_the_noise() -> None:
+@pytest.mark.parametrize(
+    ("ratio", "crossed", "note", "inconclusive"),
+    [
+        (1.25, (), "", False),  # exactly at the 25% threshold: no change worth judging
+        (1.30, (), "inconclusive: noise ±35%", True),  # past the threshold, inside the band
+        (BAND * (1 - 1e-9), (), "inconclusive: noise ±35%", True),  # just inside the band
+        (BAND * (1 + 1e-9), ("p50>+25%",), "beyond the threshold and the noise (±35%)", False),
+        (1.40, ("p50>+25%",), "beyond the threshold and the noise (±35%)", False),
+    ],
+)
+def test_a_latency_regression_must_exceed_the_threshold_and_the_noise_band(
+    ratio: float, crossed: tuple[str, ...], note: str, inconclusive: bool
+) -> None:
     rules = parse_thresholds("p50>+25%")
-    base = [
-        _timed("a", 1.0, [1.0, 1.1, 1.2, 1.3, 1.4]),
-        _timed("b", 1.0, [1.0, 1.1, 1.2, 1.3, 1.4]),
-    ]
-    head = [
-        _timed("a", 2.0, [2.0, 2.1, 2.2, 2.3, 2.4]),
-        _timed("b", 2.0, [1.35, 2.1, 2.2, 2.3, 2.4]),
-    ]
-    a, b = compare_runs(_run(), _run(), base, head, rules)
-    assert a == Change(
-        "a", "cnn / none / a / onnxruntime", "latency_p50_ms", 1.0, 2.0, ("p50>+25%",)
+    (change,) = compare_runs(
+        _run(), _run(), [_timed("a", 1.0)], [_timed("a", ratio)], rules, HISTORY
     )
-    assert b == Change(
-        "b",
-        "cnn / none / b / onnxruntime",
-        "latency_p50_ms",
-        1.0,
-        2.0,
+    assert (change.crossed, change.note, change.inconclusive) == (crossed, note, inconclusive)
+
+
+def test_without_any_noise_estimate_a_rise_is_inconclusive() -> None:
+    rules = parse_thresholds("p50>+25%")
+    (change,) = compare_runs(_run(), _run(), [_timed("a", 1.0)], [_timed("a", 3.0)], rules)
+    assert (change.crossed, change.note, change.inconclusive) == (
         (),
-        "within run-to-run noise",
+        "inconclusive: noise unknown",
+        True,
     )
+
+
+def test_the_same_file_on_the_same_runtime_is_a_noise_sample_never_a_regression() -> None:
+    rules = parse_thresholds("p50>+25%")
+    same = {"artifact_sha256": "abc", "runtime_version": "1.0"}
+    base = [record("a", metrics={"latency_p50_ms": 1.0}, **same)]
+    head = [record("a", metrics={"latency_p50_ms": 3.0}, **same)]
+    (change,) = compare_runs(_run(), _run(), base, head, rules, HISTORY)
+    assert (change.crossed, change.note) == ((), "same file and runtime: a noise sample")
 
 
 def test_latency_is_not_compared_across_machines() -> None:
     rules = parse_thresholds("p50>+25%,size>+0%")
-    base = [_timed("a", 1.0, [1.0] * 5, file_bytes=1000)]
-    head = [_timed("a", 3.0, [3.0] * 5, file_bytes=1001)]
+    base = [_timed("a", 1.0, file_bytes=1000)]
+    head = [_timed("a", 3.0, file_bytes=1001)]
     changes = compare_runs(_run("m1"), _run("m2"), base, head, rules)
     assert [(c.metric, c.crossed) for c in changes] == [("file_bytes", ("size>+0%",))]
-    same = compare_runs(_run("m1"), _run("m1"), base, head, rules)
+    same = compare_runs(_run("m1"), _run("m1"), base, head, rules, HISTORY)
     assert [(c.metric, c.crossed) for c in same] == [
         ("latency_p50_ms", ("p50>+25%",)),
         ("file_bytes", ("size>+0%",)),

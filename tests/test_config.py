@@ -34,7 +34,28 @@ def test_default_config_parses_into_the_full_grid() -> None:
     assert "fp32" in names
     passes = {p.name for c in config.compressions for p in c.passes}
     assert {"quantize", "prune", "svd"} <= passes
+    # ExecuTorch is in the default where its extra is installed (the dev extra installs it).
+    assert {r.name for r in config.runtimes} == {"onnxruntime", "litert", "executorch"}
+    assert config.notes == ()
+
+
+def test_a_target_not_installed_is_left_out_only_when_it_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.measure.runtimes.executorch import ExecuTorch
+
+    monkeypatch.setattr(ExecuTorch, "unavailable", classmethod(lambda cls: "ExecuTorch is gone"))
+    config = load_config(None)
     assert {r.name for r in config.runtimes} == {"onnxruntime", "litert"}
+    assert config.notes == ("runtimes.executorch: left out, ExecuTorch is gone",)
+    path = tmp_path / "c.toml"
+    path.write_text(MINIMAL + "[runtimes.executorch]\nthreads = 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}:runtimes.executorch: ExecuTorch is gone; "
+        "or set if_installed = true to leave it out"
+    )
 
 
 def test_latency_batch_may_list_extra_sizes(tmp_path: Path) -> None:

@@ -121,6 +121,39 @@ def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path
     assert "models: 0 trained, 1 reused from cache" in second.output
 
 
+def test_a_fixed_batch_of_one_is_swept_one_sample_at_a_time(tmp_path: Path) -> None:
+    """A vendor's file with batch 1 baked in: fed and timed at batch 1, same accuracy."""
+    expected = logistic_onnx(tmp_path / "logreg.onnx", input_dims=(1, 1, 8, 8))
+    text = (
+        CONFIG.split("[compression]")[0]
+        + """[compression]
+fp32 = []
+int8 = [{ pass = "quantize", bits = 8 }]
+
+[runtimes.onnxruntime]
+threads = 1
+
+[runtimes.litert]
+threads = 1
+
+[latency]
+warmup = 2
+min_runs = 10
+min_seconds = 0.0
+"""
+    )
+    (tmp_path / "sweep.toml").write_text(text)
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(tmp_path / "r.db")
+    rows = db.execute("SELECT compression, runtime, status, accuracy, details_json FROM candidates")
+    seen = {(c, rt): (status, acc, details) for c, rt, status, acc, details in rows}
+    assert len(seen) == 4 and all(v[0] == "ok" for v in seen.values()), seen
+    for runtime in ("onnxruntime", "litert"):
+        assert seen[("fp32", runtime)][1] == pytest.approx(expected, abs=1e-9)
+        assert '"batch": 1' in seen[("fp32", runtime)][2]
+
+
 @pytest.mark.parametrize(
     ("make", "config_edit", "message"),
     [
@@ -129,12 +162,6 @@ def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path
             None,
             "harness: error: models.logreg: the model takes input (batch, 1, 4, 4) but the "
             "dataset gives (batch, 1, 8, 8) (images as N, C, H, W); export it for this data",
-        ),
-        (
-            {"input_dims": (1, 1, 8, 8)},
-            None,
-            "harness: error: models.logreg: the model has a fixed batch size of 1; export it "
-            "with a dynamic batch axis",
         ),
         (
             {"n_classes": 3},
@@ -200,3 +227,41 @@ def test_the_sweep_keys_an_imported_model_by_its_content(tmp_path: Path) -> None
     after = make_plan(load_config(tmp_path / "sweep.toml"))
     assert before.trains[0].key != after.trains[0].key
     assert {c.key for c in before.candidates}.isdisjoint(c.key for c in after.candidates)
+
+
+def test_task_none_measures_a_feature_extractor_without_scoring_it(tmp_path: Path) -> None:
+    """16 features per sample for a 10-class dataset: refused as a classifier, measured
+    (latency, size, parity) with task = "none"."""
+    logistic_onnx(tmp_path / "logreg.onnx", n_classes=16)
+    base = CONFIG.split("[compression]")[0]
+    rest = """[compression]
+fp32 = []
+int8 = [{ pass = "quantize", bits = 8 }]
+
+[runtimes.onnxruntime]
+threads = 1
+
+[runtimes.litert]
+threads = 1
+
+[latency]
+warmup = 2
+min_runs = 10
+min_seconds = 0.0
+"""
+    (tmp_path / "sweep.toml").write_text(base + rest)
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
+    assert refused.exit_code == 2 and "returns 16 scores per sample" in refused.output
+    text = base.replace('onnx = "logreg.onnx"', 'onnx = "logreg.onnx"\ntask = "none"') + rest
+    (tmp_path / "sweep.toml").write_text(text)
+    result = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(tmp_path / "r.db")
+    rows = db.execute(
+        "SELECT compression, runtime, status, accuracy, latency_p50_ms, parity_max_abs"
+        " FROM candidates"
+    ).fetchall()
+    assert len(rows) == 4 and all(r[2] == "ok" and r[3] is None and r[4] > 0 for r in rows)
+    litert_fp32 = next(r for r in rows if r[:2] == ("fp32", "litert"))
+    assert litert_fp32[5] < 1e-4

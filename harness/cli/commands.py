@@ -101,6 +101,8 @@ def _sweep(
 
     config = load_config(config_path, example)
     check_writable(artifacts, "--artifacts")
+    for note in config.notes:
+        click.echo(note)
     progress = make_progress()
     with Store(db) as store:
         try:
@@ -115,6 +117,7 @@ def _sweep(
     counts = summary.counts
     click.echo(
         f"run {summary.run_id}: {summary.ok} candidates measured, {summary.failed} failed"
+        + (f", {counts['unsupported']} unsupported" if counts["unsupported"] else "")
         + (f", {summary.resumed} already done (resumed)" if summary.resumed else "")
     )
     imported = f", {counts['imported']} imported" if counts["imported"] else ""
@@ -202,8 +205,12 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--data", required=True, type=click.Path(dir_okay=False, path_type=Path),
-    help=".npz with model-ready inputs x and class ids y.",
+    help=".npz with model-ready inputs (x, or arrays named as the model's inputs) and labels y.",
 )  # fmt: skip
+@click.option("--task", type=click.Choice(["classify", "regress", "none"]),
+              help="What y is scored as (default: inferred from y and the outputs).")  # fmt: skip
+@click.option("--layout", type=click.Choice(["nchw", "nhwc"]),
+              help="How 4-D x is stored; transposed when the model takes the other.")  # fmt: skip
 @click.option(
     "--runtime", "runtimes", multiple=True, help="Runtime(s) to use (default: all that can)."
 )
@@ -216,6 +223,8 @@ def report(db: Path, site_dir: Path, run_id: int | None) -> None:
 def bench(
     model: Path,
     data: Path,
+    task: str | None,
+    layout: str | None,
     runtimes: tuple[str, ...],
     threads: int,
     batch: int,
@@ -224,7 +233,8 @@ def bench(
     to_store: bool,
     db: Path,
 ) -> None:
-    """Measure accuracy, size and latency of a MODEL file (.onnx or .tflite) you bring."""
+    """Measure size, latency, memory, parity and the task's score (accuracy, MAE) of a MODEL
+    file (.onnx or .tflite) you bring; exit 1 when no runtime could run it."""
     from harness.config.load import LatencySpec, RuntimeSpec
     from harness.measure.runtimes import RUNTIMES
     from harness.report.leaderboard import bench_table
@@ -239,13 +249,16 @@ def bench(
         RuntimeSpec(name, RUNTIMES.get(name).parse_settings({"threads": threads})) for name in names
     ]
     latency = LatencySpec(batch, 20, min_runs, min_seconds, 100_000, 600)
-    records = bench_file(model, bench_data, specs, latency)
+    records = bench_file(model, bench_data, specs, latency, task, layout)
     click.echo(bench_table(records))
     if to_store:
         spec = {"bench": {"model": str(model), "data": str(data), "runtimes": list(names)}}
         with Store(db) as store:
             run_id = store_bench(store, records, spec)
         click.echo(f"stored as run {run_id} in {db}")
+    if not any(r.status == "ok" for r in records):
+        click.echo(f"harness: no runtime produced a result for {model.name}", err=True)
+        sys.exit(1)
 
 
 def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int]:
@@ -377,23 +390,6 @@ def select(
     if export_dir is not None:
         written = export(picks[0], run_record, export_dir, facts)
         click.echo(f"exported: {', '.join(str(p) for p in written)}")
-
-
-@cli.command()
-@click.argument(
-    "path", required=False, default="harness.toml", type=click.Path(dir_okay=False, path_type=Path)
-)
-@click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@example_option
-def init(path: Path, force: bool, example: str | None) -> None:
-    """Write a commented example config (the built-in default, or --example NAME) to PATH."""
-    from harness.config.examples import DEFAULT_EXAMPLE, example_text
-
-    text = example_text(example or DEFAULT_EXAMPLE)
-    if path.exists() and not force:
-        raise HarnessError(f"{path} already exists; pass --force to overwrite it")
-    path.write_text(text)
-    click.echo(f"wrote {path}; run it with: harness run {path}")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 
 from harness.compress.base import Pass, PassContext, PassResult
+from harness.compress.constants import constants_as_initializers, same_graph
 from harness.compress.graph import graph_inputs
 from harness.errors import CompressionError
 from harness.registry import Registry
@@ -58,22 +59,36 @@ def apply_chain(
 ) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
     """Apply passes in order, then prove the result is a valid model that runs.
 
-    Returns the model and one notes dict per pass ({"pass": name, ...}). The empty chain
+    Returns the model and one notes dict per pass ({"pass": name, ...}; "unchanged": why,
+    when the pass left the graph as it found it). Weights in Constant nodes are made
+    initializers first, so passes treat them as weights. The empty chain
     (the uncompressed baseline) returns the model itself, unchecked: nothing changed.
     Raises CompressionError with a one-line reason when the result fails onnx's checker
     or onnxruntime cannot load or run it on a calibration (or zero) batch.
     """
     notes: list[dict[str, Any]] = []
-    current = model
+    current = constants_as_initializers(model) if passes else model
     for p in passes:
         result = p.apply(current, ctx)
-        notes.append({"pass": p.name, **result.notes})
+        note = {"pass": p.name, **result.notes}
+        if same_graph(current, result.model):  # the caller decides: a no-op is not a result
+            note["unchanged"] = f"{p.label()} changed nothing: {_why_unchanged(result.notes)}"
+        notes.append(note)
         current = result.model
     if passes:
         where = " -> ".join(p.label() for p in passes)
         _check(current, where)
         check_runs(current, ctx, expected=model, where=where)
     return current, notes
+
+
+def _why_unchanged(notes: dict[str, Any]) -> str:
+    """The pass's own reasons for the layers it left whole, shortest first."""
+    skipped = notes.get("skipped") or {}
+    if isinstance(skipped, dict) and skipped:
+        reasons = sorted({str(v) for v in skipped.values()}, key=len)
+        return f"{len(skipped)} layer(s) left whole ({'; '.join(reasons[:3])})"
+    return "no layer it applies to"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -107,7 +122,8 @@ def _feed(model: onnx.ModelProto, ctx: PassContext) -> dict[str, np.ndarray]:
     feed = {}
     for v in inputs:
         t = v.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in t.shape.dim]
+        # A dynamic axis may be symbolic, or -1 as PaddlePaddle writes it.
+        dims = [d.dim_value if d.dim_value > 0 else 1 for d in t.shape.dim]
         dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
         if v.name == main and ctx.calibration is not None and len(ctx.calibration):
             feed[v.name] = np.asarray(ctx.calibration[:1], dtype=dtype)
@@ -133,9 +149,7 @@ def check_runs(
     if len(outputs) != len(declared):
         raise CompressionError(f"{where}: {len(outputs)} outputs, expected {len(declared)}")
     for value, out in zip(outputs, declared, strict=True):
-        dims = [
-            d.dim_value if d.HasField("dim_value") else None for d in out.type.tensor_type.shape.dim
-        ]
+        dims = [d.dim_value if d.dim_value > 0 else None for d in out.type.tensor_type.shape.dim]
         shape = np.shape(value)
         if dims and (
             len(dims) != len(shape)

@@ -267,7 +267,7 @@ def tensor_shapes(model: onnx.ModelProto) -> Shapes:
         if v.name in inits or not v.type.HasField("tensor_type"):
             continue
         for d in v.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value"):
+            if d.dim_value <= 0:  # symbolic, or -1 as PaddlePaddle writes a dynamic axis
                 d.Clear()
                 d.dim_value = 1
     try:
@@ -279,7 +279,7 @@ def tensor_shapes(model: onnx.ModelProto) -> Shapes:
     for v in values:
         if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape"):
             dims = v.type.tensor_type.shape.dim
-            shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+            shapes[v.name] = tuple(d.dim_value if d.dim_value > 0 else None for d in dims)
     for t in m.graph.initializer:
         shapes[t.name] = tuple(t.dims)
     return shapes

@@ -61,7 +61,7 @@ def _main_input(model: onnx.ModelProto, ctx: PassContext) -> tuple[str, int | No
     by_name = {v.name: v for v in inputs}
     value = by_name.get(ctx.input_name or "", inputs[0])
     dims = value.type.tensor_type.shape.dim
-    fixed = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+    fixed = dims[0].dim_value if dims and dims[0].dim_value > 0 else None  # -1: dynamic
     return value.name, fixed
 
 

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.config import report_section, sections
+from harness.config import latency_section, report_section, sections
 from harness.config.examples import DEFAULT_EXAMPLE, example_source, example_text
 from harness.errors import ConfigError
 from harness.specs import (
@@ -129,8 +129,9 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         else sections.policies(raw_policies or {}, errors, data_kind)
     )
     compressions = sections.compressions(top.get("compression", dict) or {}, errors)
-    runtimes = sections.runtimes(top.get("runtimes", dict) or {}, errors)
-    latency = sections.latency(
+    skipped: list[str] = []
+    runtimes = sections.runtimes(top.get("runtimes", dict) or {}, errors, skipped)
+    latency = latency_section.latency(
         sections.Section(top.get("latency", dict, default={}), "latency", errors)
     )
     report = report_section.report(
@@ -161,4 +162,5 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         raw=raw,
         data_kind=data_kind,
         report=report,
+        notes=tuple(skipped),
     )

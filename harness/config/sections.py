@@ -15,7 +15,6 @@ from harness.registry import nearest
 from harness.specs import (
     CompressionSpec,
     DatasetSpec,
-    LatencySpec,
     ModelSpec,
     RuntimeSpec,
     TrainingSpec,
@@ -189,6 +188,7 @@ def _imported_model(sec: Section, name: str, base_dir: Path) -> ModelSpec:
     from harness.train.imported import read_model
 
     given = sec.get("onnx", str)
+    task = sec.get("task", str, default="classify", check=_one_of(["classify", "none"]))
     for key in ("arch", "width", "depth"):
         if key in sec.data:
             sec.error(key, "give either arch (a built-in model to train) or onnx (your own "
@@ -208,7 +208,9 @@ def _imported_model(sec: Section, name: str, base_dir: Path) -> ModelSpec:
     except ValueError as exc:
         sec.error("onnx", str(exc))
         sha256 = None
-    return ModelSpec(name=name, arch="", width=0, depth=0, onnx=str(path), sha256=sha256)
+    return ModelSpec(
+        name=name, arch="", width=0, depth=0, onnx=str(path), sha256=sha256, task=task or "classify"
+    )
 
 
 def training(sec: Section) -> TrainingSpec:
@@ -333,7 +335,11 @@ def _once(errors: list[tuple[str, str]], key: str, message: str) -> None:
         errors.append((key, message))
 
 
-def runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:
+def runtimes(
+    value: Any, errors: list[tuple[str, str]], skipped: list[str] | None = None
+) -> list[RuntimeSpec]:
+    """The target runtimes. A target whose runtime is not installed is an error, unless it
+    says `if_installed = true`: then it is left out and a note added to `skipped`."""
     from harness.measure.runtimes import RUNTIMES
 
     out = []
@@ -346,39 +352,26 @@ def runtimes(value: Any, errors: list[tuple[str, str]]) -> list[RuntimeSpec]:
             key = f"runtimes.{name}" + (".runtime" if "runtime" in table else "")
             errors.append((key, RUNTIMES.unknown_message(str(engine))))
             continue
-        params = {k: v for k, v in table.items() if k != "runtime"}
+        params = {k: v for k, v in table.items() if k not in ("runtime", "if_installed")}
+        if_installed = table.get("if_installed", False)
+        if not isinstance(if_installed, bool):
+            errors.append((f"runtimes.{name}.if_installed", "must be true or false"))
+            continue
+        runtime = RUNTIMES.get(engine)
         try:
-            settings = RUNTIMES.get(engine).parse_settings(params)
+            settings = runtime.parse_settings(params)
         except ParamError as exc:
             errors.append((f"runtimes.{name}.{exc.key}", exc.message))
             continue
+        missing = runtime.unavailable()
+        if missing and if_installed:
+            if skipped is not None:
+                skipped.append(f"runtimes.{name}: left out, {missing}")
+            continue
+        if missing:
+            errors.append(
+                (f"runtimes.{name}", f"{missing}; or set if_installed = true to leave it out")
+            )
+            continue
         out.append(RuntimeSpec(name=name, settings=settings, engine=engine))
     return out
-
-
-def _batches(value: int | list) -> str | None:
-    values = value if isinstance(value, list) else [value]
-    if not values or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
-    ):
-        return f"must be a batch size >= 1 or a list of them, e.g. [1, 32]; got {value!r}"
-    if len(set(values)) != len(values):
-        return f"lists a batch size twice: {value!r}"
-    return None
-
-
-def latency(sec: Section) -> LatencySpec:
-    batches = sec.get("batch", (int, list), default=1, check=_batches)
-    batches = batches if isinstance(batches, list) else [batches]
-    spec = LatencySpec(
-        batch=batches[0],
-        extra_batches=tuple(batches[1:]),
-        warmup=sec.get("warmup", int, default=20, check=at_least(0)),
-        min_runs=sec.get("min_runs", int, default=100, check=at_least(1)),
-        min_seconds=sec.get("min_seconds", NUMBER, default=0.5, check=_between(0, 3600)),
-        max_runs=sec.get("max_runs", int, default=100_000, check=at_least(1)),
-        timeout_seconds=sec.get("timeout_seconds", NUMBER, default=300, check=at_least(1)),
-        rounds=sec.get("rounds", int, default=3, check=at_least(1)),
-    )
-    sec.finish()
-    return spec

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from harness.errors import ConversionError
+from harness.errors import ConversionError, UnsupportedError
 
 RECIPES = {
     "int8": "static_wi8_ai8",
@@ -38,9 +38,10 @@ def check_float(model: onnx.ModelProto, mode: str) -> None:
     prepare; say so up front instead of failing in the runtime."""
     found = sorted({n.op_type for n in model.graph.node} & QUANTIZED_OPS)
     if found:
-        raise ConversionError(
-            f"litert quantize={mode} needs a float model, but this compression already "
-            f"quantized it ({', '.join(found)}); pair it with float compressions (fp32, prune, svd)"
+        raise UnsupportedError(
+            "litert",
+            f"quantize={mode} needs a float model, but this compression already "
+            f"quantized it ({', '.join(found)}); pair it with float compressions (fp32, prune, svd)",
         )
 
 

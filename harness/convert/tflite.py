@@ -34,7 +34,14 @@ from ai_edge_litert import schema_py_generated as fb
 from onnx import numpy_helper
 
 # Importing the converter modules fills CONVERTERS and FOLDERS.
-from harness.convert import tflite_consts, tflite_layers, tflite_ops  # noqa: F401
+from harness.convert import (  # noqa: F401
+    tflite_consts,
+    tflite_layers,
+    tflite_math,
+    tflite_ops,
+    tflite_resize,
+)
+from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
 from harness.convert.tflite_context import (
     CONVERTERS,
     FOLDERS,
@@ -48,6 +55,10 @@ from harness.errors import ConversionError, UnsupportedOpError
 __all__ = ["onnx_to_tflite", "supported_ops"]
 
 ONNX_DOMAINS = ("", "ai.onnx")
+DOMAINS = {
+    "ai.onnx.ml": "a classical-ML operator (scikit-learn via skl2onnx); LiteRT has no builtin for it",
+    "com.microsoft": "an ONNX Runtime contrib operator; LiteRT has no builtin for it",
+}
 Shapes = dict[str, tuple[int, ...]]
 
 
@@ -57,7 +68,24 @@ def supported_ops() -> list[str]:
 
 
 def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
-    """Convert an ONNX graph to a .tflite flatbuffer without TensorFlow."""
+    """Convert an ONNX graph to a .tflite flatbuffer without TensorFlow; a graph that does
+    not convert as it is gets onnxslim's folding and shape inference, then one more try."""
+    try:
+        return _onnx_to_tflite(model)
+    except UnsupportedOpError:
+        raise
+    except ConversionError:
+        slim = simplified(model)
+        if slim is None:
+            raise
+        try:
+            return _onnx_to_tflite(slim)
+        except ConversionError:
+            pass
+        raise
+
+
+def _onnx_to_tflite(model: onnx.ModelProto) -> bytes:
     graph = model.graph
     _check_ops(graph)
     opset = _opset(model)
@@ -81,12 +109,17 @@ def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
 
 
 def _check_ops(graph: onnx.GraphProto) -> None:
-    """Fail fast, before shape inference, on any operator without a converter."""
+    """Fail fast, before shape inference, on an operator that can never convert: one of
+    another domain, or without a LiteRT builtin. Other standard ops may still fold."""
     for node in graph.node:
         if node.domain not in ONNX_DOMAINS:
-            raise UnsupportedOpError(RUNTIME, f"{node.domain}.{node.op_type}", "custom domain")
+            why = DOMAINS.get(node.domain, "custom domain")
+            raise UnsupportedOpError(RUNTIME, f"{node.domain}.{node.op_type}", why)
+        if node.op_type in NO_BUILTIN:
+            raise unsupported(node, NO_BUILTIN[node.op_type])
         if node.op_type not in CONVERTERS and node.op_type not in FOLDERS:
-            raise unsupported(node, "no LiteRT builtin mapping")
+            if not is_standard(node):
+                raise unsupported(node, "not an ONNX operator")
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -118,9 +151,27 @@ def _convert(ctx: Context, node: onnx.NodeProto) -> None:
         for name, result in zip(node.output, results, strict=False):
             ctx.set(name, Const(result, dynamic=dynamic))
         return
+    if node.op_type not in KEEP and present and len(consts) == len(present):
+        if all(v.quant is None and not v.fp16 for v in consts):
+            _fold_by_reference(ctx, node, values, consts)
+            return
     if node.op_type not in CONVERTERS:
-        raise unsupported(node, "only on constants")
+        known = node.op_type in FOLDERS
+        raise unsupported(
+            node, "only on constants" if known else "no converter to a LiteRT builtin"
+        )
     CONVERTERS[node.op_type](ctx, node)
+
+
+def _fold_by_reference(ctx: Context, node: onnx.NodeProto, values: list, consts: list) -> None:
+    arrays = [v.value if isinstance(v, Const) else None for v in values]
+    try:
+        results = fold(node, arrays, ctx.opset)
+    except Exception as e:  # the reference evaluator raises whatever numpy raises
+        raise ConversionError(f"cannot fold {node.op_type} '{node.name}': {e}") from e
+    dynamic = any(v.dynamic for v in consts)
+    for name, result in zip(node.output, results, strict=False):
+        ctx.set(name, Const(result, dynamic=dynamic))
 
 
 # ---- graph inputs and outputs ------------------------------------------------------------
@@ -181,7 +232,7 @@ def _with_batch(model: onnx.ModelProto, batch: int) -> tuple[onnx.ModelProto, bo
         if value.name in initializers:
             continue
         for axis, dim in enumerate(value.type.tensor_type.shape.dim):
-            if dim.HasField("dim_value"):
+            if dim.dim_value > 0:  # -1 (PaddlePaddle's dynamic axis) is dynamic too
                 continue
             if axis != 0:
                 raise ConversionError(

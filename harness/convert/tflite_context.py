@@ -280,7 +280,7 @@ class Context:
         if key not in self._views:
             suffix = "_nhwc" if perm == NHWC else ("_onnx" if perm == identity(act.rank) else "_t")
             name = self.builder.tensors[act.index].name + suffix
-            out = self.new_act(name, act.shape, act.dynamic, perm)
+            out = self.new_act(name, act.shape, act.dynamic, perm, dtype=act.dtype)
             self.emit(
                 OP.TRANSPOSE,
                 [act, self.int32(moved, f"{name}_perm")],

@@ -26,7 +26,7 @@ def _onnx_io(path: Path) -> tuple[list[Tensor], list[Tensor]]:
 
     def tensor(v: onnx.ValueInfoProto) -> Tensor:
         t = v.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        dims = [d.dim_value if d.dim_value > 0 else None for d in t.shape.dim]  # -1: dynamic
         out: Tensor = {
             "name": v.name,
             "shape": dims,

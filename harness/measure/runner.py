@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import MeasurementError
+from harness.measure.feeding import load_outputs
 from harness.measure.lifeline import worker_env
 from harness.measure.zygote import Zygote
 from harness.specs import LatencySpec, RuntimeSpec
@@ -22,7 +23,7 @@ from harness.specs import LatencySpec, RuntimeSpec
 
 @dataclass(frozen=True)
 class WorkerResult:
-    outputs: list[np.ndarray]  # one array of model outputs per eval input, in order
+    outputs: list[np.ndarray]  # the first model output per eval input, in order
     samples_ns: np.ndarray  # one wall time per timed call, at the primary batch size
     extra_samples: dict[int, np.ndarray]  # the same at each extra batch size
     load_ms: float
@@ -31,8 +32,10 @@ class WorkerResult:
     warmup: int  # untimed calls before the timed ones
     threads: int
     version: str
+    all_outputs: list[list[np.ndarray]] = field(default_factory=list)  # every output, per input
     # Where the worker ran and how busy the machine was around it (load1, cpu_mhz).
     placement: dict[str, Any] = field(default_factory=dict)
+    profile: list[dict[str, Any]] | None = None  # slowest operators, where the runtime profiles
 
 
 def _last_line(text: str) -> str:
@@ -88,6 +91,7 @@ def run_round(
     latency: LatencySpec,
     first: bool,
     zygote: Zygote | None = None,
+    feed: dict[str, Any] | None = None,
 ) -> WorkerResult:
     """One round of a candidate in a fresh process, with its share of the timing budget; the
     first round also answers the test sets and times the extra batch sizes."""
@@ -103,6 +107,7 @@ def run_round(
         outputs=first,
         batches=list(latency.batches) if first else [latency.batch],
         zygote=zygote,
+        feed=feed,
     )
     after = machine_load()
     placement = {
@@ -123,6 +128,7 @@ def run_worker(
     outputs: bool = True,
     batches: list[int] | None = None,
     zygote: Zygote | None = None,
+    feed: dict[str, Any] | None = None,
 ) -> WorkerResult:
     """Measure one model file on one runtime in a fresh process (spawned, or forked from
     `zygote`); raise MeasurementError on failure."""
@@ -137,6 +143,7 @@ def run_worker(
             "outputs": outputs,
             "batches": batches,
             "out_dir": tmp,
+            **({"feed": feed} if feed else {}),
         }
         if zygote is not None:
             code, stderr = _forked(zygote, request, runtime, latency.timeout_seconds)
@@ -146,8 +153,9 @@ def run_worker(
             status = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
             raise MeasurementError(f"{runtime.name} worker failed ({status}): {_last_line(stderr)}")
         result: dict[str, Any] = json.loads((Path(tmp) / "result.json").read_text())
+        every = [load_outputs(p) for p in result["outputs"]]
         return WorkerResult(
-            outputs=[np.load(p) for p in result["outputs"]],
+            outputs=[outs[0] for outs in every],
             samples_ns=np.load(result["samples"][str(latency.batch)]),
             extra_samples={
                 b: np.load(result["samples"][str(b)]) for b in batches if b != latency.batch
@@ -158,5 +166,7 @@ def run_worker(
             warmup=int(result["warmup"]),
             threads=int(result["threads"]),
             version=str(result["version"]),
+            all_outputs=every,
             placement={"cpus": result.get("pinned_cpus"), "rule": result.get("placement")},
+            profile=result.get("profile"),
         )

@@ -30,7 +30,31 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM belongs to the process's own
+    address space; ru_maxrss would also carry the parent's peak from before the exec (a
+    sweep parent holding torch made every worker read ~550 MB)."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
+    # ru_maxrss is in kilobytes on Linux (bytes on macOS, where /proc is missing).
+    scale = 1024 if sys.platform != "darwin" else 1024 * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
 def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from harness.measure import feeding
     from harness.measure.cpus import choose_cpus
     from harness.measure.latency import time_calls
     from harness.measure.runtimes import RUNTIMES
@@ -39,7 +63,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     settings = request["settings"]
     # Pinned so runs don't migrate between cores; to the idlest, so they don't share one.
     placement = choose_cpus(int(settings.get("threads", 1)))
-    version = runtime.version()  # imports the runtime's libraries before `before_mb`
+    runtime.prepare()  # the runtime's Python modules: imported before the load clock starts
+    version = runtime.version()
     before_mb = _rss_mb()
     started = time.perf_counter()
     session = runtime.load(request["model"], settings)
@@ -48,19 +73,17 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     # own libraries (imported before `before_mb`), which the process peak includes.
     model_rss_mb = max(0.0, _rss_mb() - before_mb)
     outputs = []
+    plan = request.get("feed")  # inputs by name and a fixed batch (harness.measure.feeding)
     # Only the first round answers the test sets: later rounds only time.
     for i, path in enumerate(request["eval_inputs"] if request.get("outputs", True) else []):
-        x = np.load(path)
-        chunks = [session.run(x[s : s + EVAL_CHUNK]) for s in range(0, len(x), EVAL_CHUNK)]
-        out_path = Path(request["out_dir"]) / f"outputs_{i}.npy"
-        np.save(out_path, np.concatenate(chunks))
-        outputs.append(str(out_path))
+        out_path = str(Path(request["out_dir"]) / f"outputs_{i}.npz")
+        feeding.save_outputs(out_path, feeding.evaluate(session, path, plan, EVAL_CHUNK))
+        outputs.append(out_path)
     lat = request["latency"]
-    x = np.load(request["eval_inputs"][0])
     samples: dict[str, str] = {}
     for size in request.get("batches", [lat["batch"], *lat["extra_batches"]]):
         # Inputs are prepared and bound before the clock starts.
-        call = session.bind(np.ascontiguousarray(np.resize(x, (size, *x.shape[1:]))))
+        call = feeding.timed_call(session, request["eval_inputs"][0], plan, size)
         timed = time_calls(
             call,
             warmup=lat["warmup"],
@@ -70,18 +93,27 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         )
         samples[str(size)] = str(Path(request["out_dir"]) / f"samples_ns_{size}.npy")
         np.save(samples[str(size)], timed)
+    peak_rss_mb = _peak_rss_mb()  # before profiling, which loads more
+    # A per-operator profile, where the runtime has one: once, in the round that answers outputs.
+    profile = getattr(session, "profile", None) if request.get("outputs", True) else None
+    largest = max([lat["batch"], *lat["extra_batches"]])
+    if profile:
+        feeds, _ = feeding.load_feeds(request["eval_inputs"][0], session, plan)
+        x = feeds[session.input_names[0]]
     return {
         "outputs": outputs,
         "samples": samples,
         "load_ms": load_ms,
-        # ru_maxrss is in kilobytes on Linux.
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb,
         "model_rss_mb": model_rss_mb,
         "version": version,
         "warmup": lat["warmup"],
         "threads": int(settings.get("threads", 1)),
         "pinned_cpus": placement["cpus"],
         "placement": placement["rule"],
+        "profile": (
+            profile(np.resize(x, (largest, *x.shape[1:])), request["out_dir"]) if profile else None
+        ),
     }
 
 

@@ -53,6 +53,15 @@ LITERT_QUANTIZE = {
 }
 
 
+EXECUTORCH_QUANTIZE = {
+    "int8": Arithmetic(
+        INT8, "int8 kernels of the XNNPACK delegate (ExecuTorch's PT2E static int8, calibrated)"
+    ),
+}
+# A runtime's own quantizer (its `quantize` setting) decides the arithmetic alone.
+OWN_QUANTIZER = {"litert": LITERT_QUANTIZE, "executorch": EXECUTORCH_QUANTIZE}
+
+
 def arithmetic(compression_spec: Any, runtime: Mapping[str, Any]) -> Arithmetic:
     """What `runtime` ({"name": engine, "settings": {...}}) computes for a model compressed
     by `compression_spec` (the stored list of pass specs, or {"steps": [...], ...})."""
@@ -60,9 +69,9 @@ def arithmetic(compression_spec: Any, runtime: Mapping[str, Any]) -> Arithmetic:
     settings = runtime.get("settings") or {}
     steps = _steps(compression_spec)
     passes = {str(s.get("pass")) for s in steps}
-    litert_quantize = settings.get("quantize", "none") if engine == "litert" else "none"
-    if litert_quantize in LITERT_QUANTIZE:
-        return LITERT_QUANTIZE[litert_quantize]
+    own = OWN_QUANTIZER.get(engine, {}).get(str(settings.get("quantize", "none")))
+    if own is not None:
+        return own
     folded = engine == "onnxruntime" and bool(settings.get(FOLD_SETTING))
     if "ort_int8" in passes:
         if engine == "onnxruntime" and not folded:

@@ -329,7 +329,7 @@ class FailureGroup:
 
 
 def failure_groups(records: Sequence[CandidateRecord]) -> list[FailureGroup]:
-    """Failed candidates grouped by their reason, the most common reason first."""
+    """Failed and unsupported candidates grouped by their reason, the most common first."""
     groups: dict[str, list[CandidateRecord]] = {}
     for r in records:
         if r.status != "ok":

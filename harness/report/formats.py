@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 MISSING = "–"
 
@@ -107,3 +108,24 @@ def fmt_time(iso: str | None) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def operator_rows(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runtime's slowest operators (ExecuTorch's ETDump), formatted for the table."""
+    return [
+        {
+            "op": str(row.get("op", "")),
+            "backend": str(row.get("backend", "")),
+            "mean": fmt_ms(row.get("mean_ms")),
+            "share": fmt_pct(row.get("share")),
+            "batch": row.get("batch"),
+        }
+        for row in profile
+    ]
+
+
+def status_counts(records: Any, ok: int) -> dict[str, int]:
+    """Candidates in all, measured, failed, and unsupported by their runtime (not failures)."""
+    unsupported = sum(r.status == "unsupported" for r in records)
+    return {"total": len(records), "ok": ok, "unsupported": unsupported,
+            "failed": len(records) - ok - unsupported}  # fmt: skip

@@ -31,7 +31,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
 
 def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
     ranked = rank(records)[:top]
-    failed = sum(r.status != "ok" for r in records)
+    failed = sum(r.status not in ("ok", "unsupported") for r in records)
+    unsupported = sum(r.status == "unsupported" for r in records)
     rows = []
     for i, r in enumerate(ranked, 1):
         acc, low, high = (r.metric(k) for k in ("accuracy", "accuracy_low", "accuracy_high"))
@@ -47,6 +48,8 @@ def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
     text = f"top {len(rows)} of {len(records)} candidates\n" + _table(header, rows, {0, 6, 7})
     if failed:
         text += f"\n{failed} candidate(s) failed; their reasons are in the report"
+    if unsupported:
+        text += f"\n{unsupported} candidate(s) unsupported by their runtime; why is in the report"
     return text
 
 
@@ -70,22 +73,43 @@ def bench_table(records: Sequence[CandidateRecord]) -> str:
     rows = []
     for r in records:
         if r.status != "ok":
-            rows.append((r.runtime, "failed", "", "", "", "", "", r.error or ""))
+            rows.append((r.runtime, r.status, "", "", "", "", "", r.error or ""))
             continue
-        agreement = r.metric("parity_agreement")
         rows.append(
             (
-                r.runtime, "ok",
-                f"{(r.metric('accuracy') or 0) * 100:.2f}%",
+                r.runtime, "ok", _bench_score(r),
                 f"{(r.metric('file_bytes') or 0) / 1024:.1f}",
                 f"{(r.metric('compressed_bytes') or 0) / 1024:.1f}",
                 f"{r.metric('latency_p50_ms') or 0:.4f}",
                 f"{r.metric('latency_p90_ms') or 0:.4f}",
-                "" if agreement is None else f"agrees with onnxruntime on {agreement * 100:.1f}%",
+                _bench_note(r),
             )
         )  # fmt: skip
-    header = ("runtime", "status", "accuracy", "KB", "zlib KB", "p50 ms", "p90 ms", "note")
+    header = ("runtime", "status", "score", "KB", "zlib KB", "p50 ms", "p90 ms", "note")
     return _table(header, rows, {2, 3, 4, 5, 6})
+
+
+def _bench_score(r: CandidateRecord) -> str:
+    """Accuracy for a classifier, MAE for a regressor, '-' when nothing is scored."""
+    if r.metric("accuracy") is not None:
+        return f"{(r.metric('accuracy') or 0) * 100:.2f}%"
+    regression = r.details.get("regression")
+    return f"MAE {regression['mae']:.4g}" if regression else "-"
+
+
+def _bench_note(r: CandidateRecord) -> str:
+    notes = []
+    agreement = r.metric("parity_agreement")
+    if agreement is not None:
+        notes.append(f"agrees with onnxruntime on {agreement * 100:.1f}%")
+    parity = [p for p in r.details.get("parity", []) if "max_abs" in p]
+    if parity:
+        worst = max(p["max_rel"] for p in parity)
+        notes.append(f"max |diff| {max(p['max_abs'] for p in parity):.2g} ({worst:.1e} rel.)")
+    batch = r.details.get("inputs", {}).get("batch")
+    if batch:
+        notes.append(f"fixed batch {batch}")
+    return "; ".join(notes)
 
 
 def _metric_text(metric: str, value: float | None) -> str:
@@ -159,3 +183,9 @@ def timings_text(timings: dict[str, float]) -> str:
 def select_ties(picks: Sequence) -> str:
     """One line per pick that was tied with others on accuracy."""
     return "\n".join(f"#{i}: {p.tied_text()}" for i, p in enumerate(picks, 1) if p.tied)
+
+
+def ops_table(ops: Sequence) -> str:
+    """`harness ops`: each operator type, how many nodes, and what the converter does."""
+    rows = [(f"  {o.op}", str(o.count), o.status) for o in ops]
+    return _table(("  op", "nodes", "litert"), rows, {1})

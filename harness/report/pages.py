@@ -32,6 +32,8 @@ from harness.report.formats import (
     fmt_si,
     fmt_spec,
     fmt_time,
+    operator_rows,
+    status_counts,
 )
 from harness.report.history import (
     Series,
@@ -95,7 +97,7 @@ def index_page(
         "",
         "index",
         title=f"Leaderboard · run {ctx.run.id}",
-        counts={"total": len(records), "ok": ok, "failed": len(records) - ok},
+        counts=status_counts(records, ok),
         datasets=", ".join(sorted({r.dataset for r in records})) or MISSING,
         started=fmt_time(ctx.run.started_at),
         cpu=str(ctx.run.machine.get("cpu", MISSING)),
@@ -195,6 +197,7 @@ def candidate_page(
         model_name=model[0] if model else None,
         card=_model_card(ctx, r),
         other_machine=other_machine_runs(series, ctx.run.machine_hash),
+        operators=operator_rows(d.get("operator_profile") or []),
     )
 
 

@@ -16,7 +16,7 @@ from harness.report.data import (
 from harness.store.results import CandidateRecord, Run
 from harness.store.schema import METRIC_COLUMNS
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2  # 2: status may be "unsupported"
 # A spreadsheet runs a cell starting with these as a formula; names come from configs.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

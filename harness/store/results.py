@@ -223,9 +223,10 @@ class Store:
         return None
 
     def candidate_counts(self) -> dict[int, tuple[int, int]]:
-        """run id -> (candidates ok, candidates failed)."""
+        """run id -> (candidates ok, candidates failed); unsupported ones are neither."""
         rows = self._db.execute(
-            "SELECT run_id, SUM(status = 'ok') AS ok, SUM(status != 'ok') AS failed"
+            "SELECT run_id, SUM(status = 'ok') AS ok,"
+            " SUM(status NOT IN ('ok', 'unsupported')) AS failed"
             " FROM candidates GROUP BY run_id"
         ).fetchall()
         return {int(r["run_id"]): (int(r["ok"]), int(r["failed"])) for r in rows}

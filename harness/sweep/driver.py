@@ -16,21 +16,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from harness import __version__
 from harness.config.load import Config
-from harness.errors import ConfigError, one_line
+from harness.errors import ConfigError, UnsupportedError, one_line
 from harness.hashing import hash_spec
 from harness.measure.machine import describe_machine, git_revision, machine_hash
 from harness.store.artifacts import Artifacts
 from harness.store.liveness import RunLock
 from harness.store.results import CandidateRecord, Store
+from harness.sweep.executorch_stage import pte_stage
 from harness.sweep.executors import Executor, LocalExecutor
 from harness.sweep.fanout import prepare_all
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
+from harness.sweep.progress import Progress, QuietProgress
 from harness.sweep.rounds import Pending, measure_in_rounds
 from harness.sweep.stages import (
     Built,
@@ -45,23 +47,6 @@ from harness.sweep.stages import (
 from harness.train.datasets import Splits, load, split
 from harness.train.imported import check_fits, read_model
 from harness.train.previews import policy_previews
-
-
-class Progress(Protocol):
-    def begin(self, total: int) -> None: ...
-    def advance(self, label: str) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class QuietProgress:
-    def begin(self, total: int) -> None:
-        pass
-
-    def advance(self, label: str) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
 
 
 @dataclass
@@ -179,7 +164,9 @@ class Sweep:
                     onnx_model, _ = read_model(Path(model.onnx or ""))
                 except ValueError as exc:  # changed since the config was read
                     raise ConfigError(f"models.{model.name}: {exc}") from None
-                check_fits(onnx_model, model.name, splits.input_shape, splits.dataset.n_classes)
+                check_fits(
+                    onnx_model, model.name, splits.input_shape, splits.dataset.n_classes, model.task
+                )
         return splits
 
     def _run_candidates(self, summary: SweepSummary, todo: list[Candidate], splits: Splits) -> None:
@@ -300,11 +287,21 @@ class Sweep:
                             cand.runtime.settings.get("quantize", "none"),
                             calibration,
                         )
+                elif _format(cand) == "pte":
+                    with self.timed(summary, "convert"):
+                        model_file = pte_stage(
+                            job, cand.runtime, splits, calibration, self.config, self.artifacts
+                        )
+                    details["conversion"] = model_file.meta
+                if model_file is not compressed:
                     from harness.measure.size import file_size
 
                     metrics["file_bytes"], metrics["compressed_bytes"] = file_size(
                         model_file.path.read_bytes()
                     )
+            except UnsupportedError as exc:  # the runtime cannot take it: not a failure
+                self._record(summary, cand, "unsupported", one_line(exc), metrics, details, None)
+                continue
             except Exception as exc:
                 self._record_failure(summary, cand, _reason("convert", exc), details, metrics)
                 continue
@@ -361,10 +358,12 @@ class Sweep:
         self.store.add_candidate(summary.run_id, record, now(), rounds)
         if status == "ok":
             summary.ok += 1
+        elif status == "unsupported":
+            summary.counts["unsupported"] += 1
         else:
             summary.failed += 1
         for _ in range(self.config.latency.rounds if steps is None else steps):
-            self.progress.advance(cand.label + ("" if status == "ok" else " (failed)"))
+            self.progress.advance(cand.label + ("" if status == "ok" else f" ({status})"))
 
     def _record_failure(
         self,

@@ -68,6 +68,7 @@ def _rounds(
     advance: Any,
     zygotes: Any,
 ) -> Iterator[tuple[Pending, int]]:
+    from harness.measure.inputs import fixed_batch_feed
     from harness.measure.runner import run_round
 
     total = max(1, latency.rounds)
@@ -77,14 +78,17 @@ def _rounds(
             continue
         try:
             zygote = zygotes.get(p.cand.runtime.engine)
-            result = run_round(p.model_path, p.cand.runtime, eval_inputs, latency, r == 0, zygote)
+            # A model with a fixed batch size is fed and timed at that size.
+            feed, lat = fixed_batch_feed(p.model_path, latency)
+            result = run_round(p.model_path, p.cand.runtime, eval_inputs, lat, r == 0, zygote, feed)
             if r == 0:
                 measured, extra = evaluate(
                     result,
                     splits.test[1],
                     splits.dataset.classes,
-                    latency.batch,
+                    lat.batch,
                     references.get(p.cand.job.key),
+                    task=p.cand.job.train.model.task,
                 )
                 if p.cand.runtime.engine == "onnxruntime":
                     references[p.cand.job.key] = result.outputs[0]
@@ -102,7 +106,7 @@ def _rounds(
         if r < total - 1:
             advance(f"round {r + 1}/{total}: {p.cand.label}")
         else:  # the last round's step advances once the candidate is committed
-            _finish(p, latency.batch)
+            _finish(p, lat.batch)
             yield p, 1
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.errors import CompressionError, HarnessError
 from harness.measure.latency import keep_samples, summarize
 from harness.measure.metrics import accuracy, classification_report, correct_bits, parity
 from harness.measure.runner import WorkerResult
@@ -62,11 +62,12 @@ def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts
 
 
 def _import_model(job: TrainJob, artifacts: Artifacts) -> Built:
-    import hashlib
+    from harness.measure.model_files import model_digest, self_contained
 
-    data = Path(job.model.onnx or "").read_bytes()
-    if hashlib.sha256(data).hexdigest() != job.model.sha256:
+    source = Path(job.model.onnx or "")
+    if model_digest(source) != job.model.sha256:
         raise HarnessError(f"{job.model.onnx} changed while the sweep ran; run it again")
+    data = self_contained(source)  # external weights are cached with the graph
     meta = {"imported": job.model.onnx, "policy": job.policy.spec(), "model": job.model.spec()}
     path = artifacts.put("trained", job.key, "onnx", data, meta)
     return Built(path, meta, reused=False)
@@ -126,6 +127,9 @@ def compress_stage(
         passes = for_this_cpu(remaining)
         finetuned.append({"pass": "finetune", **ft_notes})
     compressed, notes = apply_chain(model, passes, ctx)
+    unchanged = [n["unchanged"] for n in notes if "unchanged" in n]
+    if unchanged:  # the same bytes as fp32 under another name would mislead the leaderboard
+        raise CompressionError(f"{'; '.join(unchanged)}; it would be the uncompressed model")
     notes = finetuned + notes
     size = onnx_size(compressed)
     meta = {
@@ -143,7 +147,6 @@ def _finetune(
     re-export; returns the model and the passes left to apply to it."""
     import torch
 
-    from harness.errors import CompressionError
     from harness.models import ARCHITECTURES
     from harness.train.finetune import finetune
 
@@ -208,12 +211,16 @@ def evaluate(
     classes: tuple[str, ...],
     batch: int,
     reference: np.ndarray | None,
+    task: str = "classify",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and details of one measured candidate, from its worker's outputs.
 
-    outputs[0] answers the test set; outputs[1], when present, its perturbed copy.
+    outputs[0] answers the test set; outputs[1], when present, its perturbed copy. A
+    model of task "none" gets no accuracy: latency, memory and parity only.
     """
     logits = result.outputs[0]
+    if task == "none":
+        return _unscored(result, batch, reference)
     if logits.ndim != 2 or len(logits) != len(y_true):
         raise HarnessError(f"model output has shape {logits.shape}; expected ({len(y_true)}, K)")
     report = classification_report(y_true, logits.argmax(1), classes)
@@ -244,12 +251,28 @@ def evaluate(
         "model_rss_mb": result.model_rss_mb,
         "process_peak_rss_mb": result.peak_rss_mb,
     }
+    if result.profile:
+        details["operator_profile"] = result.profile
     if result.extra_samples:
         details["latency_batches"] = {
             str(size): {**summarize(samples, size), "runs": len(samples)}
             for size, samples in result.extra_samples.items()
         }
     return metrics, details
+
+
+def _unscored(
+    result: WorkerResult, batch: int, reference: np.ndarray | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Latency, load time, memory and output parity of a model that is measured, not scored."""
+    metrics: dict[str, Any] = {**summarize(result.samples_ns, batch)}
+    metrics["load_ms"] = result.load_ms
+    metrics["peak_rss_mb"] = result.peak_rss_mb
+    out = result.outputs[0]
+    if reference is not None and reference.shape == out.shape:
+        metrics["parity_max_abs"] = float(np.abs(reference - out).max(initial=0.0))
+    samples = {"samples_ms": keep_samples(result.samples_ns), "runs": len(result.samples_ns)}
+    return metrics, {"task": "none", "latency": {**samples, "batch": batch}}
 
 
 def candidate_details(cand: Candidate, trained: Built, compressed: Built | None) -> dict[str, Any]:

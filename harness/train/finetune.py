@@ -51,6 +51,7 @@ class FinetuneResult:
     model: onnx.ModelProto  # the fine-tuned, re-exported graph, ready for `remaining`
     remaining: tuple[Any, ...]  # passes still to apply with harness.compress.apply_chain
     notes: dict[str, Any]  # JSON-able: epochs, val accuracy before/after, layers
+    net: Any = None  # the fine-tuned torch module itself (ExecuTorch exports from it)
 
 
 def _name(p: Any) -> str:
@@ -160,7 +161,7 @@ def finetune(
         "mirrored": [p.label() for p in mirrored],
         "layers": layers,
     }
-    return FinetuneResult(model, remaining, notes)
+    return FinetuneResult(model, remaining, notes, work)
 
 
 def _held_at_zero(p: Any, model: onnx.ModelProto) -> Any:

@@ -8,38 +8,42 @@ one line before anything runs. The file's content hash is its cache key.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import onnx
 
 from harness.compress.graph import graph_inputs
 from harness.errors import ConfigError
+from harness.measure.model_files import load_onnx, model_digest
 
-__all__ = ["check_fits", "read_model"]
+__all__ = ["check_fits", "load_onnx", "read_model"]
 
 # ONNX element types the harness can feed: the dataset is float32 throughout.
 _FLOAT = onnx.TensorProto.FLOAT
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
-    """Each axis as its size, or its symbolic name ('?' when it has neither)."""
+    """Each axis as its size, or its symbolic name ('?' when it has neither, or is -1 as
+    PaddlePaddle writes a dynamic axis)."""
     return [
-        d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+        d.dim_value if d.dim_value > 0 else (d.dim_param or "?")
         for d in value.type.tensor_type.shape.dim
     ]
 
 
 def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
-    """(the model, sha256 of the file); a one-line ValueError saying what is wrong."""
+    """(the model with any external weights, sha256 over its files); a one-line ValueError
+    saying what is wrong. External data files are read from beside the .onnx."""
     try:
-        data = path.read_bytes()
+        model = load_onnx(path)
+        digest = model_digest(path)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
-        model = onnx.load_from_string(data)
-        onnx.checker.check_model(model)
-    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
+        onnx.checker.check_model(model if model.ByteSize() < 2**31 - 1 else str(path))
+    except Exception as exc:  # onnx raises ValidationError and others
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{path.name}: not a valid ONNX model ({first})") from None
     inputs = graph_inputs(model.graph)
@@ -53,11 +57,15 @@ def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
             f"{path.name}: its input is {kind}; the harness feeds float32 samples "
             "(export the model with a float input and quantize it here)"
         )
-    return model, hashlib.sha256(data).hexdigest()
+    return model, digest
 
 
 def check_fits(
-    model: onnx.ModelProto, name: str, input_shape: tuple[int, ...], n_classes: int
+    model: onnx.ModelProto,
+    name: str,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    task: str = "classify",
 ) -> None:
     """ConfigError unless the model takes a batch of samples shaped `input_shape` and returns
     one score per class."""
@@ -71,13 +79,8 @@ def check_fits(
             f"{where}: the model takes input {_shape(dims)} but the dataset gives "
             f"{_shape(want)} (images as N, C, H, W); export it for this data"
         )
-    if isinstance(dims[0], int):
-        raise ConfigError(
-            f"{where}: the model has a fixed batch size of {dims[0]}; export it with a "
-            "dynamic batch axis (torch.onnx.export dynamic_axes, tf2onnx's default)"
-        )
     out = _dims(model.graph.output[0])
-    if out and isinstance(out[-1], int) and out[-1] != n_classes:
+    if task == "classify" and out and isinstance(out[-1], int) and out[-1] != n_classes:
         raise ConfigError(
             f"{where}: the model returns {out[-1]} scores per sample but the dataset has "
             f"{n_classes} classes"

@@ -16,6 +16,16 @@ from harness.registry import Registry
 
 
 class Session(Protocol):
+    input_names: list[str]  # the model's inputs, in its order
+
+    def run_all(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every output, in the model's order, for inputs given by name."""
+        ...
+
+    def bind_all(self, feeds: dict[str, np.ndarray]) -> Callable[[], None]:
+        """Set every input once and return the bare inference call, for timing."""
+        ...
+
     def run(self, x: np.ndarray) -> np.ndarray:
         """Outputs for a batch (copied out of the runtime's buffers)."""
         ...
@@ -27,7 +37,7 @@ class Session(Protocol):
 
 class Runtime(Protocol):
     name: ClassVar[str]
-    model_format: ClassVar[str]  # "onnx" or "tflite": which file the sweep hands it
+    model_format: ClassVar[str]  # "onnx", "tflite" or "pte": which file the sweep hands it
 
     @classmethod
     def parse_settings(cls, params: dict[str, Any]) -> dict[str, Any]: ...
@@ -39,12 +49,23 @@ class Runtime(Protocol):
         ...
 
     @classmethod
+    def prepare(cls) -> None:
+        """Import the runtime's modules, so that load time is the model's, not Python's."""
+        ...
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """None when the runtime's package is installed, else how to install it (no import)."""
+        ...
+
+    @classmethod
     def load(cls, path: str, settings: dict[str, Any]) -> Session: ...
 
 
 RUNTIMES: Registry[type[Runtime]] = Registry("runtime")
 RUNTIMES.register("onnxruntime", "harness.measure.runtimes.ort:OnnxRuntime")
 RUNTIMES.register("litert", "harness.measure.runtimes.litert:LiteRT")
+RUNTIMES.register("executorch", "harness.measure.runtimes.executorch:ExecuTorch")
 
 
 def runtimes_for(path: str) -> list[str]:

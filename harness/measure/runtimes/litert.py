@@ -40,6 +40,18 @@ class LiteRT:
         return settings
 
     @classmethod
+    def prepare(cls) -> None:
+        interpreter_module()
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        from importlib.util import find_spec
+
+        if find_spec("ai_edge_litert") or find_spec("tflite_runtime"):
+            return None
+        return "LiteRT is not installed; pip install ai-edge-litert"
+
+    @classmethod
     def version(cls) -> str:
         """The installed package's version; imports it, as the worker's memory baseline expects."""
         from importlib.metadata import PackageNotFoundError, version
@@ -70,48 +82,58 @@ class LiteRT:
 
 
 class LiteRTSession:
-    """Float in, float out: a full-integer model's input is quantized with the model's own
-    scale and zero point (before any timing), and its output dequantized."""
+    """Float in, float out: a full-integer model's inputs are quantized with the model's own
+    scales and zero points (before any timing), and its outputs dequantized."""
 
     def __init__(self, interpreter: Any) -> None:
         self.interpreter = interpreter
-        inp = interpreter.get_input_details()[0]
-        out = interpreter.get_output_details()[0]
-        self.input_index = inp["index"]
-        self.output_index = out["index"]
-        self.shape = tuple(inp["shape"])
-        self.input_dtype = inp["dtype"]
-        self.input_quant = inp["quantization"]
-        self.output_quant = out["quantization"] if out["dtype"] != np.float32 else None
+        self.inputs = interpreter.get_input_details()
+        self.outputs = interpreter.get_output_details()
+        self.input_names = [d["name"] for d in self.inputs]
+        self.shapes = {d["name"]: tuple(d["shape"]) for d in self.inputs}
+        self.input_dtype = self.inputs[0]["dtype"]  # int8 for a full-integer model
 
-    def _feed(self, x: np.ndarray) -> np.ndarray:
-        if self.input_dtype == np.float32:
-            return np.ascontiguousarray(x, dtype=np.float32)
-        scale, zero = self.input_quant
-        info = np.iinfo(self.input_dtype)
+    @staticmethod
+    def _feed(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+        dtype = detail["dtype"]
+        scale, zero = detail["quantization"]
+        if not np.issubdtype(dtype, np.integer) or not scale or x.dtype.kind != "f":
+            return np.ascontiguousarray(x, dtype=dtype)
+        info = np.iinfo(dtype)
         q = np.clip(np.round(x / scale) + zero, info.min, info.max)
-        return np.ascontiguousarray(q.astype(self.input_dtype))
+        return np.ascontiguousarray(q.astype(dtype))
 
-    def _fetch(self) -> np.ndarray:
-        y = np.array(self.interpreter.get_tensor(self.output_index))
-        if self.output_quant is None:
+    def _fetch(self, detail: dict[str, Any]) -> np.ndarray:
+        y = np.array(self.interpreter.get_tensor(detail["index"]))
+        scale, zero = detail["quantization"]
+        if y.dtype == np.float32 or not scale:
             return y
-        scale, zero = self.output_quant
         return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
 
-    def _resize(self, shape: tuple[int, ...]) -> None:
-        if shape != self.shape:
-            self.interpreter.resize_tensor_input(self.input_index, list(shape), strict=False)
+    def _set(self, feeds: dict[str, np.ndarray]) -> None:
+        resized = False
+        for detail in self.inputs:
+            shape = tuple(np.shape(feeds[detail["name"]]))
+            if shape != self.shapes[detail["name"]]:
+                self.interpreter.resize_tensor_input(detail["index"], list(shape), strict=False)
+                self.shapes[detail["name"]] = shape
+                resized = True
+        if resized:
             self.interpreter.allocate_tensors()
-            self.shape = shape
+        for detail in self.inputs:
+            self.interpreter.set_tensor(detail["index"], self._feed(feeds[detail["name"]], detail))
+
+    def run_all(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self._set(feeds)
+        self.interpreter.invoke()
+        return [self._fetch(detail) for detail in self.outputs]
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        self._resize(tuple(x.shape))
-        self.interpreter.set_tensor(self.input_index, self._feed(x))
-        self.interpreter.invoke()
-        return self._fetch()
+        return self.run_all({self.input_names[0]: x})[0]
+
+    def bind_all(self, feeds: dict[str, np.ndarray]) -> Callable[[], None]:
+        self._set(feeds)
+        return self.interpreter.invoke
 
     def bind(self, x: np.ndarray) -> Callable[[], None]:
-        self._resize(tuple(x.shape))
-        self.interpreter.set_tensor(self.input_index, self._feed(x))
-        return self.interpreter.invoke
+        return self.bind_all({self.input_names[0]: x})

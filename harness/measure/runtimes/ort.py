@@ -32,6 +32,20 @@ class OnnxRuntime:
         return settings
 
     @classmethod
+    def prepare(cls) -> None:
+        import onnxruntime  # noqa: F401
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        from importlib.util import find_spec
+
+        return (
+            None
+            if find_spec("onnxruntime")
+            else "ONNX Runtime is not installed; pip install onnxruntime"
+        )
+
+    @classmethod
     def version(cls) -> str:
         import onnxruntime
 
@@ -69,24 +83,56 @@ def session_options(settings: dict[str, Any]) -> Any:
 class OrtSession:
     def __init__(self, session: Any) -> None:
         self.session = session
-        self.input_name = session.get_inputs()[0].name
-        self.output_name = session.get_outputs()[0].name
+        self.input_names = [i.name for i in session.get_inputs()]
+        self.output_names = [o.name for o in session.get_outputs()]
+        # A non-tensor output (skl2onnx's ZipMap: a list of {class: probability}) or a
+        # string one cannot be bound to a buffer; such a session is timed through run().
+        self.tensor_outputs = all(
+            o.type.startswith("tensor") and o.type != "tensor(string)"
+            for o in session.get_outputs()
+        )
+
+    def run_all(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every output, in the model's order, as arrays."""
+        return [_as_array(v) for v in self.session.run(None, feeds)]
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run([self.output_name], {self.input_name: x})[0])
+        return self.run_all({self.input_names[0]: x})[0]
 
-    def bind(self, x: np.ndarray) -> Callable[[], None]:
-        """Input and a pre-allocated output bound once, so the loop times inference alone."""
+    def bind_all(self, feeds: dict[str, np.ndarray]) -> Callable[[], None]:
+        """Inputs and pre-allocated outputs (each of its own dtype) bound once, so the loop
+        times inference alone."""
         import onnxruntime as ort
 
-        out_shape = self.run(x).shape
+        if not self.tensor_outputs:
+            run, names = self.session.run, self.output_names
+
+            def call_run() -> None:
+                run(names, feeds)
+
+            return call_run
+        outputs = self.session.run(None, feeds)
         binding = self.session.io_binding()
-        binding.bind_cpu_input(self.input_name, np.ascontiguousarray(x))
-        output = ort.OrtValue.ortvalue_from_numpy(np.empty(out_shape, dtype=np.float32))
-        binding.bind_ortvalue_output(self.output_name, output)
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name, value in zip(self.output_names, outputs, strict=True):
+            buffer = np.empty(np.shape(value), dtype=np.asarray(value).dtype)
+            binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buffer))
         run_with_iobinding = self.session.run_with_iobinding
 
         def call() -> None:
             run_with_iobinding(binding)
 
         return call
+
+    def bind(self, x: np.ndarray) -> Callable[[], None]:
+        return self.bind_all({self.input_names[0]: x})
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """A list of per-sample {label: score} maps (ZipMap) becomes an (N, K) array, labels
+    in sorted order; tensors pass through."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        keys = sorted(value[0])
+        return np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
+    return np.asarray(value)
