@@ -7,5 +7,8 @@ from harness.cli import housekeeping as _housekeeping  # noqa: F401  (attaches r
 from harness.cli import init_command as _init_command  # noqa: F401  (attaches init)
 from harness.cli import ops as _ops  # noqa: F401  (attaches `harness ops`)
 from harness.cli.commands import cli, main
+from harness.cli.executor_options import attach
+
+attach(cli)
 
 __all__ = ["cli", "main"]

@@ -94,6 +94,7 @@ def cli() -> None:
 def _sweep(
     config_path: Path | None, db: Path, artifacts: Path, example: str | None = None
 ) -> tuple[Any, Any]:
+    from harness.cli.executor_options import current_executor
     from harness.config.load import load_config
     from harness.store.results import Store
     from harness.sweep.driver import run_sweep
@@ -105,7 +106,7 @@ def _sweep(
     progress = make_progress()
     with Store(db) as store:
         try:
-            summary = run_sweep(config, store, artifacts, progress)
+            summary = run_sweep(config, store, artifacts.resolve(), progress, current_executor())
         except Interrupted as exc:
             progress.end()
             _explain_interrupt(exc, config, store)

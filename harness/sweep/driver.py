@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +29,10 @@ from harness.store.artifacts import Artifacts
 from harness.store.liveness import RunLock
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.executorch_stage import pte_stage
+from harness.sweep.executors import Executor, LocalExecutor
+from harness.sweep.fanout import prepare_all
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
-from harness.sweep.pool import train_in_processes
+from harness.sweep.progress import Progress, QuietProgress
 from harness.sweep.rounds import Pending, measure_in_rounds
 from harness.sweep.stages import (
     Built,
@@ -45,23 +47,6 @@ from harness.sweep.stages import (
 from harness.train.datasets import Splits, load, split
 from harness.train.imported import check_fits, read_model
 from harness.train.previews import policy_previews
-
-
-class Progress(Protocol):
-    def begin(self, total: int) -> None: ...
-    def advance(self, label: str) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class QuietProgress:
-    def begin(self, total: int) -> None:
-        pass
-
-    def advance(self, label: str) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
 
 
 @dataclass
@@ -86,8 +71,17 @@ def _reason(stage: str, exc: Exception) -> str:
 class Sweep:
     """One run of a config: owns the store handle, the artifacts and the timing tally."""
 
-    def __init__(self, config: Config, store: Store, artifacts: Path, progress: Progress) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        artifacts: Path,
+        progress: Progress,
+        executor: Executor | None = None,
+    ) -> None:
         self.config = config
+        self.executor: Executor = executor or LocalExecutor()
+        self.made: set[str] = set()  # compressed models made ahead by the executor
         self.store = store
         self.artifacts = Artifacts(artifacts)
         self.progress = progress
@@ -189,12 +183,16 @@ class Sweep:
             for cand in todo:
                 by_job[cand.job.key].append(cand)
             trained = self._train_in_parallel(summary, set(by_job), splits)
-            for job in self.plan.compressions:
-                if job.key not in by_job:
-                    continue
+            jobs = [job for job in self.plan.compressions if job.key in by_job]
+            for job in jobs:
+                if job.train.key not in trained:
+                    trained[job.train.key] = self._train(summary, job.train, splits)
+            self.progress.note(f"compressing and converting on the {self.executor.name} executor")
+            with self.timed(summary, "compress"):
+                self.made = prepare_all(self.executor, jobs, trained, by_job, calibration,
+                                        self.artifacts, splits, self.config)  # fmt: skip
+            for job in jobs:
                 train_job = job.train
-                if train_job.key not in trained:
-                    trained[train_job.key] = self._train(summary, train_job, splits)
                 self._run_job(summary, job, trained[train_job.key], by_job[job.key],
                               splits, calibration)  # fmt: skip
             self._measure(summary, splits, eval_inputs)
@@ -202,8 +200,8 @@ class Sweep:
     def _train_in_parallel(
         self, summary: SweepSummary, job_keys: set[str], splits: Splits
     ) -> dict[str, Built | Exception]:
-        """With training.workers > 1, every model still to train, that many at a time;
-        the rest (cached, imported) is taken in as the sweep reaches it."""
+        """Every model still to train, on the executor (locally at most training.workers
+        at a time); the rest (cached, imported) is taken in as the sweep reaches it."""
         workers = self.config.training.workers
         unique = {c.train.key: c.train for c in self.plan.compressions if c.key in job_keys}
         jobs = [
@@ -211,9 +209,9 @@ class Sweep:
             for t in unique.values()
             if not t.model.imported and self.artifacts.get("trained", t.key, "onnx") is None
         ]
-        if workers < 2 or len(jobs) < 2:
+        if not jobs:
             return {}
-        self.progress.note(f"training {len(jobs)} models, {workers} at a time")
+        self.progress.note(f"training {len(jobs)} models on the {self.executor.name} executor")
 
         def done(job: TrainJob, outcome: Built | Exception) -> None:
             what = f"{job.model.name} under policy {job.policy.name}"
@@ -224,7 +222,7 @@ class Sweep:
                 self.progress.note(f"trained {what}")
 
         with self.timed(summary, "train"):
-            return train_in_processes(
+            return self.executor.train(
                 jobs, splits, self.config, self.artifacts, workers, done,
                 lambda job, why: self.progress.note(f"{why}; retrying {job.model.name}"),
             )  # fmt: skip
@@ -273,7 +271,8 @@ class Sweep:
                         candidate_details(cand, trained, None),
                     )
                 return
-        summary.counts["reused_compressed" if compressed.reused else "compressed"] += 1
+        fresh = not compressed.reused or str(compressed.path) in self.made
+        summary.counts["compressed" if fresh else "reused_compressed"] += 1
         for cand in candidates:
             details = candidate_details(cand, trained, compressed)
             metrics: dict[str, Any] = dict(compressed.meta["size"])
@@ -384,7 +383,12 @@ def _format(cand: Candidate) -> str:
 
 
 def run_sweep(
-    config: Config, store: Store, artifacts: Path, progress: Progress | None = None
+    config: Config,
+    store: Store,
+    artifacts: Path,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> SweepSummary:
-    """Run (or resume) the sweep of `config`, committing each candidate to `store`."""
-    return Sweep(config, store, artifacts, progress or QuietProgress()).run()
+    """Run (or resume) the sweep of `config`, committing each candidate to `store`;
+    training, compression and conversion run on `executor` (default: a local pool)."""
+    return Sweep(config, store, artifacts, progress or QuietProgress(), executor).run()

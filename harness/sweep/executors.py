@@ -1,0 +1,170 @@
+"""Where the sweep's heavy, independent jobs run: this process, a local process pool, or
+a Ray cluster. The driver hands an executor a batch of tasks and gets each outcome back
+as it finishes; it stays the only writer of the store, so resume and the store's
+contents do not depend on the executor.
+
+A task's function must be a top-level function (it is pickled to a worker); its errors
+come back as one-line `HarnessError`s, since not every exception survives pickling.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any, Protocol
+
+from harness.errors import ConfigError, HarnessError, one_line
+from harness.registry import Registry
+
+__all__ = ["EXECUTORS", "Executor", "Task", "available_cores", "make_executor"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job: `fn(*args)`, needing `num_cpus` cores (its thread count)."""
+
+    key: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    num_cpus: int = 1
+    resources: dict[str, float] = field(default_factory=dict)
+
+
+Outcome = tuple[Task, Any]  # the task, and its result or the exception it raised
+
+
+OnDone = Callable[[Any, Any], None]
+OnRetry = Callable[[Any, str], None]
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
+        """Each task's outcome as it finishes; at most `limit` at a time if given."""
+        ...
+
+    def train(
+        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
+        on_done: OnDone, on_retry: OnRetry,
+    ) -> dict[str, Any]:  # fmt: skip
+        """{job key: trained model or error} of the TrainJobs, at most `workers` at a time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def available_cores() -> int:
+    """Cores this process may use (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """In a worker: run the job, turning its error into a picklable one-line error."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise HarnessError(one_line(exc)) from None
+
+
+class SerialExecutor:
+    """Every job in this process, one after the other (what the sweep did before)."""
+
+    name = "serial"
+
+    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
+        for task in tasks:
+            try:
+                yield task, task.fn(*task.args)
+            except Exception as exc:
+                yield task, exc
+
+    def train(
+        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
+        on_done: OnDone, on_retry: OnRetry,
+    ) -> dict[str, Any]:  # fmt: skip
+        from harness.sweep.fanout import train_all
+
+        return train_all(self, jobs, splits, config, artifacts, on_done)
+
+    def close(self) -> None:
+        pass
+
+
+def _worker_start(parent: int) -> None:
+    """In a pool worker: die with the sweep, and leave Ctrl-C to it (it stops the pool)."""
+    from harness.measure.lifeline import die_with_parent
+
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LocalExecutor:
+    """A pool of fresh (spawned) processes on this machine, as many jobs at a time as the
+    cores hold their threads. Spawned, not forked: forking a process that has used
+    torch's thread pool can hang. Training keeps its own process per model
+    (`pool.train_in_processes`), which retries a model whose worker died."""
+
+    name = "local"
+
+    def __init__(self, cores: int | None = None) -> None:
+        self.cores = cores or available_cores()
+
+    def slots(self, tasks: Sequence[Task], limit: int | None) -> int:
+        threads = max((t.num_cpus for t in tasks), default=1)
+        slots = max(1, self.cores // max(1, threads))
+        return max(1, min(slots, len(tasks), limit or slots))
+
+    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
+        workers = self.slots(tasks, limit)
+        if workers < 2:
+            yield from SerialExecutor().run(tasks)
+            return
+        pool = ProcessPoolExecutor(
+            workers, get_context("spawn"), initializer=_worker_start, initargs=(os.getpid(),)
+        )
+        try:
+            futures: dict[Future[Any], Task] = {pool.submit(call, t.fn, t.args): t for t in tasks}
+            for future in as_completed(futures):
+                try:
+                    yield futures[future], future.result()
+                except Exception as exc:  # the job's error, or a worker that died
+                    yield futures[future], exc
+        finally:  # interrupted: queued jobs are dropped, running ones finish
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def train(
+        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
+        on_done: OnDone, on_retry: OnRetry,
+    ) -> dict[str, Any]:  # fmt: skip
+        from harness.sweep.pool import train_in_processes
+
+        slots = max(1, min(workers, self.cores // max(1, config.training.threads)))
+        if slots < 2:
+            return SerialExecutor().train(jobs, splits, config, artifacts, 1, on_done, on_retry)
+        return train_in_processes(jobs, splits, config, artifacts, slots, on_done, on_retry)
+
+    def close(self) -> None:
+        pass
+
+
+EXECUTORS: Registry[Callable[[str | None], Executor]] = Registry("executor")
+EXECUTORS.register("serial", lambda address: SerialExecutor())
+EXECUTORS.register("local", lambda address: LocalExecutor())
+EXECUTORS.register("ray", "harness.sweep.ray_executor:connect")
+
+
+def make_executor(name: str, address: str | None = None) -> Executor:
+    """The executor called `name`; `address` is a cluster's address (Ray only)."""
+    if name not in EXECUTORS:
+        raise ConfigError(EXECUTORS.unknown_message(name))
+    if address and name != "ray":
+        raise ConfigError(f"--address is for --executor ray; the {name} executor runs here")
+    return EXECUTORS.get(name)(address)

@@ -1,0 +1,120 @@
+"""The sweep's independent work handed to an executor before measurement starts:
+training every model, then compressing and converting every candidate's model.
+
+Both stages cache their files by content hash, so the driver's own pass over the
+candidates finds them ready (or meets the same error again and records it with its
+stage): the store, resume and the recorded reasons do not depend on where a file
+was made. Measurement stays in the driver, one at a time, on a quiet machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.store.artifacts import Artifacts
+from harness.sweep.executors import Executor, Task
+from harness.sweep.keys import compressed_key, converted_key
+from harness.sweep.plan import Candidate, CompressJob, TrainJob
+from harness.sweep.stages import (
+    Built,
+    compress_stage,
+    convert_stage,
+    for_this_cpu,
+    train_stage,
+)
+from harness.train.datasets import Splits
+
+__all__ = ["prepare_all", "train_all"]
+
+
+def train_all(
+    executor: Executor,
+    jobs: Sequence[TrainJob],
+    splits: Splits,
+    config: Any,
+    artifacts: Artifacts,
+    on_done: Callable[[TrainJob, Built | Exception], None],
+) -> dict[str, Built | Exception]:
+    """{job key: the trained model, or why it failed}; `on_done` runs here as each ends."""
+    by_key = {job.key: job for job in jobs}
+    tasks = [
+        Task(job.key, train_stage, (job, splits, config, artifacts), config.training.threads)
+        for job in jobs
+    ]
+    results: dict[str, Built | Exception] = {}
+    for task, outcome in executor.run(tasks):
+        results[task.key] = outcome
+        on_done(by_key[task.key], outcome)
+    return results
+
+
+def prepare(
+    job: CompressJob,
+    trained: Built,
+    calibration: np.ndarray,
+    artifacts: Artifacts,
+    splits: Splits,
+    config: Any,
+    quantizes: Sequence[str],
+) -> Built:
+    """In a worker: compress one job's model and convert it for each LiteRT setting its
+    candidates ask for. A conversion that fails is left to the driver's pass, which
+    records it on its own candidate; the compressed model is still good for the rest."""
+    compressed = compress_stage(job, trained, calibration, artifacts, splits, config)
+    for quantize in quantizes:
+        try:
+            convert_stage(job, compressed, artifacts, quantize, calibration)
+        except Exception:  # recorded by the driver on that candidate
+            continue
+    return compressed
+
+
+def _quantizes(candidates: Sequence[Candidate]) -> list[str]:
+    from harness.measure.runtimes import RUNTIMES
+
+    wanted = {
+        c.runtime.settings.get("quantize", "none")
+        for c in candidates
+        if RUNTIMES.get(c.runtime.engine).model_format == "tflite"
+    }
+    return sorted(wanted)
+
+
+def _cached(job: CompressJob, quantizes: Sequence[str], artifacts: Artifacts) -> bool:
+    """Whether the job's compressed model and every conversion it needs are in the cache
+    (then a worker would only start up to find them)."""
+    passes = for_this_cpu(job.compression.passes)
+    if artifacts.get("compressed", compressed_key(job, passes), "onnx") is None:
+        return False
+    return all(artifacts.get("tflite", converted_key(job, q, passes), "tflite") for q in quantizes)
+
+
+def prepare_all(
+    executor: Executor,
+    jobs: Sequence[CompressJob],
+    trained: dict[str, Built | Exception],
+    candidates: dict[str, list[Candidate]],
+    calibration: np.ndarray,
+    artifacts: Artifacts,
+    splits: Splits,
+    config: Any,
+) -> set[str]:
+    """Compress and convert every job whose model trained, concurrently; the paths of
+    the compressed models made (not found in the cache) in this call."""
+    tasks = []
+    for job in jobs:
+        built = trained.get(job.train.key)
+        if not isinstance(built, Built) or job.key not in candidates:
+            continue
+        quantizes = _quantizes(candidates[job.key])
+        if not _cached(job, quantizes, artifacts):
+            args = (job, built, calibration, artifacts, splits, config, quantizes)
+            tasks.append(Task(job.key, prepare, args))
+    made: set[str] = set()
+    for _, outcome in executor.run(tasks):
+        if isinstance(outcome, Built) and not outcome.reused:
+            made.add(str(outcome.path))
+    return made
