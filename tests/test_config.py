@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -285,7 +286,13 @@ def test_init_and_run_take_a_built_in_example(tmp_path: Path) -> None:
     assert load_config(None, "tiny-vision").raw == config.raw
     assert config.name == "tiny-vision" and config.dataset.name == "shapes"
     assert [m.arch for m in config.models] == ["resnet8", "mobilenet_v2"]
-    assert [r.name for r in config.runtimes] == ["onnxruntime", "litert", "litert int8"]
+    executorch = ["executorch", "executorch int8"] if find_spec("executorch") else []
+    assert [r.name for r in config.runtimes] == [
+        "onnxruntime",
+        "litert",
+        "litert int8",
+        *executorch,
+    ]
     prunes = [p for c in config.compressions for p in c.passes if p.name == "prune"]
     assert [(p.ratio, p.structured, p.round_to) for p in prunes] == [
         (0.3, True, 8), (0.5, True, 8), (0.5, True, 8),
