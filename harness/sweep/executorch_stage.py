@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import CompressionError, UnsupportedError
+from harness.errors import UnsupportedError
 from harness.specs import RuntimeSpec
 from harness.store.artifacts import Artifacts
+from harness.sweep.keys import compressed_key
 from harness.sweep.plan import CompressJob
-from harness.sweep.stages import Built, compressed_key
+from harness.sweep.stages import Built, trained_module
 from harness.train.datasets import Splits
 
 RUNTIME = "executorch"
@@ -93,7 +94,7 @@ def torch_program(
     cached = artifacts.get("torchprogram", key, "pt2")
     if cached:
         return load_program(cached[0].read_bytes()), cached[1]
-    net = trained_module(job, splits, artifacts)
+    net = trained_module(job, splits, artifacts, "ExecuTorch")
     form: dict[str, Any] = {"from": "the trained PyTorch module"}
     epochs = job.compression.finetune_epochs
     if passes or epochs:
@@ -118,22 +119,3 @@ def torch_program(
     program = export_program(net, splits.input_shape, max_batch)
     artifacts.put("torchprogram", key, "pt2", program_bytes(program), form)
     return program, form
-
-
-def trained_module(job: CompressJob, splits: Splits, artifacts: Artifacts) -> Any:
-    """The built-in model rebuilt from its cached trained weights, in eval mode."""
-    import torch
-
-    from harness.models import ARCHITECTURES
-
-    state = artifacts.get("state", job.train.key, "pt")
-    if state is None:
-        raise CompressionError(
-            "ExecuTorch needs the trained PyTorch weights, which this cached model lacks; "
-            "delete the artifacts folder to retrain"
-        )
-    model = job.train.model
-    build = ARCHITECTURES.get(model.arch)
-    net = build(splits.input_shape, splits.dataset.n_classes, model.width, model.depth)
-    net.load_state_dict(torch.load(state[0], weights_only=True))
-    return net.eval()

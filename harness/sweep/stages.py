@@ -145,9 +145,6 @@ def _finetune(
 ) -> tuple[Any, list[Any], dict[str, Any]]:
     """Rebuild the trained PyTorch model, mirror the chain's structural passes, fine-tune,
     re-export; returns the model and the passes left to apply to it."""
-    import torch
-
-    from harness.models import ARCHITECTURES
     from harness.train.finetune import finetune
 
     if job.train.model.imported:
@@ -155,17 +152,7 @@ def _finetune(
             f"finetune works on built-in models only; {job.train.model.name} is an imported "
             "ONNX file, whose training code the harness does not have"
         )
-    state = artifacts.get("state", job.train.key, "pt")
-    if state is None:
-        raise CompressionError(
-            "finetune needs the trained PyTorch weights, which this cached model lacks; "
-            "delete the artifacts folder to retrain"
-        )
-    model = job.train.model
-    build = ARCHITECTURES.get(model.arch)
-    net = build(splits.input_shape, splits.dataset.n_classes, model.width, model.depth)
-    net.load_state_dict(torch.load(state[0], weights_only=True))
-    net.eval()
+    net = trained_module(job, splits, artifacts, "finetune")
     result = finetune(
         net, job.compression.passes, splits, job.train.policy, config.training,
         job.compression.finetune_epochs, config.seed, job.compression.finetune_lr,
@@ -320,3 +307,23 @@ def data_facts(splits: Splits) -> dict[str, Any]:
         "model_sample_shape": list(splits.input_shape),
         "model_layout": "NCHW" if image else "NF",
     }
+
+
+def trained_module(job: CompressJob, splits: Splits, artifacts: Artifacts, user: str) -> Any:
+    """The built-in model rebuilt from its cached trained weights, in eval mode; `user` names
+    what needs it in the error when the cache holds no weights."""
+    import torch
+
+    from harness.models import ARCHITECTURES
+
+    state = artifacts.get("state", job.train.key, "pt")
+    if state is None:
+        raise CompressionError(
+            f"{user} needs the trained PyTorch weights, which this cached model lacks; "
+            "delete the artifacts folder to retrain"
+        )
+    model = job.train.model
+    build = ARCHITECTURES.get(model.arch)
+    net = build(splits.input_shape, splits.dataset.n_classes, model.width, model.depth)
+    net.load_state_dict(torch.load(state[0], weights_only=True))
+    return net.eval()
