@@ -99,7 +99,9 @@ class Sweep:
         while not ready():
             assert self.proc.poll() is None, f"ended before {what}:\n{self.output()}"
             assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-            time.sleep(0.01)
+            # Fine-grained: on a quiet machine the rendering's staging folder exists for
+            # only the ~10-20 ms its files take to write.
+            time.sleep(0.0005)
 
     def members(self) -> list[tuple[int, str]]:
         """Live processes of the sweep's process group, with their command lines."""
