@@ -194,6 +194,19 @@ def main() -> None:
             for r in runs
             for i, soft in enumerate(args.soft)
         }
+        # QAT starts as soon as its model is trained, while the students still distil.
+        trained = {} if args.distill_only else {
+            f"{teacher_spec.name} / {p.name}": (teachers[(p.name, 0)], p.name)
+            for p in config.policies
+        }  # fmt: skip
+        trained.update({f"{n} / {policy0}": (f, policy0) for n, f in extra.items()})
+        jobs = {
+            name: pool.submit(
+                qat_task, ex, t.result()["spec"], t.result()["onnx"], t.result()["state"], p,
+                t.result()["secs"], epochs, not args.no_harder,
+            )
+            for name, (t, p) in trained.items()
+        }  # fmt: skip
         results = {
             r: {
                 "teacher": teachers[r].result(),
@@ -205,18 +218,6 @@ def main() -> None:
         distill_table(config, args.soft, results)
         if args.distill_only:
             return
-        trained = {
-            f"{teacher_spec.name} / {p.name}": (results[(p.name, 0)]["teacher"], p.name)
-            for p in config.policies
-        }
-        trained.update({f"{n} / {policy0}": (f.result(), policy0) for n, f in extra.items()})
-        jobs = {
-            name: pool.submit(
-                qat_task, ex, t["spec"], t["onnx"], t["state"], p, t["secs"], epochs,
-                not args.no_harder,
-            )
-            for name, (t, p) in trained.items()
-        }  # fmt: skip
         qat_table({name: job.result() for name, job in jobs.items()})
 
 
