@@ -177,3 +177,20 @@ def test_the_teacher_sees_the_students_augmented_view(monkeypatch: pytest.Monkey
     rows = np.concatenate(student_saw)
     assert len(rows) == n_train
     assert sum(row.tobytes() in clean for row in rows) < 0.1 * n_train
+
+
+def test_at_alpha_zero_the_student_is_the_scratch_student() -> None:
+    """Distilled and scratch students differ only in the loss: same initial weights, batch
+    order and augmentation draws for one seed, so with alpha = 0 (labels only) distillation
+    trains exactly the student `train` does, weight for weight (the benchmark's pairing)."""
+    splits, _, teacher = _setup()
+    policy = parse_policy("noisy", {"steps": [{"op": "noise", "p": 0.5, "magnitude": 3}]}, "image")
+    scratch = train(splits, ModelSpec("student", **STUDENT), policy, FAST, seed=3)
+    step = _pass("distill", student=STUDENT, alpha=0.0)
+    taught = run_steps(teacher, None, [step], splits, policy, FAST, seed=3)
+    weights = [
+        {t.name: t.raw_data for t in model.graph.initializer}
+        for model in (onnx.load_from_string(scratch.onnx_bytes), taught.model)
+    ]
+    assert weights[0] == weights[1]
+    assert taught.notes[0]["epochs_run"] == scratch.metadata["epochs"]
