@@ -20,13 +20,12 @@ import numpy as np
 
 from harness.config.load import LatencySpec, RuntimeSpec
 from harness.errors import ConfigError, ConversionError, DataError, HarnessError
-from harness.measure.inputs import Feeds, ModelIO, onnx_io, plan_feeds, tflite_io
+from harness.measure.formats import FORMATS, ModelIO, model_format
+from harness.measure.inputs import Feeds, plan_feeds
 from harness.measure.runner import WorkerResult, run_worker
 from harness.measure.tasks import Task, check_labels, resolve_task
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.bench_scores import score
-
-SUFFIXES = {".onnx": ("onnxruntime", "litert"), ".tflite": ("litert",)}
 
 
 @dataclass(frozen=True)
@@ -76,11 +75,13 @@ def check_model_file(path: Path, runtimes: tuple[str, ...]) -> tuple[str, ...]:
     """The runtimes to use for this file; a clear error for files no runtime takes."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such model file")
-    usable = SUFFIXES.get(path.suffix.lower())
-    if usable is None:
+    found = model_format(path)
+    if found is None:
         raise ConfigError(
-            f"{path}: unknown model format '{path.suffix}'; give an .onnx or .tflite file"
+            f"{path}: unknown model format '{path.suffix}'; give an "
+            f"{' or '.join(FORMATS.names())} file"
         )
+    usable = found.runtimes
     if not runtimes:
         return usable
     wrong = [r for r in runtimes if r not in usable]
@@ -95,11 +96,12 @@ def model_io(path: Path) -> ModelIO:
     """The model's inputs and outputs, read before anything runs; one line if unreadable."""
     from harness.measure.model_files import external_files
 
+    found = model_format(path)
+    if found is None:
+        raise ConfigError(f"{path.name}: unknown model format '{path.suffix}'")
     try:
-        if path.suffix.lower() == ".onnx":
-            external_files(path)
-            return onnx_io(path)
-        return tflite_io(path)
+        external_files(path)  # weights in data files beside an .onnx must be there
+        return found.read(path)
     except HarnessError:
         raise
     except Exception as exc:  # onnx's DecodeError, LiteRT's ValueError, ...
