@@ -40,6 +40,7 @@ from harness.convert import (  # noqa: F401
     tflite_math,
     tflite_ops,
     tflite_resize,
+    tflite_slice,
 )
 from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
 from harness.convert.tflite_context import (

@@ -228,10 +228,12 @@ def concat(ctx: Context, node: onnx.NodeProto) -> None:
 
 @converts("Pad")
 def pad(ctx: Context, node: onnx.NodeProto) -> None:
-    """Constant-mode Pad -> PAD (zeros) or PADV2, with pads reordered for the layout."""
+    """Constant-mode Pad -> PAD (zeros) or PADV2, reflect-mode Pad (audio front ends) ->
+    MIRROR_PAD, with pads reordered for the layout."""
     a = attrs(node)
-    if a.get("mode", "constant") != "constant":
-        raise unsupported(node, f"mode={a['mode']}")
+    mode = a.get("mode", "constant")
+    if mode not in ("constant", "reflect"):
+        raise unsupported(node, f"mode={mode}; LiteRT pads with constants or a reflection")
     if ctx.optional_const(node, 3, "axes") is not None:
         raise unsupported(node, "the axes input")
     x = ctx.act(node, 0)
@@ -247,7 +249,11 @@ def pad(ctx: Context, node: onnx.NodeProto) -> None:
     out = ctx.output(node.output[0], x.perm)
     padding = ctx.int32(paddings, f"{node.output[0]}_pads")
     version = 4 if x.rank > 4 else 1
-    if fill == 0.0:
+    if mode == "reflect":
+        options = fb.MirrorPadOptionsT()
+        options.mode = fb.MirrorPadMode.REFLECT
+        ctx.emit(OP.MIRROR_PAD, [x, padding], [out], options)
+    elif fill == 0.0:
         ctx.emit(OP.PAD, [x, padding], [out], fb.PadOptionsT(), version=version)
     else:
         filler = ctx.builder.constant(f"{node.output[0]}_value", np.array([fill], np.float32))

@@ -144,7 +144,7 @@ def bench_file(
         np.savez(feeds_path, **feeds.arrays)  # type: ignore[arg-type]
         for runtime in runtimes:
             try:
-                path = _file_for(model_path, runtime.name, Path(tmp))
+                path = _file_for(model_path, runtime.name, Path(tmp), feeds)
                 n_bytes, n_compressed = file_size(model_bytes(path))
                 sizes = {"file_bytes": n_bytes, "compressed_bytes": n_compressed}
                 result = run_worker(path, runtime, [feeds_path], latency, feed=feeds.plan())
@@ -204,8 +204,18 @@ def data_name(n: int, task: Task, y: np.ndarray | None) -> str:
     return f"{n} samples, no labels scored"
 
 
-def _file_for(model_path: Path, runtime: str, tmp: Path) -> Path:
-    """The file this runtime loads: the model itself, or its LiteRT conversion."""
+def fed_sizes(feeds: Feeds) -> dict[str, tuple[int | None, ...]]:
+    """The size of every axis as fed: a per-sample input's batch axis is the fixed batch,
+    or None (left dynamic); an input fed whole has the array's shape."""
+    return {
+        name: (feeds.batch, *array.shape[1:]) if name in feeds.per_sample else array.shape
+        for name, array in feeds.arrays.items()
+    }
+
+
+def _file_for(model_path: Path, runtime: str, tmp: Path, feeds: Feeds) -> Path:
+    """The file this runtime loads: the model itself, or its LiteRT conversion with the
+    dynamic axes other than the batch fixed to the sizes fed."""
     if runtime == "litert" and model_path.suffix.lower() == ".onnx":
         import onnx
 
@@ -215,8 +225,10 @@ def _file_for(model_path: Path, runtime: str, tmp: Path) -> Path:
             model = onnx.load(str(model_path))
         except Exception as exc:  # onnx raises DecodeError and others for a bad file
             raise ConversionError(f"{model_path.name}: not a readable ONNX model ({exc})") from None
+        from harness.convert.input_sizes import with_input_sizes
+
         out = tmp / (model_path.stem + ".tflite")
-        out.write_bytes(onnx_to_tflite(model))
+        out.write_bytes(onnx_to_tflite(with_input_sizes(model, fed_sizes(feeds))))
         return out
     return model_path
 
