@@ -42,6 +42,7 @@ from harness.convert import (  # noqa: F401
     tflite_resize,
     tflite_slice,
 )
+from harness.convert.as_2d import as_2d
 from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
 from harness.convert.tflite_context import (
     CONVERTERS,
@@ -87,9 +88,10 @@ def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
 
 
 def _onnx_to_tflite(model: onnx.ModelProto) -> bytes:
-    graph = model.graph
-    _check_ops(graph)
+    _check_ops(model.graph)
     opset = _opset(model)
+    model = as_2d(model, opset)  # 1-D conv and pooling as their 2-D forms
+    graph = model.graph
     shapes, dynamic = _infer(model)
     ctx = Context(graph, shapes, dynamic, opset)
     for init in graph.initializer:

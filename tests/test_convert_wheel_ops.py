@@ -1,6 +1,8 @@
-"""Slice of a run-time tensor (STRIDED_SLICE) and reflect-mode Pad (MIRROR_PAD) against
-ONNX Runtime on small random graphs, as the real models that needed them write them: a
-detection head's channel split, a strided spatial crop, an audio front end's reflection."""
+"""Ops that models shipped in public wheels needed (benchmarks/wheel_models.py), against
+ONNX Runtime on small random graphs, written as those models write them: Slice of a run-time
+tensor (a detection head's channel split, a strided crop) -> STRIDED_SLICE, reflect-mode Pad
+(an audio front end) -> MIRROR_PAD, and 1-D convolution and pooling (voice-activity and
+other audio models) through their 2-D forms."""
 
 from __future__ import annotations
 
@@ -69,3 +71,33 @@ def test_edge_pad_is_refused_with_the_reason() -> None:
                        {"w": weights(3, 2, 1, 1), "pads": pads})  # fmt: skip
     with pytest.raises(UnsupportedOpError, match="mode=edge; LiteRT pads with constants or"):
         onnx_to_tflite(model)
+
+
+CONV1D = {
+    "kernel 3, same pads": ({"kernel_shape": [3], "pads": [1, 1]}, (4, 2, 3)),
+    "stride 2, dilation 2, uneven pads": (
+        {"kernel_shape": [3], "strides": [2], "dilations": [2], "pads": [2, 1]},
+        (4, 2, 3),
+    ),
+    "depthwise, group 2": ({"kernel_shape": [5], "group": 2, "pads": [2, 2]}, (2, 1, 5)),
+}
+
+
+@pytest.mark.parametrize("case", CONV1D)
+def test_1d_convolution_as_2d(case: str) -> None:
+    """(N, C, L) audio-style tensors: Conv1d converts through its 2-D form."""
+    kwargs, shape = CONV1D[case]
+    nodes = [node("Conv", ["x", "w", "b"], ["c"], **kwargs), node("Relu", ["c"])]
+    inits = {"w": weights(*shape), "b": np.linspace(-1, 1, shape[0], dtype=np.float32)}
+    assert "RESHAPE" in op_names(check(make_model(nodes, (1, 2, 16), inits), (1, 2, 16)))
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_1d_pooling_as_2d(op: str) -> None:
+    nodes = [node(op, ["x"], kernel_shape=[3], strides=[2], pads=[1, 1])]
+    check(make_model(nodes, (1, 3, 17)), (1, 3, 17))
+
+
+def test_1d_conv_at_opset_11_uses_axes_attributes() -> None:
+    nodes = [node("Conv", ["x", "w"], kernel_shape=[3])]
+    check(make_model(nodes, (1, 2, 9), {"w": weights(3, 2, 3)}, opset=11), (1, 2, 9))
