@@ -11,6 +11,7 @@ import onnx
 from ai_edge_litert import schema_py_generated as fb
 
 from harness.convert.tflite_context import OP, Context, attrs, converts, unsupported
+from harness.convert.tflite_values import Act
 
 
 def _bounds(ctx: Context, node: onnx.NodeProto, rank: int) -> list[tuple[int, int, int, int]]:
@@ -53,7 +54,7 @@ def slice_activation(ctx: Context, node: onnx.NodeProto) -> None:
     mask = sum(1 << i for i, axis in enumerate(order) if whole[axis])
     options.beginMask, options.endMask = mask, mask
     name = node.output[0]
-    inputs = [
+    inputs: list[Act | int] = [
         x,
         ctx.int32([begin[a] for a in order], f"{name}_begin"),
         ctx.int32([end[a] for a in order], f"{name}_end"),
