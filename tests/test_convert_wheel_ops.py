@@ -101,3 +101,31 @@ def test_1d_pooling_as_2d(op: str) -> None:
 def test_1d_conv_at_opset_11_uses_axes_attributes() -> None:
     nodes = [node("Conv", ["x", "w"], kernel_shape=[3])]
     check(make_model(nodes, (1, 2, 9), {"w": weights(3, 2, 3)}, opset=11), (1, 2, 9))
+
+
+def _grid_from_shape(axis: int):
+    """YOLO's anchor grid in miniature: a Range over a feature map's size, read with
+    Shape -> Gather(axis), added to the map as data."""
+    nodes = [
+        CONV,
+        node("Shape", ["c"], ["s"]),
+        node("Gather", ["s", "axis"], ["n"]),
+        node("Range", ["zero", "n", "one"], ["r"]),
+        node("Cast", ["r"], ["rf"], to=1),
+        node("Add", ["c", "rf"] if axis == 3 else ["c", "scale"], ["y"] if axis == 3 else ["t"]),
+    ]
+    if axis != 3:  # the batch size itself used as data
+        nodes[-2:] = [node("Cast", ["n"], ["nf"], to=1), node("Mul", ["c", "nf"])]
+    inits = {"w": weights(3, 2, 1, 1), "axis": np.array(axis, np.int64),
+             "zero": np.array(0, np.int64), "one": np.array(1, np.int64)}  # fmt: skip
+    return make_model(nodes, (1, 2, 5, 6), inits)
+
+
+def test_a_size_read_off_a_feature_map_is_a_constant_at_any_batch() -> None:
+    """Shape of a batch-dynamic map, but its width: the grid is data, as in YOLO heads."""
+    check(_grid_from_shape(3), (1, 2, 5, 6))
+
+
+def test_the_batch_size_used_as_data_is_refused() -> None:
+    with pytest.raises(UnsupportedOpError, match="depends on the batch size"):
+        onnx_to_tflite(_grid_from_shape(0))
