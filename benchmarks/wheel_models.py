@@ -39,23 +39,32 @@ SEQUENCE = 512  # a dynamic sequence axis: one 32 ms frame of 16 kHz audio
 SAMPLES = 4
 
 
-def _size(info: TensorInfo, axis: int, main: bool) -> int:
-    """A size for a dynamic axis: the batch of SAMPLES (any open axis of an extra input,
-    such as a recurrent state's batch), an image side, else a sequence."""
+def _size(info: TensorInfo, axis: int, main: bool, samples: int) -> int:
+    """A size for a dynamic axis: the batch (any open axis of an extra input, such as a
+    recurrent state's batch), an image side, else a sequence."""
     if axis == 0 or not main:
-        return SAMPLES
+        return samples
     return SIDE if info.dims is not None and len(info.dims) == 4 else SEQUENCE
+
+
+def _has_open_state(inputs: tuple[TensorInfo, ...]) -> bool:
+    """An extra input with an open axis (a recurrent state whose batch is not named as the
+    main input's): such models run one frame at a time, and are fed so."""
+    return any(d is not None and any(not isinstance(x, int) for x in d)
+               for d in (i.dims for i in inputs[1:]))  # fmt: skip
 
 
 def random_inputs(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
     """One array per model input (the first named x), from the declared shapes and dtypes."""
     rng = np.random.default_rng(seed)
     io = read_io(path)
+    samples = 1 if _has_open_state(io.inputs) else SAMPLES
     arrays: dict[str, np.ndarray] = {}
     for k, info in enumerate(io.inputs):
-        dims = info.dims if info.dims is not None else (SAMPLES,)
+        dims = info.dims if info.dims is not None else (samples,)
         shape = SHAPES.get((path.name, info.name)) or tuple(
-            d if isinstance(d, int) else _size(info, axis, k == 0) for axis, d in enumerate(dims)
+            d if isinstance(d, int) else _size(info, axis, k == 0, samples)
+            for axis, d in enumerate(dims)
         )
         if info.name in VALUES:
             array = VALUES[info.name].astype(info.dtype)

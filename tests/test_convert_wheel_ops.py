@@ -129,3 +129,12 @@ def test_a_size_read_off_a_feature_map_is_a_constant_at_any_batch() -> None:
 def test_the_batch_size_used_as_data_is_refused() -> None:
     with pytest.raises(UnsupportedOpError, match="depends on the batch size"):
         onnx_to_tflite(_grid_from_shape(0))
+
+
+def test_clip_with_a_bound_computed_at_run_time() -> None:
+    """log-mel style: Clip(x, ReduceMax(x) - 3, +inf), the floor a run-time scalar."""
+    nodes = [CONV, node("ReduceMax", ["c"], ["m"], keepdims=0), node("Sub", ["m", "three"], ["lo"]),
+             node("Clip", ["c", "lo", ""])]  # fmt: skip
+    model = make_model(nodes, (1, 2, 5, 6), {"w": weights(3, 2, 1, 1),
+                                            "three": np.array(3.0, np.float32)})  # fmt: skip
+    assert "MAXIMUM" in op_names(check(model, (1, 2, 5, 6), batches=(1,)))
