@@ -99,7 +99,7 @@ def test_1d_pooling_as_2d(op: str) -> None:
 
 
 def test_1d_conv_at_opset_11_uses_axes_attributes() -> None:
-    nodes = [node("Conv", ["x", "w"], kernel_shape=[3])]
+    nodes = [node("Conv", ["x", "w"])]  # no kernel_shape: the weight's rank says 1-D
     check(make_model(nodes, (1, 2, 9), {"w": weights(3, 2, 3)}, opset=11), (1, 2, 9))
 
 

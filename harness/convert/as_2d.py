@@ -18,10 +18,14 @@ from harness.convert.tflite_context import attrs
 OPS = ("Conv", "MaxPool", "AveragePool")
 
 
-def _is_1d(node: onnx.NodeProto) -> bool:
+def _is_1d(node: onnx.NodeProto, weight_ranks: dict[str, int]) -> bool:
+    """A 1-D op: its kernel_shape has one entry, or (a Conv without one) its weight has
+    rank 3."""
     if node.op_type not in OPS:
         return False
     kernel = attrs(node).get("kernel_shape")
+    if kernel is None and node.op_type == "Conv" and len(node.input) > 1:
+        return weight_ranks.get(node.input[1]) == 3
     return kernel is not None and len(kernel) == 1
 
 
@@ -29,9 +33,7 @@ def _unsqueezed_attrs(node: onnx.NodeProto) -> dict:
     """The node's attributes for a kernel of height 1 on a height-1 map."""
     out = {}
     for name, value in attrs(node).items():
-        if name == "kernel_shape":
-            value = [1, *value]
-        elif name in ("strides", "dilations"):
+        if name in ("kernel_shape", "strides", "dilations"):
             value = [1, *value]
         elif name == "pads":
             value = [0, value[0], 0, value[1]]
@@ -51,7 +53,8 @@ def _axes(graph: onnx.GraphProto, name: str, opset: int) -> tuple[list[str], dic
 def as_2d(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     """A copy with every 1-D Conv/MaxPool/AveragePool written as the 2-D op between an
     Unsqueeze and a Squeeze of axis 2; the model itself when it has none."""
-    if not any(_is_1d(n) for n in model.graph.node):
+    ranks = {init.name: len(init.dims) for init in model.graph.initializer}
+    if not any(_is_1d(n, ranks) for n in model.graph.node):
         return model
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
@@ -59,7 +62,7 @@ def as_2d(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     axes_in, axes_attr = _axes(graph, "as_2d_axis2", opset)
     nodes: list[onnx.NodeProto] = []
     for node in graph.node:
-        if not _is_1d(node):
+        if not _is_1d(node, ranks):
             nodes.append(node)
             continue
         tag = node.output[0]
