@@ -138,3 +138,20 @@ def test_clip_with_a_bound_computed_at_run_time() -> None:
     model = make_model(nodes, (1, 2, 5, 6), {"w": weights(3, 2, 1, 1),
                                             "three": np.array(3.0, np.float32)})  # fmt: skip
     assert "MAXIMUM" in op_names(check(model, (1, 2, 5, 6), batches=(1,)))
+
+
+CEIL_POOLS = {
+    "squeezenet's 3x3 stride 2 on 14x15": ((3, 3), (2, 2), [0, 0, 0, 0], (1, 2, 14, 15)),
+    "2x2 stride 2 on 5x5": ((2, 2), (2, 2), [0, 0, 0, 0], (1, 2, 5, 5)),
+    "3x3 stride 2 with pads 1 on 8x9": ((3, 3), (2, 2), [1, 1, 1, 1], (1, 2, 8, 9)),
+    "no change: 3x3 stride 2 on 13x13": ((3, 3), (2, 2), [0, 0, 0, 0], (1, 2, 13, 13)),
+}
+
+
+@pytest.mark.parametrize("case", CEIL_POOLS)
+def test_max_pool_with_ceil_mode(case: str) -> None:
+    """torchvision's squeezenet and googlenet pool with ceil_mode=True."""
+    kernel, strides, pads, shape = CEIL_POOLS[case]
+    pool = node("MaxPool", ["x"], kernel_shape=list(kernel), strides=list(strides), pads=pads,
+                ceil_mode=1)  # fmt: skip
+    assert "MAX_POOL_2D" in op_names(check(make_model([pool], shape), shape))

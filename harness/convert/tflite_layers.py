@@ -87,6 +87,21 @@ def _padding(
     return fb.Padding.VALID, out
 
 
+def _ceil_pads(
+    hw: Sequence[int], pads: list[tuple[int, int]], kernel: Sequence[int], strides: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Max pooling's ceil_mode as extra padding at the end (filled with the lowest float,
+    so it never wins a max): the last window ONNX lets hang over the edge becomes a whole
+    one. A window must still start inside the input or its begin padding."""
+    out = []
+    for size, (begin, end), k, s in zip(hw, pads, kernel, strides, strict=True):
+        windows = -(-(size + begin + end - k) // s) + 1
+        if (windows - 1) * s >= size + begin:
+            windows -= 1
+        out.append((begin, end + max(0, (windows - 1) * s + k - (size + begin + end))))
+    return out
+
+
 def _check_spatial(
     node: onnx.NodeProto,
     x: Act,
@@ -277,6 +292,8 @@ def pool(ctx: Context, node: onnx.NodeProto) -> None:
     strides = list(a.get("strides", [1, 1]))
     x = ctx.act(node, 0, NHWC)
     pads = _explicit_pads(node, a, x.shape[2:], kernel, strides, [1, 1])
+    if a.get("ceil_mode", 0) and node.op_type == "MaxPool":
+        pads = _ceil_pads(x.shape[2:], pads, kernel, strides)
     if node.op_type == "MaxPool":
         code, same_ok, fill = OP.MAX_POOL_2D, True, FLOAT_LOWEST
     elif a.get("count_include_pad", 0):
