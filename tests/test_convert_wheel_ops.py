@@ -7,6 +7,7 @@ other audio models) through their 2-D forms."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 
 from harness.convert.tflite import onnx_to_tflite
@@ -155,3 +156,33 @@ def test_max_pool_with_ceil_mode(case: str) -> None:
     pool = node("MaxPool", ["x"], kernel_shape=list(kernel), strides=list(strides), pads=pads,
                 ceil_mode=1)  # fmt: skip
     assert "MAX_POOL_2D" in op_names(check(make_model([pool], shape), shape))
+
+
+def _channel_shuffle() -> onnx.ModelProto:
+    """ShuffleNet's channel shuffle as TorchScript exports it: sizes read with Shape ->
+    Gather, channels per group by a Div, Reshape to 5-D, Transpose, Reshape back."""
+    axes = {f"i{k}": np.array(k, np.int64) for k in range(4)}
+    nodes = [CONV, node("Shape", ["c"], ["s"])]
+    nodes += [node("Gather", ["s", f"i{k}"], [f"d{k}"]) for k in range(4)]
+    nodes += [node("Div", ["d1", "groups"], ["cpg"])]
+    parts = ["d0", "groups", "cpg", "d2", "d3"]
+    nodes += [node("Unsqueeze", [p, "zero1"], [f"u_{p}"]) for p in parts]
+    nodes += [
+        node("Concat", [f"u_{p}" for p in parts], ["five"], axis=0),
+        node("Reshape", ["c", "five"], ["r5"]),
+        node("Transpose", ["r5"], ["t5"], perm=[0, 2, 1, 3, 4]),
+        node("Concat", ["u_d0", "minus1", "u_d2", "u_d3"], ["four"], axis=0),
+        node("Reshape", ["t5", "four"]),
+    ]
+    inits = {"w": weights(4, 2, 1, 1), "groups": np.array(2, np.int64),
+             "zero1": np.array([0], np.int64), "minus1": np.array([-1], np.int64), **axes}  # fmt: skip
+    return make_model(nodes, (1, 2, 3, 5), inits)
+
+
+def test_shapes_inference_cannot_follow_are_measured_by_running_the_graph() -> None:
+    from harness.convert.run_shapes import incomplete
+    from harness.convert.tflite import _shapes, _with_batch
+
+    fixed, _ = _with_batch(_channel_shuffle(), 1)
+    assert incomplete(fixed, _shapes(fixed, strict=True))  # onnx stops at the Div
+    check(_channel_shuffle(), (1, 2, 3, 5))

@@ -46,6 +46,7 @@ from harness.convert import (  # noqa: F401
 )
 from harness.convert.as_2d import as_2d
 from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
+from harness.convert.run_shapes import completed
 from harness.convert.tflite_context import (
     CONVERTERS,
     FOLDERS,
@@ -235,11 +236,12 @@ def _graph_output(ctx: Context, value: onnx.ValueInfoProto, inputs: list[int]) -
 def _infer(model: onnx.ModelProto) -> tuple[Shapes, dict[str, tuple[bool, ...]]]:
     """Static shapes at batch 1, and which axes follow the batch (they change at batch 2)."""
     fixed, has_batch = _with_batch(model, 1)
-    shapes = _shapes(fixed, strict=True)
+    shapes = completed(fixed, _shapes(fixed, strict=True))
     if not has_batch:
         return shapes, {}
     try:
-        doubled = _shapes(_with_batch(model, 2)[0], strict=True)
+        at_2 = _with_batch(model, 2)[0]
+        doubled = completed(at_2, _shapes(at_2, strict=True))
     except ConversionError:
         return shapes, {}  # the graph only works at batch 1 (e.g. a hard-coded reshape)
     dynamic = {
