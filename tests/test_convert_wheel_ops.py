@@ -187,3 +187,16 @@ def test_shapes_inference_cannot_follow_are_measured_by_running_the_graph() -> N
     assert incomplete(fixed, _shapes(fixed, strict=True))  # onnx stops at the Div
     _onnx_to_tflite(_channel_shuffle())  # the first try converts, without onnxslim
     check(_channel_shuffle(), (1, 2, 3, 5))
+
+
+def test_matmul_of_two_activations() -> None:
+    """Attention scores: (N, 3, 4) x its transpose (N, 4, 3) -> BATCH_MATMUL."""
+    nodes = [node("Relu", ["x"], ["r"]), node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+             node("MatMul", ["r", "t"])]  # fmt: skip
+    assert "BATCH_MATMUL" in op_names(check(make_model(nodes, (1, 3, 4)), (1, 3, 4)))
+
+
+def test_matmul_of_activations_on_feature_maps() -> None:
+    """4-D: (N, 2, 5, 6) x (N, 2, 6, 5), as multi-head attention writes it."""
+    nodes = [CONV, node("Transpose", ["c"], ["t"], perm=[0, 1, 3, 2]), node("MatMul", ["c", "t"])]
+    check(make_model(nodes, (1, 2, 5, 6), {"w": weights(2, 2, 1, 1)}), (1, 2, 5, 6))

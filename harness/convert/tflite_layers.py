@@ -247,8 +247,12 @@ def gemm(ctx: Context, node: onnx.NodeProto) -> None:
 
 @converts("MatMul")
 def matmul(ctx: Context, node: onnx.NodeProto) -> None:
-    """MatMul by a constant 2-D weight -> FULLY_CONNECTED, taking a following bias Add."""
+    """MatMul by a constant 2-D weight -> FULLY_CONNECTED, taking a following bias Add;
+    of two run-time tensors (attention) -> BATCH_MATMUL."""
     w = ctx.input(node, 1)
+    if isinstance(w, Act):
+        _batch_matmul(ctx, node)
+        return
     if not isinstance(w, Const) or w.ndim != 2 or w.dynamic:
         raise unsupported(node, "the second input must be a constant 2-D weight")
     x = ctx.act(node, 0)
@@ -266,6 +270,17 @@ def matmul(ctx: Context, node: onnx.NodeProto) -> None:
             ctx.fuse(add)
             out_name = add.output[0]
     _fully_connected(ctx, x, weight, bias, out_name, node.input[1])
+
+
+def _batch_matmul(ctx: Context, node: onnx.NodeProto) -> None:
+    """BATCH_MATMUL of two run-time tensors in ONNX order, leading axes broadcast."""
+    a, b = ctx.act(node, 0), ctx.act(node, 1)
+    if a.rank < 2 or b.rank < 2:
+        raise unsupported(node, "a 1-D input")
+    a, b = ctx.view(a, identity(a.rank)), ctx.view(b, identity(b.rank))
+    out = ctx.output(node.output[0])
+    ctx.emit(OP.BATCH_MATMUL, [a, b], [out], fb.BatchMatMulOptionsT(), version=4)
+    ctx.set(node.output[0], out)
 
 
 def _is_row(value: np.ndarray, size: int, rank: int) -> bool:
