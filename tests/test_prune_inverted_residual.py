@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from harness.compress.base import PassContext
 from harness.compress.graph import attr
 from harness.compress.prune import Prune
-from harness.compress.base import PassContext
 from tests.helpers.graphs import he, initializer, inputs_for, make_model, node, rng, run
 
 STREAM, HIDDEN = 8, 24  # residual stream and expanded channels
