@@ -6,8 +6,9 @@ Removing a channel must equal zeroing it at every step it passes through: the pr
 weights and bias (so ReLU6 gives 0) and the depthwise conv's channel and bias (else the
 depthwise bias would pass a constant on). The pruned graph then computes the same function
 as the masked one, up to float rounding, and its depthwise conv has one group per kept
-channel. The channels to remove are ranked here by hand (summed L1 norms of the residual
-group's layers), not by the pass's own choice.
+channel. The channels to remove are ranked here by hand (harness.compress.importance's
+group score: every weight matrix a channel's removal cuts, squared norms over their mean),
+not by the pass's own choice.
 """
 
 from __future__ import annotations
@@ -70,8 +71,24 @@ def weakest(scores: np.ndarray, n: int) -> np.ndarray:
     return np.sort(np.argsort(scores, kind="stable")[:n])
 
 
-def l1(w: np.ndarray) -> np.ndarray:
-    return np.abs(w).reshape(len(w), -1).sum(axis=1)
+def sq(w: np.ndarray, axis: int) -> np.ndarray:
+    """Per-channel squared norm along `axis`."""
+    moved = np.moveaxis(w.astype(np.float64), axis, 0)
+    return (moved**2).reshape(moved.shape[0], -1).sum(axis=1)
+
+
+def score(*norms: np.ndarray) -> np.ndarray:
+    return np.mean([n / n.mean() for n in norms], axis=0)
+
+
+def stream_scores(w: dict[str, np.ndarray]) -> np.ndarray:
+    """Stem and projection rows; the expansion's and classifier's input columns."""
+    return score(sq(w["s.w"], 0), sq(w["p.w"], 0), sq(w["e.w"], 1), sq(w["fc.w"], 1))
+
+
+def hidden_scores(w: dict[str, np.ndarray]) -> np.ndarray:
+    """Expansion rows, depthwise kernels, projection input columns."""
+    return score(sq(w["e.w"], 0), sq(w["d.w"], 0), sq(w["p.w"], 1))
 
 
 def masked(model: onnx.ModelProto, stream: np.ndarray, hidden: np.ndarray) -> onnx.ModelProto:
@@ -92,10 +109,10 @@ def masked(model: onnx.ModelProto, stream: np.ndarray, hidden: np.ndarray) -> on
 def test_pruning_an_inverted_residual_block_equals_zeroing_its_channels() -> None:
     model = inverted_residual()
     w = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
-    # Per-layer 25%: the stem+projection group (joined by the Add) loses 2 of 8 channels by
-    # their summed L1 norms, the expansion 6 of 24 by its own.
-    stream = weakest(l1(w["s.w"]) + l1(w["p.w"]), 2)
-    hidden = weakest(l1(w["e.w"]), 6)
+    # Per-layer 25%: the stem+projection group (joined by the Add) loses 2 of 8 channels,
+    # the expansion (with its depthwise conv) 6 of 24.
+    stream = weakest(stream_scores(w), 2)
+    hidden = weakest(hidden_scores(w), 6)
     pruned = Prune(0.25, structured=True, scope="layer").apply(model, PassContext()).model
 
     x = inputs_for(model, n=16)
@@ -119,7 +136,7 @@ def test_a_kept_channel_keeps_its_depthwise_kernel_and_bias() -> None:
     kernels and biases: no shift between the expansion's channels and the depthwise's."""
     model = inverted_residual(seed=3)
     w = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
-    hidden = weakest(l1(w["e.w"]), 12)
+    hidden = weakest(hidden_scores(w), 12)
     kept = np.setdiff1d(np.arange(HIDDEN), hidden)
     pruned = Prune(0.5, structured=True, scope="layer").apply(model, PassContext()).model
     dw = next(n for n in pruned.graph.node if n.op_type == "Conv" and attr(n, "group", 1) != 1)
@@ -130,4 +147,24 @@ def test_a_kept_channel_keeps_its_depthwise_kernel_and_bias() -> None:
 
 def weakest_kept(w: dict[str, np.ndarray]) -> np.ndarray:
     """The stream channels a 50% per-layer prune keeps (4 of 8)."""
-    return np.setdiff1d(np.arange(STREAM), weakest(l1(w["s.w"]) + l1(w["p.w"]), 4))
+    return np.setdiff1d(np.arange(STREAM), weakest(stream_scores(w), 4))
+
+
+def test_a_weak_expansion_channel_feeding_strong_weights_is_kept() -> None:
+    """The expansion's weakest rows (by L1) feed depthwise kernels and projection columns
+    ten times stronger: the group score keeps them, where the producer's norm alone would
+    remove them first."""
+    model = inverted_residual(seed=5)
+    w = {t.name: onnx.numpy_helper.to_array(t).copy() for t in model.graph.initializer}
+    strong = np.sort(np.argsort(np.abs(w["e.w"]).reshape(HIDDEN, -1).sum(axis=1))[:4])
+    w["e.w"][strong] *= 0.5
+    w["d.w"][strong] *= 10
+    w["p.w"][:, strong] *= 10
+    for t in model.graph.initializer:
+        if t.name in ("e.w", "d.w", "p.w"):
+            t.CopyFrom(onnx.numpy_helper.from_array(w[t.name], t.name))
+    pruned = Prune(0.25, structured=True, scope="layer").apply(model, PassContext()).model
+    kept = np.setdiff1d(np.arange(HIDDEN), weakest(hidden_scores(w), 6))
+    assert set(strong) <= set(kept)
+    dw = next(n for n in pruned.graph.node if n.op_type == "Conv" and attr(n, "group", 1) != 1)
+    np.testing.assert_array_equal(value(pruned, dw.input[1]), w["d.w"][kept])
