@@ -263,3 +263,13 @@ def test_image_folder_colour_sizes_and_16_bit_grey(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{tmp_path / 'none'}: not a folder; give a folder with one subfolder of images per class"
     )
+
+
+def test_the_shapes_dataset_keeps_its_own_split_and_class_names() -> None:
+    ds = load("shapes", {"train_samples": 3, "val_samples": 2, "test_samples": 1,
+                         "image_size": 16})  # fmt: skip
+    assert (ds.name, ds.kind) == ("shapes", "image")
+    assert ds.classes == ("disk", "ring", "triangle", "square", "plus", "star", "crescent",
+                          "half-disk", "bar", "dots")  # fmt: skip
+    assert ds.x.shape == (6, 16, 16, 3) and ds.y.shape == (6,)
+    assert ds.assignment is not None and ds.assignment.tolist() == [0, 0, 0, 1, 1, 2]

@@ -15,6 +15,7 @@ from harness.report.data import (
     pareto_front,
     pareto_mask,
     short_reason,
+    stored_budgets,
 )
 from harness.specs import DEFAULT_BUDGETS
 from harness.specs import BudgetSpec as Budget
@@ -208,3 +209,11 @@ def test_a_long_reason_is_cut_for_its_cell() -> None:
     assert short_reason("x" * 90) == "x" * 90
     assert short_reason("x" * 91) == "x" * 89 + "…"
     assert short_reason("first\nsecond") == "first"
+
+
+def test_a_run_shows_the_budgets_its_config_asked_for_else_the_defaults() -> None:
+    stored = {"budgets": [{"label": "file ≤ 8 KB", "metric": "file_bytes", "limit": 8192}]}
+    assert stored_budgets(stored) == (Budget("file ≤ 8 KB", "file_bytes", 8192),)
+    assert stored_budgets(None) == DEFAULT_BUDGETS  # a run stored before budgets existed
+    assert stored_budgets({}) == DEFAULT_BUDGETS
+    assert stored_budgets({"budgets": []}) == DEFAULT_BUDGETS
