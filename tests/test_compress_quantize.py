@@ -279,4 +279,7 @@ def test_float16_counts_every_weight_clipped_to_its_range() -> None:
         initializer(model, name).CopyFrom(numpy_helper.from_array(w, name))
     out, notes = apply_chain(model, [Float16()], ctx_for(model))
     assert notes[0]["clipped"] == 3 and notes[0]["tensors"] == 2
+    # What the candidate's page shows for the pass, exactly.
+    assert notes[0] == {"pass": "float16", "storage": "float16", "tensors": 2,
+                        "weights": ["w1", "w2"], "clipped": 3, "skipped": {}}  # fmt: skip
     assert np.isfinite(run(out, inputs_for(model))).all()
