@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -413,3 +414,55 @@ def test_a_file_larger_than_a_read_block_is_hashed_whole(tmp_path: Path) -> None
     content = bytes(range(256)) * (3 * 4096 + 1)  # 3 MiB and 256 bytes: several blocks
     big.write_bytes(content)
     assert hash_path(big) == _sha256(content + b"\0")
+
+
+def test_each_key_is_the_hash_of_what_decides_its_artifact() -> None:
+    config = parse_config(RAW, "<test>", Path.cwd())
+    plan = make_plan(config)
+    s = EXPECTED_SPEC
+    trained = {
+        "dataset": s["dataset"],
+        "training": s["training"],
+        "seed": 7,
+        "model": {**s["models"][0], "revision": REVISIONS["small_cnn"]},
+        "policy": s["policies"]["none"],
+    }
+    train = plan.trains[0]
+    assert len(plan.trains) == 1 and train.key == hash_spec(trained)
+    int8 = next(c for c in plan.compressions if c.compression.name == "int8")
+    assert int8.key == hash_spec({"trained": train.key, "passes": s["compression"]["int8"]})
+    measured = {
+        c.label: c.key for c in plan.candidates if c.job.compression.name == "int8"
+    }  # fmt: skip
+    assert measured == {
+        f"cnn / none / int8 / {r['name']}": hash_spec(
+            {**trained, "compression": s["compression"]["int8"], "runtime": r, "batch": 1}
+        )
+        for r in s["runtimes"]
+    }
+
+
+def test_onnx_runtime_is_measured_first_as_every_runtimes_reference() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["runtimes"] = {"litert": {"threads": 1}, "onnxruntime": {"threads": 1}}
+    plan = make_plan(parse_config(raw, "<test>", Path.cwd()))
+    assert [c.runtime.name for c in plan.candidates[:2]] == ["onnxruntime", "litert"]
+    assert len(plan.candidates) == 4 * 2 and len(plan.compressions) == 4
+
+
+def test_an_imported_model_is_trained_once_with_its_own_policy_and_no_code_revision() -> None:
+    config = parse_config(RAW, "<test>", Path.cwd())
+    det = ModelSpec("det", "", 0, 0, onnx="/m/det.onnx", sha256="ab12")
+    plan = make_plan(replace(config, models=(det,)))
+    (train,) = plan.trains
+    assert train.policy.name == "pretrained" and train.policy.spec()["preset"] == "none"
+    s = EXPECTED_SPEC
+    assert train.key == hash_spec(
+        {
+            "dataset": s["dataset"],
+            "training": s["training"],
+            "seed": 7,
+            "model": {"name": "det", "onnx": "/m/det.onnx", "sha256": "ab12"},
+            "policy": train.policy.spec(),
+        }
+    )
