@@ -197,3 +197,27 @@ def test_a_recovered_series_compares_with_its_last_success() -> None:
         "−50.0%",
     ]
     assert row.kind == "ok" and row.cells[11].text == "no"
+
+
+def test_history_row_of_an_inconclusive_rise_and_of_a_series_ending_in_a_failure() -> None:
+    rising = [
+        HistoryPoint(1, "A", "ok", 0.9, 1000, 1.0),
+        HistoryPoint(2, "A", "ok", 0.9, 1000, 1.2),
+        HistoryPoint(3, "A", "ok", 0.9, 1000, 1.5),  # +25% on run 2, noise unknown
+    ]
+    ending_failed = [
+        HistoryPoint(1, "A", "ok", 0.9, 1000, 1.0),
+        HistoryPoint(2, "A", "failed", None, None, None),
+    ]
+    series = history_series({_label("rising"): rising, _label("ending"): ending_failed}, "A")
+    rows = {row.cells[2].text: row for row in history_table(series, {}, "A", False).rows}
+    assert [c.text for c in rows["rising"].cells[4:]] == [
+        "3", "90.0%", "+0.0 pt", "1.0 KB", "+0 B", "1.50 ms", "+25.0%", "inconclusive",
+        "p50 +25.0% (inconclusive: noise unknown)",
+    ]  # fmt: skip
+    assert rows["rising"].kind == "ok"
+    # The latest success's values, and the failure after it as a regression.
+    assert [c.text for c in rows["ending"].cells[4:]] == [
+        "2", "90.0%", "–", "1.0 KB", "–", "1.00 ms", "–", "yes", "failed (was ok)",
+    ]  # fmt: skip
+    assert rows["ending"].kind == "regressed"

@@ -217,3 +217,17 @@ def test_a_run_shows_the_budgets_its_config_asked_for_else_the_defaults() -> Non
     assert stored_budgets(None) == DEFAULT_BUDGETS  # a run stored before budgets existed
     assert stored_budgets({}) == DEFAULT_BUDGETS
     assert stored_budgets({"budgets": []}) == DEFAULT_BUDGETS
+
+
+def test_the_most_common_reason_comes_first_even_when_it_sorts_last() -> None:
+    records = [
+        record("a", status="failed", error="worker timed out"),
+        record("b", status="unsupported", error="convert: Resize"),
+        record("c", status="ok"),  # measured: in no group
+        record("d", status="failed", error="worker timed out"),
+    ]
+    groups = failure_groups(records)
+    assert [(g.reason, [r.key for r in g.records]) for g in groups] == [
+        ("worker timed out", ["a", "d"]),
+        ("convert: Resize", ["b"]),
+    ]
