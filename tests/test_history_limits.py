@@ -221,3 +221,14 @@ def test_history_row_of_an_inconclusive_rise_and_of_a_series_ending_in_a_failure
         "2", "90.0%", "–", "1.0 KB", "–", "1.00 ms", "–", "yes", "failed (was ok)",
     ]  # fmt: skip
     assert rows["ending"].kind == "regressed"
+
+
+def test_history_row_of_a_model_measured_but_not_scored_has_no_accuracy_change() -> None:
+    unscored = [
+        HistoryPoint(1, "A", "ok", None, 1000, 1.0),
+        HistoryPoint(2, "A", "ok", None, 1000, 1.0),
+    ]
+    (series,) = history_series({_label("det"): unscored}, "A")
+    (row,) = history_table([series], {}, "A", False).rows
+    assert [c.text for c in row.cells[4:8]] == ["2", "–", "–", "1.0 KB"]
+    assert [c.value for c in row.cells[4:8]] == [2, None, None, 1000]

@@ -209,6 +209,7 @@ def test_a_long_reason_is_cut_for_its_cell() -> None:
     assert short_reason("x" * 90) == "x" * 90
     assert short_reason("x" * 91) == "x" * 89 + "…"
     assert short_reason("first\nsecond") == "first"
+    assert short_reason(None) == short_reason("") == "no reason recorded"
 
 
 def test_a_run_shows_the_budgets_its_config_asked_for_else_the_defaults() -> None:
