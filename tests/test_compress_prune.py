@@ -476,3 +476,12 @@ def test_unstructured_notes_count_existing_zeros_too() -> None:
         "pass": "prune", "ratio": 0.2, "structured": False, "scope": "global", "round_to": 1,
         "zeros": {"gemm_output": 0.222222}, "sparsity": 0.222222, "skipped": {},
     }  # fmt: skip
+
+
+def test_tied_channels_keep_the_earlier_ones_on_every_cpu() -> None:
+    # Many ties (scores 0, 1, 2 over 64 channels): the kept channels must not depend on the
+    # sort numpy picks for this CPU; the rule is the highest score first, then the lower index.
+    scores = np.random.default_rng(0).integers(0, 3, 64).astype(np.float32)
+    expected = sorted(sorted(range(64), key=lambda i: (-scores[i], i))[:24])
+    assert round_kept(scores, 24, 8).tolist() == expected
+    assert choose_channels({"a": scores}, 0.625, per_layer=True)["a"].tolist() == expected
