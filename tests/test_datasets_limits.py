@@ -331,3 +331,15 @@ def test_black_and_white_and_16_bit_folders_load_as_one_channel(tmp_path: Path, 
             Image.new(mode, (4, 4), color=i % 2).save(tmp_path / cls / f"{i}.png")
     ds = load("image_folder", {"path": str(tmp_path)})
     assert ds.x.shape == (6, 4, 4, 1) and ds.y.dtype == np.int64
+
+
+def test_a_folder_of_palette_images_loads_their_colours_not_their_indices(tmp_path: Path) -> None:
+    for cls, index in (("a", 0), ("b", 1)):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            img = Image.new("P", (2, 2), color=index)
+            img.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)  # 0: red, 1: blue
+            img.save(tmp_path / cls / f"{i}.png")
+    ds = load("image_folder", {"path": str(tmp_path)})
+    assert ds.x.shape == (6, 2, 2, 3)
+    assert ds.x[0, 0, 0].tolist() == [1.0, 0.0, 0.0] and ds.x[3, 1, 1].tolist() == [0.0, 0.0, 1.0]
