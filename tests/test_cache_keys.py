@@ -466,3 +466,22 @@ def test_an_imported_model_is_trained_once_with_its_own_policy_and_no_code_revis
             "policy": train.policy.spec(),
         }
     )
+
+
+def test_passes_resolved_for_this_cpu_are_in_the_compressed_and_converted_keys() -> None:
+    # An int8 model made for one CPU (e.g. per-tensor where VNNI is missing) is not the one
+    # made for another: passes resolved differently from the config's get their own key.
+    from harness.compress.quantize import Quantize
+
+    plan = make_plan(parse_config(RAW, "<test>", Path.cwd()))
+    int8 = next(c for c in plan.compressions if c.compression.name == "int8")
+    base = keys.compressed_key(int8)
+    assert base == f"{int8.key}-p{keys.PASSES_VERSION}"  # the harness's own pass: no library
+    assert keys.compressed_key(int8, [Quantize(bits=8)]) == base  # resolved as configured
+    resolved = [Quantize(bits=8, per_channel=False)]
+    spec = [{"pass": "quantize", "bits": 8, "per_channel": False, "symmetric": True}]
+    expected = f"{base}-{hash_spec(spec, length=8)}"
+    assert keys.compressed_key(int8, resolved) == expected
+    assert (
+        keys.converted_key(int8, "none", resolved) == f"{expected}-c{keys.CONVERTER_VERSION}-none"
+    )
