@@ -343,3 +343,13 @@ def test_a_folder_of_palette_images_loads_their_colours_not_their_indices(tmp_pa
     ds = load("image_folder", {"path": str(tmp_path)})
     assert ds.x.shape == (6, 2, 2, 3)
     assert ds.x[0, 0, 0].tolist() == [1.0, 0.0, 0.0] and ds.x[3, 1, 1].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_a_gray_image_in_a_colour_folder_loads_as_colour(tmp_path: Path) -> None:
+    for cls, mode, colour in (("a", "RGB", (255, 0, 0)), ("b", "L", 51)):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new(mode, (2, 2), color=colour).save(tmp_path / cls / f"{i}.png")
+    ds = load("image_folder", {"path": str(tmp_path)})
+    assert ds.x.shape == (6, 2, 2, 3)
+    assert ds.x[3, 0, 0].tolist() == pytest.approx([0.2, 0.2, 0.2])  # 51 / 255 in each channel
