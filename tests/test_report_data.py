@@ -14,6 +14,7 @@ from harness.report.data import (
     leaderboard_table,
     pareto_front,
     pareto_mask,
+    rank,
     short_reason,
     stored_budgets,
 )
@@ -232,3 +233,8 @@ def test_the_most_common_reason_comes_first_even_when_it_sorts_last() -> None:
         ("worker timed out", ["a", "d"]),
         ("convert: Resize", ["b"]),
     ]
+
+
+def test_a_model_that_is_always_wrong_ranks_last() -> None:
+    records = [_record(1, 0.0, 100, 0.1), _record(2, 0.5, 200, 0.2), _record(3, 0.5, 100, 0.3)]
+    assert [r.key for r in rank(records)] == ["k3", "k2", "k1"]  # then smaller, then faster
