@@ -299,3 +299,16 @@ def test_rounds_that_took_no_time_have_no_spread_not_a_division_by_zero() -> Non
     metrics, spread = combine_rounds([round_summary(s) for s in samples], samples, batch=1)
     assert metrics["latency_p50_ms"] == 0.0 and metrics["throughput_per_s"] == 0.0
     assert spread["spread"] == 0.0
+
+
+def test_a_class_absent_from_the_test_set_keeps_its_row_column_and_zero_scores() -> None:
+    # A rare class can miss the test split entirely: the matrix stays K x K, in class order.
+    y_true = np.array([0, 0, 1, 1, 1])
+    y_pred = np.array([0, 1, 1, 1, 0])
+    report = classification_report(y_true, y_pred, ("a", "b", "rare"))
+    assert report["confusion"] == [[1, 1, 0], [1, 2, 0], [0, 0, 0]]
+    assert report["accuracy"] == 3 / 5 and report["n_test"] == 5
+    assert report["per_class"][2] == {
+        "label": "rare", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
+    }  # fmt: skip
+    assert report["per_class"][1]["precision"] == pytest.approx(2 / 3)
