@@ -196,3 +196,24 @@ def test_a_metric_missing_on_either_side_is_no_change() -> None:
     head = [record("a", metrics={"accuracy": 0.9, "latency_p90_ms": 5.0})]
     assert compare_runs(_run(), _run(), base, head, rules) == []
     assert compare_runs(_run(), _run(), head, base, rules) == []
+
+
+def test_the_gates_noise_is_the_pairs_own_from_three_else_with_history_plus_round_noise() -> None:
+    from harness.report.compare import NoiseInputs, _noise_sd
+    from harness.report.noise import Noise
+
+    before, after = record("k", runtime="ort"), record("k2", runtime="ort")
+    within = ({"ort": Noise(0.2, 10)}, {"ort": Noise(0.3, 10)})  # base run's, head run's
+    inputs = NoiseInputs(base_rounds={"k": [1.0] * 4}, head_rounds={"k2": [1.0] * 2},
+                         history={"ort": [0.4]})  # fmt: skip
+    # Three same-file pairs in these two runs: they alone are the across-run noise; each
+    # run's round noise counts as the variance of a median of its 4 and 2 rounds.
+    own = {("ort", "latency_p50_ms"): [0.1, 0.2, 0.3]}
+    sd = _noise_sd(before, after, "latency_p50_ms", own, within, inputs)
+    assert sd == pytest.approx(math.sqrt(0.14 / 3 + 0.04 / 4 + 0.09 / 2))
+    # One pair: history's changes join it; no rounds recorded counts as one round each.
+    few = {("ort", "latency_p50_ms"): [0.1]}
+    sd = _noise_sd(
+        before, after, "latency_p50_ms", few, within, NoiseInputs(history={"ort": [0.4]})
+    )
+    assert sd == pytest.approx(math.sqrt((0.01 + 0.16) / 2 + 0.04 + 0.09))
