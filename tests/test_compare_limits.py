@@ -217,3 +217,48 @@ def test_the_gates_noise_is_the_pairs_own_from_three_else_with_history_plus_roun
         before, after, "latency_p50_ms", few, within, NoiseInputs(history={"ort": [0.4]})
     )
     assert sd == pytest.approx(math.sqrt((0.01 + 0.16) / 2 + 0.04 + 0.09))
+
+
+def test_this_comparisons_noise_samples_are_the_unchanged_files_latency_changes() -> None:
+    from harness.report.compare import _same_file_pairs
+
+    def row(key: str, status: str = "ok", sha: str = "s", **metrics: float) -> CandidateRecord:
+        return record(key, status=status, metrics=dict(metrics), runtime="ort",
+                      artifact_sha256=sha, runtime_version="v1")  # fmt: skip
+
+    base = [row("x", latency_p50_ms=1.0, latency_p90_ms=2.0), row("y", latency_p50_ms=1.0),
+            row("z", status="failed"), row("q", latency_p50_ms=1.0)]  # fmt: skip
+    head = [
+        row("w", latency_p50_ms=5.0),  # new: no sample
+        row("q", status="failed"),  # failing now: no sample
+        row("y", sha="t", latency_p50_ms=3.0),  # another file: a real change, no sample
+        row("z", latency_p50_ms=1.0),  # failed before: no sample
+        row(
+            "x",
+            latency_p50_ms=math.exp(0.1),
+            latency_p90_ms=2.0 * math.exp(0.2),
+            latency_p99_ms=4.0,
+        ),  # fmt: skip
+    ]
+    pairs = _same_file_pairs(base, head)
+    assert pairs == {("ort", "latency_p50_ms"): [pytest.approx(0.1)],
+                     ("ort", "latency_p90_ms"): [pytest.approx(0.2)]}  # fmt: skip
+
+
+def test_without_thresholds_every_change_is_still_listed() -> None:
+    def row(key: str, status: str = "ok", error: str | None = None, **metrics: float) -> Any:
+        return record(key, status=status, error=error, metrics=dict(metrics))
+
+    base = [row("a", accuracy=0.9, file_bytes=1000), row("b", accuracy=0.8),
+            row("c", accuracy=0.7), row("d", accuracy=0.6)]  # fmt: skip
+    head = [row("a", accuracy=0.85, file_bytes=1100), row("b", accuracy=0.8),
+            row("d", status="failed", error="boom"), row("e", accuracy=0.5)]  # fmt: skip
+    changes = compare_runs(_run(), _run(), base, head, [])
+    label = "cnn / none / {} / onnxruntime".format
+    assert [(c.key, c.label, c.metric, c.before, c.after, c.crossed, c.note) for c in changes] == [
+        ("a", label("a"), "accuracy", 0.9, 0.85, (), ""),
+        ("a", label("a"), "file_bytes", 1000, 1100, (), ""),
+        ("d", label("d"), "status", None, None, ("status",), "now failing: boom"),
+        ("e", label("e"), "status", None, None, (), "new candidate"),
+        ("c", label("c"), "status", None, None, (), "no longer in the sweep"),
+    ]
