@@ -262,3 +262,17 @@ def test_without_thresholds_every_change_is_still_listed() -> None:
         ("e", label("e"), "status", None, None, (), "new candidate"),
         ("c", label("c"), "status", None, None, (), "no longer in the sweep"),
     ]
+
+
+def test_a_bad_rule_is_named_with_how_to_write_one() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_thresholds("p50 up 10")
+    assert str(err.value) == (
+        "--fail-on: cannot read 'p50 up 10'; write METRIC<VALUE or METRIC>VALUE "
+        "with pt or % units, e.g. accuracy<-0.5pt,p50>+10%"
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_thresholds("latency>+10%")
+    assert str(err.value).endswith(
+        "; choose from: accuracy, robust_accuracy, size, compressed, params, macs, p50, p90, p99"
+    )
