@@ -249,17 +249,18 @@ def test_without_thresholds_every_change_is_still_listed() -> None:
     def row(key: str, status: str = "ok", error: str | None = None, **metrics: float) -> Any:
         return record(key, status=status, error=error, metrics=dict(metrics))
 
-    base = [row("a", accuracy=0.9, file_bytes=1000), row("b", accuracy=0.8),
+    base = [row("a", accuracy=0.9, file_bytes=1000, latency_p50_ms=1.0), row("b", accuracy=0.8),
             row("c", accuracy=0.7), row("d", accuracy=0.6)]  # fmt: skip
-    head = [row("a", accuracy=0.85, file_bytes=1100), row("b", accuracy=0.8),
-            row("d", status="failed", error="boom"), row("e", accuracy=0.5)]  # fmt: skip
+    head = [row("a", accuracy=0.85, file_bytes=1100, latency_p50_ms=1.2), row("b", accuracy=0.8),
+            row("e", accuracy=0.5), row("d", status="failed", error="boom")]  # fmt: skip
     changes = compare_runs(_run(), _run(), base, head, [])
     label = "cnn / none / {} / onnxruntime".format
     assert [(c.key, c.label, c.metric, c.before, c.after, c.crossed, c.note) for c in changes] == [
         ("a", label("a"), "accuracy", 0.9, 0.85, (), ""),
         ("a", label("a"), "file_bytes", 1000, 1100, (), ""),
-        ("d", label("d"), "status", None, None, ("status",), "now failing: boom"),
+        ("a", label("a"), "latency_p50_ms", 1.0, 1.2, (), ""),
         ("e", label("e"), "status", None, None, (), "new candidate"),
+        ("d", label("d"), "status", None, None, ("status",), "now failing: boom"),
         ("c", label("c"), "status", None, None, (), "no longer in the sweep"),
     ]
 
