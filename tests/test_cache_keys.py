@@ -10,7 +10,9 @@ key that addresses a measurement (resume and history series).
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config.load import parse_config
-from harness.specs import Config
+from harness.hashing import hash_bytes, hash_path, hash_spec
+from harness.specs import BudgetSpec, Config, DatasetSpec, ModelSpec, ReportSpec, RuntimeSpec
 from harness.sweep import keys
 from harness.sweep.plan import make_plan
 from harness.train.datasets import REVISIONS as DATASET_REVISIONS
@@ -289,3 +292,208 @@ def test_editing_an_image_folder_changes_every_key(tmp_path: Path) -> None:
 def test_built_in_datasets_keep_the_keys_they_had() -> None:
     # No file, no content hash: caches and history series from earlier runs stay valid.
     assert "sha256" not in _parse(BASE).dataset.spec()
+
+
+# ---- keys stay what they were -------------------------------------------------------------
+# Keys must follow the config (above) and must also stay what they were from one harness
+# version to the next: a store's cache and its history series are addressed by them, so a
+# renamed field, a dropped setting or a changed encoding makes every earlier result
+# unreachable (a full re-run, and regressions compared with nothing) with no error. These
+# specs and hashes are written out by hand.
+
+RAW: dict[str, Any] = {
+    "name": "pinned",
+    "seed": 7,
+    "dataset": {"name": "digits", "val_fraction": 0.2, "test_fraction": 0.25},
+    "models": {"cnn": {"arch": "small_cnn", "width": 8, "depth": 2}},
+    "training": {"epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": 0.003,
+                 "weight_decay": 0.0, "patience": 5, "threads": 1, "workers": 2},
+    "policies": {"none": "none"},
+    "compression": {
+        "fp32": [],
+        "int8": [{"pass": "quantize", "bits": 8}],
+        "ft": {"steps": [{"pass": "prune", "ratio": 0.5}], "finetune_epochs": 2,
+               "finetune_lr": 0.001},
+        "ft_default_lr": {"steps": [], "finetune_epochs": 1},
+    },
+    "runtimes": {"onnxruntime": {"threads": 1},
+                 "litert int8": {"runtime": "litert", "quantize": "int8"}},
+    "latency": {"batch": [1, 32], "warmup": 2, "min_runs": 10, "min_seconds": 0.5,
+                "max_runs": 100, "timeout_seconds": 60},
+    "report": {"budgets": {"file": ["8KB"]}},
+}  # fmt: skip
+
+# What decides the results of RAW: `workers` and the report's budgets are not in it.
+EXPECTED_SPEC: dict[str, Any] = {
+    "name": "pinned",
+    "seed": 7,
+    "dataset": {"name": "digits", "params": {}, "val_fraction": 0.2, "test_fraction": 0.25,
+                "normalize": True},
+    "models": [{"name": "cnn", "arch": "small_cnn", "width": 8, "depth": 2}],
+    "training": {"epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": 0.003,
+                 "weight_decay": 0.0, "patience": 5, "threads": 1},
+    "policies": {"none": {"preset": "none", "steps": [], "data_kind": "image"}},
+    "compression": {
+        "fp32": [],
+        "int8": [{"pass": "quantize", "bits": 8, "per_channel": True, "symmetric": True}],
+        "ft": {"steps": [{"pass": "prune", "ratio": 0.5, "scope": "global",
+                          "structured": False}],
+               "finetune_epochs": 2, "finetune_lr": 0.001},
+        "ft_default_lr": {"steps": [], "finetune_epochs": 1},  # no lr: the training's
+    },
+    "runtimes": [
+        {"name": "onnxruntime", "runtime": "onnxruntime",
+         "settings": {"threads": 1, "optimization": "all"}},
+        {"name": "litert int8", "runtime": "litert",
+         "settings": {"threads": 1, "quantize": "int8", "xnnpack": True}},
+    ],
+    "latency": {"batch": 1, "extra_batches": [32], "warmup": 2, "min_runs": 10,
+                "min_seconds": 0.5, "max_runs": 100, "timeout_seconds": 60, "rounds": 3},
+}  # fmt: skip
+
+
+def test_the_run_spec_is_exactly_what_decides_the_results() -> None:
+    # The run's config hash (which run a sweep resumes) is the hash of this spec.
+    config = parse_config(RAW, "<test>", Path.cwd())
+    assert config.spec() == EXPECTED_SPEC
+    assert config.latency.batches == (1, 32)
+
+
+def test_an_imported_model_is_keyed_by_its_file_and_task() -> None:
+    imported = ModelSpec("det", "", 0, 0, onnx="/m/det.onnx", sha256="ab12", task="none")
+    assert imported.spec() == {"name": "det", "onnx": "/m/det.onnx", "sha256": "ab12",
+                               "task": "none"}  # fmt: skip
+    classifier = ModelSpec("clf", "", 0, 0, onnx="/m/clf.onnx", sha256="cd34")
+    # A classifier's spec is as it was before tasks existed: its keys did not change.
+    assert classifier.spec() == {"name": "clf", "onnx": "/m/clf.onnx", "sha256": "cd34"}
+
+
+def test_a_dataset_on_disk_is_keyed_by_its_content() -> None:
+    on_disk = DatasetSpec("npz", {"path": "/d/x.npz"}, 0.1, 0.3, normalize=False, sha256="ff00")
+    assert on_disk.spec() == {"name": "npz", "params": {"path": "/d/x.npz"},
+                              "val_fraction": 0.1, "test_fraction": 0.3, "normalize": False,
+                              "sha256": "ff00"}  # fmt: skip
+
+
+def test_a_target_runs_on_its_own_name_unless_it_names_an_engine() -> None:
+    plain = RuntimeSpec("litert", {"threads": 2})
+    assert plain.engine == "litert"
+    assert plain.spec() == {"name": "litert", "runtime": "litert", "settings": {"threads": 2}}
+    assert RuntimeSpec("litert int8", {}, engine="litert").engine == "litert"
+
+
+def test_the_report_spec_lists_its_budgets() -> None:
+    report = ReportSpec((BudgetSpec("file ≤ 8 KB", "file_bytes", 8192),))
+    assert report.spec() == {
+        "budgets": [{"label": "file ≤ 8 KB", "metric": "file_bytes", "limit": 8192}]
+    }
+
+
+def _sha256(data: bytes, length: int = 64) -> str:
+    return hashlib.sha256(data).hexdigest()[:length]
+
+
+def test_a_spec_hash_is_the_sha256_of_its_canonical_json() -> None:
+    # Canonical: keys sorted, no spaces, anything not JSON (a path) as its text; 16 hex.
+    spec = {"b": [1, 2.5], "a": {"path": Path("data/x.npz"), "z": None}}
+    canonical = b'{"a":{"path":"data/x.npz","z":null},"b":[1,2.5]}'
+    assert hash_spec(spec) == _sha256(canonical, 16)
+    assert hash_spec(spec, length=8) == _sha256(canonical, 8)
+
+
+def test_a_bytes_hash_is_the_sha256_known_answer() -> None:
+    # FIPS 180-2's test vector: sha256("abc") = ba7816bf 8f01cfea 414140de ...
+    assert hash_bytes(b"abc") == "ba7816bf8f01cfea"
+    assert hash_bytes(b"abc", length=4) == "ba78"
+
+
+def test_a_file_hash_is_its_bytes_then_a_separator(tmp_path: Path) -> None:
+    data = tmp_path / "data.npz"
+    data.write_bytes(b"abc")
+    assert hash_path(data) == _sha256(b"abc\0")
+
+
+def test_a_folder_hash_is_its_files_names_and_bytes_in_name_order(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(b"12")
+    (tmp_path / "b.png").write_bytes(b"3")
+    (tmp_path / "empty").mkdir()  # a folder holds no bytes of its own
+    assert hash_path(tmp_path) == _sha256(b"a/x.png\x0012\x00b.png\x003\x00")
+
+
+def test_a_file_larger_than_a_read_block_is_hashed_whole(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    content = bytes(range(256)) * (3 * 4096 + 1)  # 3 MiB and 256 bytes: several blocks
+    big.write_bytes(content)
+    assert hash_path(big) == _sha256(content + b"\0")
+
+
+def test_each_key_is_the_hash_of_what_decides_its_artifact() -> None:
+    config = parse_config(RAW, "<test>", Path.cwd())
+    plan = make_plan(config)
+    s = EXPECTED_SPEC
+    trained = {
+        "dataset": s["dataset"],
+        "training": s["training"],
+        "seed": 7,
+        "model": {**s["models"][0], "revision": REVISIONS["small_cnn"]},
+        "policy": s["policies"]["none"],
+    }
+    train = plan.trains[0]
+    assert len(plan.trains) == 1 and train.key == hash_spec(trained)
+    int8 = next(c for c in plan.compressions if c.compression.name == "int8")
+    assert int8.key == hash_spec({"trained": train.key, "passes": s["compression"]["int8"]})
+    measured = {
+        c.label: c.key for c in plan.candidates if c.job.compression.name == "int8"
+    }  # fmt: skip
+    assert measured == {
+        f"cnn / none / int8 / {r['name']}": hash_spec(
+            {**trained, "compression": s["compression"]["int8"], "runtime": r, "batch": 1}
+        )
+        for r in s["runtimes"]
+    }
+
+
+def test_onnx_runtime_is_measured_first_as_every_runtimes_reference() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["runtimes"] = {"litert": {"threads": 1}, "onnxruntime": {"threads": 1}}
+    plan = make_plan(parse_config(raw, "<test>", Path.cwd()))
+    assert [c.runtime.name for c in plan.candidates[:2]] == ["onnxruntime", "litert"]
+    assert len(plan.candidates) == 4 * 2 and len(plan.compressions) == 4
+
+
+def test_an_imported_model_is_trained_once_with_its_own_policy_and_no_code_revision() -> None:
+    config = parse_config(RAW, "<test>", Path.cwd())
+    det = ModelSpec("det", "", 0, 0, onnx="/m/det.onnx", sha256="ab12")
+    plan = make_plan(replace(config, models=(det,)))
+    (train,) = plan.trains
+    assert train.policy.name == "pretrained" and train.policy.spec()["preset"] == "none"
+    s = EXPECTED_SPEC
+    assert train.key == hash_spec(
+        {
+            "dataset": s["dataset"],
+            "training": s["training"],
+            "seed": 7,
+            "model": {"name": "det", "onnx": "/m/det.onnx", "sha256": "ab12"},
+            "policy": train.policy.spec(),
+        }
+    )
+
+
+def test_passes_resolved_for_this_cpu_are_in_the_compressed_and_converted_keys() -> None:
+    # An int8 model made for one CPU (e.g. per-tensor where VNNI is missing) is not the one
+    # made for another: passes resolved differently from the config's get their own key.
+    from harness.compress.quantize import Quantize
+
+    plan = make_plan(parse_config(RAW, "<test>", Path.cwd()))
+    int8 = next(c for c in plan.compressions if c.compression.name == "int8")
+    base = keys.compressed_key(int8)
+    assert base == f"{int8.key}-p{keys.PASSES_VERSION}"  # the harness's own pass: no library
+    assert keys.compressed_key(int8, [Quantize(bits=8)]) == base  # resolved as configured
+    resolved = [Quantize(bits=8, per_channel=False)]
+    spec = [{"pass": "quantize", "bits": 8, "per_channel": False, "symmetric": True}]
+    expected = f"{base}-{hash_spec(spec, length=8)}"
+    assert keys.compressed_key(int8, resolved) == expected
+    assert (
+        keys.converted_key(int8, "none", resolved) == f"{expected}-c{keys.CONVERTER_VERSION}-none"
+    )

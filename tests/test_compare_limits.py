@@ -196,3 +196,84 @@ def test_a_metric_missing_on_either_side_is_no_change() -> None:
     head = [record("a", metrics={"accuracy": 0.9, "latency_p90_ms": 5.0})]
     assert compare_runs(_run(), _run(), base, head, rules) == []
     assert compare_runs(_run(), _run(), head, base, rules) == []
+
+
+def test_the_gates_noise_is_the_pairs_own_from_three_else_with_history_plus_round_noise() -> None:
+    from harness.report.compare import NoiseInputs, _noise_sd
+    from harness.report.noise import Noise
+
+    before, after = record("k", runtime="ort"), record("k2", runtime="ort")
+    within = ({"ort": Noise(0.2, 10)}, {"ort": Noise(0.3, 10)})  # base run's, head run's
+    inputs = NoiseInputs(base_rounds={"k": [1.0] * 4}, head_rounds={"k2": [1.0] * 2},
+                         history={"ort": [0.4]})  # fmt: skip
+    # Three same-file pairs in these two runs: they alone are the across-run noise; each
+    # run's round noise counts as the variance of a median of its 4 and 2 rounds.
+    own = {("ort", "latency_p50_ms"): [0.1, 0.2, 0.3]}
+    sd = _noise_sd(before, after, "latency_p50_ms", own, within, inputs)
+    assert sd == pytest.approx(math.sqrt(0.14 / 3 + 0.04 / 4 + 0.09 / 2))
+    # One pair: history's changes join it; no rounds recorded counts as one round each.
+    few = {("ort", "latency_p50_ms"): [0.1]}
+    sd = _noise_sd(
+        before, after, "latency_p50_ms", few, within, NoiseInputs(history={"ort": [0.4]})
+    )
+    assert sd == pytest.approx(math.sqrt((0.01 + 0.16) / 2 + 0.04 + 0.09))
+
+
+def test_this_comparisons_noise_samples_are_the_unchanged_files_latency_changes() -> None:
+    from harness.report.compare import _same_file_pairs
+
+    def row(key: str, status: str = "ok", sha: str = "s", **metrics: float) -> CandidateRecord:
+        return record(key, status=status, metrics=dict(metrics), runtime="ort",
+                      artifact_sha256=sha, runtime_version="v1")  # fmt: skip
+
+    base = [row("x", latency_p50_ms=1.0, latency_p90_ms=2.0), row("y", latency_p50_ms=1.0),
+            row("z", status="failed"), row("q", latency_p50_ms=1.0)]  # fmt: skip
+    head = [
+        row("w", latency_p50_ms=5.0),  # new: no sample
+        row("q", status="failed"),  # failing now: no sample
+        row("y", sha="t", latency_p50_ms=3.0),  # another file: a real change, no sample
+        row("z", latency_p50_ms=1.0),  # failed before: no sample
+        row(
+            "x",
+            latency_p50_ms=math.exp(0.1),
+            latency_p90_ms=2.0 * math.exp(0.2),
+            latency_p99_ms=4.0,
+        ),  # fmt: skip
+    ]
+    pairs = _same_file_pairs(base, head)
+    assert pairs == {("ort", "latency_p50_ms"): [pytest.approx(0.1)],
+                     ("ort", "latency_p90_ms"): [pytest.approx(0.2)]}  # fmt: skip
+
+
+def test_without_thresholds_every_change_is_still_listed() -> None:
+    def row(key: str, status: str = "ok", error: str | None = None, **metrics: float) -> Any:
+        return record(key, status=status, error=error, metrics=dict(metrics))
+
+    base = [row("a", accuracy=0.9, file_bytes=1000, latency_p50_ms=1.0), row("b", accuracy=0.8),
+            row("c", accuracy=0.7), row("d", accuracy=0.6)]  # fmt: skip
+    head = [row("a", accuracy=0.85, file_bytes=1100, latency_p50_ms=1.2), row("b", accuracy=0.8),
+            row("e", accuracy=0.5), row("d", status="failed", error="boom")]  # fmt: skip
+    changes = compare_runs(_run(), _run(), base, head, [])
+    label = "cnn / none / {} / onnxruntime".format
+    assert [(c.key, c.label, c.metric, c.before, c.after, c.crossed, c.note) for c in changes] == [
+        ("a", label("a"), "accuracy", 0.9, 0.85, (), ""),
+        ("a", label("a"), "file_bytes", 1000, 1100, (), ""),
+        ("a", label("a"), "latency_p50_ms", 1.0, 1.2, (), ""),
+        ("e", label("e"), "status", None, None, (), "new candidate"),
+        ("d", label("d"), "status", None, None, ("status",), "now failing: boom"),
+        ("c", label("c"), "status", None, None, (), "no longer in the sweep"),
+    ]
+
+
+def test_a_bad_rule_is_named_with_how_to_write_one() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_thresholds("p50 up 10")
+    assert str(err.value) == (
+        "--fail-on: cannot read 'p50 up 10'; write METRIC<VALUE or METRIC>VALUE "
+        "with pt or % units, e.g. accuracy<-0.5pt,p50>+10%"
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_thresholds("latency>+10%")
+    assert str(err.value).endswith(
+        "; choose from: accuracy, robust_accuracy, size, compressed, params, macs, p50, p90, p99"
+    )

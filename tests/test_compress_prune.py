@@ -476,3 +476,27 @@ def test_unstructured_notes_count_existing_zeros_too() -> None:
         "pass": "prune", "ratio": 0.2, "structured": False, "scope": "global", "round_to": 1,
         "zeros": {"gemm_output": 0.222222}, "sparsity": 0.222222, "skipped": {},
     }  # fmt: skip
+
+
+def test_tied_channels_keep_the_earlier_ones_on_every_cpu() -> None:
+    # Many ties (scores 0, 1, 2 over 64 channels): the kept channels must not depend on the
+    # sort numpy picks for this CPU; the rule is the highest score first, then the lower index.
+    scores = np.random.default_rng(0).integers(0, 3, 64).astype(np.float32)
+    expected = sorted(sorted(range(64), key=lambda i: (-scores[i], i))[:24])
+    assert round_kept(scores, 24, 8).tolist() == expected
+    assert choose_channels({"a": scores}, 0.625, per_layer=True)["a"].tolist() == expected
+
+
+def test_rounding_to_pairs_is_in_the_label_and_the_cache_key() -> None:
+    # round_to = 2 is the smallest rounding: dropping it from the spec would let a chain
+    # rounded to pairs hit the cache of the unrounded one.
+    pairs = Prune.from_params({"ratio": 0.5, "structured": True, "round_to": 2})
+    assert pairs.label() == "prune 50% channels /2" and pairs.spec()["round_to"] == 2
+    assert "round_to" not in Prune.from_params({"ratio": 0.5, "structured": True}).spec()
+
+
+def test_tied_magnitudes_prune_the_earlier_weights_on_every_cpu() -> None:
+    a = np.random.default_rng(1).integers(1, 4, 64).astype(np.float32)  # magnitudes 1, 2, 3
+    (mask,) = smallest_mask([a], 0.5, per_layer=False)
+    expected = sorted(sorted(range(64), key=lambda i: (abs(a[i]), i))[:32])
+    assert np.flatnonzero(mask).tolist() == expected

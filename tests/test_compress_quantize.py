@@ -279,4 +279,27 @@ def test_float16_counts_every_weight_clipped_to_its_range() -> None:
         initializer(model, name).CopyFrom(numpy_helper.from_array(w, name))
     out, notes = apply_chain(model, [Float16()], ctx_for(model))
     assert notes[0]["clipped"] == 3 and notes[0]["tensors"] == 2
+    # What the candidate's page shows for the pass, exactly.
+    assert notes[0] == {"pass": "float16", "storage": "float16", "tensors": 2,
+                        "weights": ["w1", "w2"], "clipped": 3, "skipped": {}}  # fmt: skip
     assert np.isfinite(run(out, inputs_for(model))).all()
+
+
+@pytest.mark.parametrize(
+    ("symmetric", "error"),
+    # Symmetric int8, scale 1/127: -0.5 is -63.5 steps, stored as -64: off by 64/127 - 0.5.
+    # Affine uint8 over [-0.5, 1], scale 1.5/255, zero point 85: 0.301 is stored as 51 steps,
+    # read back as 0.300: off by 0.001.
+    [(True, 64 / 127 - 0.5), (False, 0.001)],
+)
+def test_the_largest_weight_error_a_candidate_page_shows_by_hand(
+    symmetric: bool, error: float
+) -> None:
+    model = gemm_net(trans_b=1)
+    w = np.zeros((24, 40), np.float32)
+    w[0, :3] = [1.0, -0.5, 0.301]
+    initializer(model, "w1").CopyFrom(numpy_helper.from_array(w, "w1"))
+    _, notes = apply_chain(model, [Quantize(bits=8, per_channel=False, symmetric=symmetric)],
+                           ctx_for(model))  # fmt: skip
+    (first,) = [v for v in notes[0]["layers"].values() if v["weight"] == "w1"]
+    assert first == {"weight": "w1", "axis": None, "max_abs_error": pytest.approx(error, rel=1e-3)}

@@ -239,3 +239,31 @@ def test_gemm_alpha_scales_the_weights_and_transa_is_refused() -> None:
     trans_a = make_model([node("Gemm", ["x", "b"], transA=1)], (1, 5), {"b": weights(1, 4)})
     with pytest.raises(UnsupportedOpError, match="transA=1"):
         onnx_to_tflite(trans_a)
+
+
+def test_reducing_one_axis_of_a_channels_last_activation_keeps_the_others_in_order() -> None:
+    # After a conv the activation is N, H, W, C in TFLite: dropping H leaves N, W, C, which
+    # must read back as ONNX's N, C, W.
+    conv = node("Conv", ["x", "w"], ["c"])
+    for axes in ([2], [1]):
+        reduce = node("ReduceMean", ["c"], axes=axes, keepdims=0)
+        model = make_model([conv, reduce], (1, 2, 4, 5), {"w": weights(3, 2, 1, 1)})
+        check(model, (1, 2, 4, 5))
+
+
+def _bn_inputs(c: int) -> dict[str, np.ndarray]:
+    return {
+        "s": np.ones(c, np.float32),
+        "b": np.zeros(c, np.float32),
+        "m": np.zeros(c, np.float32),
+        "v": np.ones(c, np.float32),
+    }
+
+
+def test_a_batchnorm_in_training_mode_is_refused_not_folded_with_running_statistics() -> None:
+    # Training mode normalizes by the batch's own statistics: folding the running ones in
+    # would give other numbers, so it is refused with the reason.
+    bn = node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"], training_mode=1)
+    model = make_model([bn], (1, 2, 4, 4), _bn_inputs(2), opset=15)
+    with pytest.raises(UnsupportedOpError, match="inference mode"):
+        onnx_to_tflite(model)

@@ -263,3 +263,93 @@ def test_image_folder_colour_sizes_and_16_bit_grey(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{tmp_path / 'none'}: not a folder; give a folder with one subfolder of images per class"
     )
+
+
+def test_the_shapes_dataset_keeps_its_own_split_and_class_names() -> None:
+    ds = load("shapes", {"train_samples": 3, "val_samples": 2, "test_samples": 1,
+                         "image_size": 16})  # fmt: skip
+    assert (ds.name, ds.kind) == ("shapes", "image")
+    assert ds.classes == ("disk", "ring", "triangle", "square", "plus", "star", "crescent",
+                          "half-disk", "bar", "dots")  # fmt: skip
+    assert ds.x.shape == (6, 16, 16, 3) and ds.y.shape == (6,)
+    assert ds.assignment is not None and ds.assignment.tolist() == [0, 0, 0, 1, 1, 2]
+
+
+def test_a_label_table_stops_at_ten_thousand_classes_or_one_per_sample() -> None:
+    where = Path("data.npz")
+    y = np.array([0, 9_999, 1])  # 10,000 classes from 3 samples: still allowed
+    assert len(labels(y, where)[1]) == 10_000
+    with pytest.raises(DataError) as err:
+        labels(np.array([0, 10_000, 1]), where)
+    assert str(err.value) == (
+        "data.npz: labels go up to 10,000 but there are only 3 samples; "
+        "labels must be class ids 0..K-1"
+    )
+
+
+def test_one_sample_of_one_class_is_named_in_the_error() -> None:
+    with pytest.raises(DataError, match=r"^data\.npz: y holds only class 4; accuracy needs"):
+        labels(np.array([4]), Path("data.npz"))
+
+
+def test_x_of_text_is_refused_with_its_file_and_dtype(tmp_path: Path) -> None:
+    params = _npz(tmp_path, x=np.array([["a", "b"]] * 6), y=np.repeat([0, 1], 3))
+    with pytest.raises(DataError) as err:
+        load("npz", params)
+    assert str(err.value) == f"{params['path']}: x must hold numbers; got dtype <U1"
+
+
+@pytest.mark.parametrize(
+    ("n_empty", "shown"),
+    [(10, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9"),
+     (11, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 1 more"),
+     (13, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 3 more")],
+)  # fmt: skip
+def test_classes_short_of_samples_are_listed_ten_then_counted(n_empty: int, shown: str) -> None:
+    ds = _dataset([2] * n_empty + [3, 3])  # the first n_empty classes have 2 samples each
+    with pytest.raises(DataError) as err:
+        validate(ds)
+    assert str(err.value) == (
+        f"d: {n_empty} class(es) have fewer than 3 samples ({shown}); "
+        "every class needs one per split"
+    )
+
+
+def test_the_test_split_is_the_configured_fraction() -> None:
+    ds = _dataset([10, 10])  # 20 samples
+    s = split(ds, seed=0, val_fraction=0.2, test_fraction=0.4)
+    assert [len(part[1]) for part in (s.train, s.val, s.test)] == [8, 4, 8]
+    assert split(ds, 0, 0.2, 0.4).val[1].tolist() == s.val[1].tolist()  # the seed decides
+    assert sorted(s.test[1].tolist()) == [0] * 4 + [1] * 4  # stratified
+
+
+@pytest.mark.parametrize("mode", ["1", "I;16"])
+def test_black_and_white_and_16_bit_folders_load_as_one_channel(tmp_path: Path, mode: str) -> None:
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new(mode, (4, 4), color=i % 2).save(tmp_path / cls / f"{i}.png")
+    ds = load("image_folder", {"path": str(tmp_path)})
+    assert ds.x.shape == (6, 4, 4, 1) and ds.y.dtype == np.int64
+
+
+def test_a_folder_of_palette_images_loads_their_colours_not_their_indices(tmp_path: Path) -> None:
+    for cls, index in (("a", 0), ("b", 1)):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            img = Image.new("P", (2, 2), color=index)
+            img.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)  # 0: red, 1: blue
+            img.save(tmp_path / cls / f"{i}.png")
+    ds = load("image_folder", {"path": str(tmp_path)})
+    assert ds.x.shape == (6, 2, 2, 3)
+    assert ds.x[0, 0, 0].tolist() == [1.0, 0.0, 0.0] and ds.x[3, 1, 1].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_a_gray_image_in_a_colour_folder_loads_as_colour(tmp_path: Path) -> None:
+    for cls, mode, colour in (("a", "RGB", (255, 0, 0)), ("b", "L", 51)):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new(mode, (2, 2), color=colour).save(tmp_path / cls / f"{i}.png")
+    ds = load("image_folder", {"path": str(tmp_path)})
+    assert ds.x.shape == (6, 2, 2, 3)
+    assert ds.x[3, 0, 0].tolist() == pytest.approx([0.2, 0.2, 0.2])  # 51 / 255 in each channel

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from harness.report.formats import (
@@ -18,6 +20,8 @@ from harness.report.formats import (
     fmt_si,
     fmt_spec,
     fmt_time,
+    operator_rows,
+    status_counts,
 )
 
 
@@ -132,3 +136,21 @@ def test_times_are_shown_in_utc_whatever_the_local_zone(monkeypatch: pytest.Monk
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_an_operator_row_shows_its_mean_and_share_of_the_time() -> None:
+    profile = [{"op": "aten.conv2d", "backend": "XnnpackBackend", "mean_ms": 0.01234,
+                "share": 0.4567, "batch": 1},
+               {}]  # fmt: skip
+    assert operator_rows(profile) == [
+        {"op": "aten.conv2d", "backend": "XnnpackBackend", "mean": "0.0123 ms",
+         "share": "45.7%", "batch": 1},
+        {"op": "", "backend": "", "mean": "–", "share": "–", "batch": None},
+    ]  # fmt: skip
+
+
+def test_status_counts_separate_unsupported_from_failed() -> None:
+    records = [SimpleNamespace(status=s) for s in
+               ("ok", "ok", "ok", "failed", "unsupported", "unsupported", "failed", "failed")]  # fmt: skip
+    assert status_counts(records, ok=3) == {"total": 8, "ok": 3, "unsupported": 2, "failed": 3}
+    assert status_counts([], ok=0) == {"total": 0, "ok": 0, "unsupported": 0, "failed": 0}

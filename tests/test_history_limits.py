@@ -3,6 +3,8 @@ texts and table cells they print."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from harness.report.data import history_table
@@ -14,6 +16,7 @@ from harness.report.history import (
     SeriesLabel,
     find_regressions,
     history_series,
+    run_pair_noise,
 )
 
 
@@ -197,3 +200,65 @@ def test_a_recovered_series_compares_with_its_last_success() -> None:
         "−50.0%",
     ]
     assert row.kind == "ok" and row.cells[11].text == "no"
+
+
+def test_history_row_of_an_inconclusive_rise_and_of_a_series_ending_in_a_failure() -> None:
+    rising = [
+        HistoryPoint(1, "A", "ok", 0.9, 1000, 1.0),
+        HistoryPoint(2, "A", "ok", 0.9, 1000, 1.2),
+        HistoryPoint(3, "A", "ok", 0.9, 1000, 1.5),  # +25% on run 2, noise unknown
+    ]
+    ending_failed = [
+        HistoryPoint(1, "A", "ok", 0.9, 1000, 1.0),
+        HistoryPoint(2, "A", "failed", None, None, None),
+    ]
+    series = history_series({_label("rising"): rising, _label("ending"): ending_failed}, "A")
+    rows = {row.cells[2].text: row for row in history_table(series, {}, "A", False).rows}
+    assert [c.text for c in rows["rising"].cells[4:]] == [
+        "3", "90.0%", "+0.0 pt", "1.0 KB", "+0 B", "1.50 ms", "+25.0%", "inconclusive",
+        "p50 +25.0% (inconclusive: noise unknown)",
+    ]  # fmt: skip
+    assert rows["rising"].kind == "ok"
+    # The latest success's values, and the failure after it as a regression.
+    assert [c.text for c in rows["ending"].cells[4:]] == [
+        "2", "90.0%", "–", "1.0 KB", "–", "1.00 ms", "–", "yes", "failed (was ok)",
+    ]  # fmt: skip
+    assert rows["ending"].kind == "regressed"
+
+
+def test_history_row_of_a_model_measured_but_not_scored_has_no_accuracy_change() -> None:
+    unscored = [
+        HistoryPoint(1, "A", "ok", None, 1000, 1.0),
+        HistoryPoint(2, "A", "ok", None, 1000, 1.0),
+    ]
+    (series,) = history_series({_label("det"): unscored}, "A")
+    (row,) = history_table([series], {}, "A", False).rows
+    assert [c.text for c in row.cells[4:8]] == ["2", "–", "–", "1.0 KB"]
+    assert [c.value for c in row.cells[4:8]] == [2, None, None, 1000]
+
+
+def test_run_pair_noise_is_that_pairs_own_when_it_has_three_else_the_runtimes() -> None:
+    def series(p50s: list[float], shas: list[str], machine: str = "A") -> list[HistoryPoint]:
+        return [HistoryPoint(i + 1, machine, "ok", 0.9, 1000, p, sha, "v1")
+                for i, (p, sha) in enumerate(zip(p50s, shas, strict=True))]  # fmt: skip
+
+    e = math.exp
+    points = {
+        # Runs 1 -> 2: three same-file changes (ln 0.1, 0.2, 0.3), exactly MIN_PAIRS.
+        # Runs 2 -> 3: one (ln 0.4), too few: the runtime's four changes decide.
+        _label("k1"): series([1.0, e(0.1), 5.0], ["s", "s", "t"]),
+        _label("k2"): series([1.0, e(0.2), 5.0], ["s", "s", "t"]),
+        _label("k3"): series([1.0, e(0.3), e(0.3) * e(0.4)], ["s", "s", "s"]),
+        # Another machine's runs and a failed run are no samples of this machine's noise.
+        _label("k4"): series([1.0, 2.0, 4.0], ["s", "s", "s"], machine="B"),
+        _label("k5"): [
+            HistoryPoint(1, "A", "ok", 0.9, 1000, 1.0, "s", "v1"),
+            HistoryPoint(2, "A", "failed", None, None, None, None, None),
+            HistoryPoint(3, "A", "ok", 0.9, 1000, 1.0, "s", "v1"),
+        ],  # fmt: skip
+    }
+    noise_of = run_pair_noise(points, "A")("onnxruntime")
+    assert noise_of(1, 2) == pytest.approx(math.sqrt((0.01 + 0.04 + 0.09) / 3))
+    # k5's 1 -> 3 pair (ln 1 = 0) counts towards the runtime's changes, not run 2 -> 3's.
+    assert noise_of(2, 3) == pytest.approx(math.sqrt((0.01 + 0.04 + 0.09 + 0.16 + 0) / 5))
+    assert run_pair_noise(points, "A")("litert")(1, 2) is None  # no changes on that runtime

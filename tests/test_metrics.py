@@ -5,8 +5,20 @@ import math
 import numpy as np
 import pytest
 
-from harness.measure.latency import keep_samples, summarize, time_calls
-from harness.measure.metrics import accuracy, classification_report, parity, wilson_interval
+from harness.measure.latency import (
+    combine_rounds,
+    keep_samples,
+    round_summary,
+    summarize,
+    time_calls,
+)
+from harness.measure.metrics import (
+    accuracy,
+    classification_report,
+    correct_bits,
+    parity,
+    wilson_interval,
+)
 
 
 def test_binary_accuracy_is_tp_plus_tn_over_p_plus_n() -> None:
@@ -213,3 +225,90 @@ def test_zero_latency_gives_zero_throughput_not_a_division_by_zero() -> None:
 def test_at_most_500_samples_are_kept_by_default() -> None:
     assert len(keep_samples(np.arange(1000, dtype=np.int64))) == 500  # every second one
     assert len(keep_samples(np.arange(499, dtype=np.int64))) == 499
+
+
+def test_correct_samples_are_packed_eight_to_a_byte_first_sample_highest_bit() -> None:
+    # 1011 0000 | 1 (padded with zeros): what a paired test between two candidates reads.
+    assert correct_bits(np.array([1, 0, 1, 1, 0, 0, 0, 0, 1])) == "b080"
+    assert correct_bits(np.array([True] * 8)) == "ff"
+    assert correct_bits(np.array([], dtype=bool)) == ""
+
+
+# ---- a candidate's latency from its rounds (fresh worker processes) ----------------------
+# Each round keeps its own percentiles; the leaderboard's p50/p90/p99 are the medians over
+# rounds, its mean and spread come from every call.
+
+MS = 1_000_000  # nanoseconds
+# Three rounds of one candidate: a skewed one, a slow one, a steady one.
+ROUNDS_MS = [[1, 2, 3, 4, 100], [5, 6, 7], [2, 2, 2, 2]]
+
+
+def _rounds() -> list[np.ndarray]:
+    return [np.array(r, dtype=np.int64) * MS for r in ROUNDS_MS]
+
+
+def test_a_round_keeps_its_percentiles_mean_minimum_and_count_in_ms() -> None:
+    skewed, slow, steady = (round_summary(s) for s in _rounds())
+    assert skewed == {
+        "p50_ms": 3.0,  # rank 2
+        "p90_ms": pytest.approx(4 + 0.6 * 96),  # rank 3.6: between 4 and 100
+        "p99_ms": pytest.approx(4 + 0.96 * 96),  # rank 3.96
+        "mean_ms": 22.0,
+        "min_ms": 1.0,
+        "runs": 5,
+    }
+    assert slow == {"p50_ms": 6.0, "p90_ms": pytest.approx(6.8), "p99_ms": pytest.approx(6.98),
+                    "mean_ms": 6.0, "min_ms": 5.0, "runs": 3}  # fmt: skip
+    assert steady == {"p50_ms": 2.0, "p90_ms": 2.0, "p99_ms": 2.0, "mean_ms": 2.0,
+                      "min_ms": 2.0, "runs": 4}  # fmt: skip
+
+
+def test_percentiles_are_medians_over_rounds_and_the_mean_is_over_every_call() -> None:
+    samples = _rounds()
+    metrics, spread = combine_rounds([round_summary(s) for s in samples], samples, batch=4)
+    calls = [v for r in ROUNDS_MS for v in r]  # 12 calls, 136 ms in all
+    assert sum(calls) == 136 and len(calls) == 12
+    assert metrics == {
+        "latency_p50_ms": 3.0,  # median of 3, 6, 2
+        "latency_p90_ms": pytest.approx(6.8),  # median of 61.6, 6.8, 2
+        "latency_p99_ms": pytest.approx(6.98),  # median of 96.16, 6.98, 2
+        "latency_mean_ms": pytest.approx(136 / 12),
+        "latency_std_ms": pytest.approx(
+            math.sqrt(sum(v * v for v in calls) / 12 - (136 / 12) ** 2)
+        ),
+        "latency_min_ms": 1.0,
+        "throughput_per_s": pytest.approx(4 * 1000 / (136 / 12)),  # batch 4 per mean call
+    }
+    assert spread == {
+        "round_p50_ms": [3.0, 6.0, 2.0],
+        "p50_low_ms": 2.0,
+        "p50_high_ms": 6.0,
+        "spread": pytest.approx((6 - 2) / 3),  # lowest to highest, relative to the median
+    }
+
+
+def test_the_spread_of_sub_millisecond_rounds_is_relative_to_their_median() -> None:
+    samples = [np.array([v], dtype=np.int64) for v in (400_000, 500_000, 900_000)]
+    metrics, spread = combine_rounds([round_summary(s) for s in samples], samples, batch=1)
+    assert metrics["latency_p50_ms"] == 0.5
+    assert spread["spread"] == pytest.approx((0.9 - 0.4) / 0.5)
+
+
+def test_rounds_that_took_no_time_have_no_spread_not_a_division_by_zero() -> None:
+    samples = [np.zeros(2, dtype=np.int64) for _ in range(3)]
+    metrics, spread = combine_rounds([round_summary(s) for s in samples], samples, batch=1)
+    assert metrics["latency_p50_ms"] == 0.0 and metrics["throughput_per_s"] == 0.0
+    assert spread["spread"] == 0.0
+
+
+def test_a_class_absent_from_the_test_set_keeps_its_row_column_and_zero_scores() -> None:
+    # A rare class can miss the test split entirely: the matrix stays K x K, in class order.
+    y_true = np.array([0, 0, 1, 1, 1])
+    y_pred = np.array([0, 1, 1, 1, 0])
+    report = classification_report(y_true, y_pred, ("a", "b", "rare"))
+    assert report["confusion"] == [[1, 1, 0], [1, 2, 0], [0, 0, 0]]
+    assert report["accuracy"] == 3 / 5 and report["n_test"] == 5
+    assert report["per_class"][2] == {
+        "label": "rare", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
+    }  # fmt: skip
+    assert report["per_class"][1]["precision"] == pytest.approx(2 / 3)

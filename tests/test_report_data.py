@@ -14,7 +14,9 @@ from harness.report.data import (
     leaderboard_table,
     pareto_front,
     pareto_mask,
+    rank,
     short_reason,
+    stored_budgets,
 )
 from harness.specs import DEFAULT_BUDGETS
 from harness.specs import BudgetSpec as Budget
@@ -208,3 +210,31 @@ def test_a_long_reason_is_cut_for_its_cell() -> None:
     assert short_reason("x" * 90) == "x" * 90
     assert short_reason("x" * 91) == "x" * 89 + "…"
     assert short_reason("first\nsecond") == "first"
+    assert short_reason(None) == short_reason("") == "no reason recorded"
+
+
+def test_a_run_shows_the_budgets_its_config_asked_for_else_the_defaults() -> None:
+    stored = {"budgets": [{"label": "file ≤ 8 KB", "metric": "file_bytes", "limit": 8192}]}
+    assert stored_budgets(stored) == (Budget("file ≤ 8 KB", "file_bytes", 8192),)
+    assert stored_budgets(None) == DEFAULT_BUDGETS  # a run stored before budgets existed
+    assert stored_budgets({}) == DEFAULT_BUDGETS
+    assert stored_budgets({"budgets": []}) == DEFAULT_BUDGETS
+
+
+def test_the_most_common_reason_comes_first_even_when_it_sorts_last() -> None:
+    records = [
+        record("a", status="failed", error="worker timed out"),
+        record("b", status="unsupported", error="convert: Resize"),
+        record("c", status="ok"),  # measured: in no group
+        record("d", status="failed", error="worker timed out"),
+    ]
+    groups = failure_groups(records)
+    assert [(g.reason, [r.key for r in g.records]) for g in groups] == [
+        ("worker timed out", ["a", "d"]),
+        ("convert: Resize", ["b"]),
+    ]
+
+
+def test_a_model_that_is_always_wrong_ranks_last() -> None:
+    records = [_record(1, 0.0, 100, 0.1), _record(2, 0.5, 200, 0.2), _record(3, 0.5, 100, 0.3)]
+    assert [r.key for r in rank(records)] == ["k3", "k2", "k1"]  # then smaller, then faster

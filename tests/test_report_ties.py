@@ -101,3 +101,15 @@ def test_a_tie_on_accuracy_and_size_goes_to_the_faster_then_the_more_accurate() 
     c = _cand("c", [0, 1, 2, 3], 1000, 0.50, 0.02)  # clearly faster
     assert ties.best([a, b, c]).record.key == "c"  # type: ignore[union-attr]
     assert ties.best([a, b]).record.key == "b"  # type: ignore[union-attr]
+
+
+def test_a_pick_lists_only_the_candidates_tied_with_it_at_least_as_accurate() -> None:
+    # 'small' is wrong on 12 samples. 'twin' is wrong on the same 12 (equal accuracy, tied,
+    # bigger); 'better' is right on all of them (significantly more accurate: not tied).
+    small = _cand("small", list(range(12)), 1000, 0.5)
+    twin = _cand("twin", list(range(12)), 2000, 0.5)
+    better = _cand("better", [], 3000, 0.5)
+    picks = {
+        p.record.key: [r.key for r in p.tied] for p in select_picks([small, twin, better], Budget())
+    }
+    assert picks == {"small": ["twin"], "better": []}

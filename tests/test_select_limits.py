@@ -118,7 +118,7 @@ def test_select_keeps_the_front_best_first_and_only_the_asked_runtime() -> None:
 
 def test_explain_none_counts_each_limit_alone_and_the_best_reachable_value() -> None:
     rows = [
-        _c("accurate", 0.96, 4096, 0.25),  # too big
+        _c("accurate", 0.96, 102_400, 0.25),  # too big: 100 KB (not 99.9: KB are 1024 B)
         _c("small", 0.80, 1024, 0.25),  # not accurate enough
         _c("slow", 0.97, 1536, 2.0),  # too slow
     ]
@@ -126,7 +126,7 @@ def test_explain_none_counts_each_limit_alone_and_the_best_reachable_value() -> 
     assert select(rows, budget) == []
     assert explain_none(rows, budget) == [
         "size <= 2 KB: 2 of 3 candidates meet it alone; smallest under the other limits: "
-        "4.0 KB <- binds: relaxing it alone admits a candidate",
+        "100.0 KB <- binds: relaxing it alone admits a candidate",
         "p50 <= 1 ms: 2 of 3 candidates meet it alone; fastest under the other limits: "
         "2 ms <- binds: relaxing it alone admits a candidate",
         "accuracy >= 0.95: 2 of 3 candidates meet it alone; best under the other limits: "
