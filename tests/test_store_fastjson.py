@@ -18,6 +18,7 @@ TEXTS = (
     '{"spread": NaN, "max": Infinity, "min": -Infinity}',  # json.dumps writes these
     '{"huge": 1e400}',  # json reads inf
     '["\\ud800", "\\u00b7 caf\\u00e9", "\\u2212"]',  # a lone surrogate, then plain text
+    '["\ud800", "caf\u00e9 \u00b7"]',  # the same unescaped, as ensure_ascii=False writes
     '{"digits": "0123456789012345678901", "n": 1234567890123456789}',
 )
 
