@@ -146,7 +146,7 @@ def test_a_version_3_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path)
 def test_the_history_of_every_series_is_read_from_an_index_not_the_rows(tmp_path: Path) -> None:
     """Each row carries its details (latency samples, a page or more): the history query
     must be answered by the covering index, or a 30-run store reads gigabytes."""
-    from harness.report.render import history_points
+    from harness.report.history_rows import history_points
 
     store = Store(tmp_path / "r.db")
     first, second = _start(store), _start(store)

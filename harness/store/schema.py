@@ -95,7 +95,7 @@ def _index_run_status_and_kind(db: sqlite3.Connection) -> None:
 
 
 def _index_history(db: sqlite3.Connection) -> None:
-    """v5: the history of every series (harness.report.render.history_points) reads these
+    """v5: the history of every series (harness.report.history_rows.history_points) reads these
     columns of every row; an index holding them answers it without touching the rows, whose
     details (latency samples) make each one a page or more: a 30-run, 10,000-candidate
     history reads 30 MB instead of 2 GB."""
