@@ -42,7 +42,7 @@ from harness.config.load import load_config
 from harness.report import noise, ties
 from harness.report.data import budget_picks, pareto_front
 from harness.report.history import history_series
-from harness.report.render import history_points, noise_inputs
+from harness.report.history_rows import history_points, noise_inputs
 from harness.report.select import Budget, select_picks
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.driver import run_sweep

@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 
 from harness.errors import HarnessError, StoreError
+from harness.report import candidate_pages, results_files, site
 from harness.report import render as report
-from harness.report import results_files, site
 from harness.report.render import build_site, render
 from harness.store.results import Store
 from harness.store.schema import METRIC_COLUMNS
@@ -263,24 +263,34 @@ def test_source_date_epoch_rebuilds_byte_for_byte(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     first = build_site(fx.store, tmp_path / "a").parent
     second = build_site(fx.store, tmp_path / "b").parent
-
-    def contents(root: Path) -> dict[str, bytes]:
-        return {
-            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
-        }
-
-    assert contents(first) == contents(second)
+    assert _contents(first) == _contents(second)
     assert "generated 2026-01-01 00:00 UTC" in (first / "index.html").read_text()
 
 
 def test_pages_rendered_by_worker_processes_are_the_same(
-    fx: Fixture, monkeypatch: pytest.MonkeyPatch
+    fx: Fixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     alone = render(fx.store, workers=1)
-    monkeypatch.setattr(report, "PARALLEL_PAGES", 1)
-    monkeypatch.setattr(report, "PAGE_CHUNK", 7)
+    monkeypatch.setattr(candidate_pages, "PARALLEL_PAGES", 1)
+    monkeypatch.setattr(candidate_pages, "PAGE_CHUNK", 7)
     assert render(fx.store, workers=2) == alone
+    pages = sorted(k for k in alone if k.startswith("candidates/"))
+    assert len(pages) == len(fx.store.candidates(fx.run_ids[-1]))
+    for workers in (1, 2):  # written straight into the site's folder, by workers or here
+        folder = tmp_path / f"workers-{workers}"
+        rest = render(fx.store, workers=workers, pages_folder=folder)
+        written = _contents(folder)
+        assert sorted(written) == pages
+        assert {**rest, **{k: v.decode() for k, v in written.items()}} == alone
+    # build_site (pages written as they render) and write_site (all at the end) agree.
+    built = build_site(fx.store, tmp_path / "built").parent
+    written_at_end = site.write_site(alone, tmp_path / "at-end")
+    assert _contents(built) == _contents(written_at_end)
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_results_csv_defuses_spreadsheet_formulas() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from harness.report.axes import (
     RUNTIME_COLORS,
@@ -11,6 +15,7 @@ from harness.report.axes import (
     bulk_range,
     family_symbol,
     log_ticks,
+    quartiles,
     runtime_color,
     time_unit,
 )
@@ -81,3 +86,27 @@ def test_colours_and_symbols_are_keyed_by_name() -> None:
     assert family_symbol("fp32") == "circle" and family_symbol("INT8") == "square"
     assert family_symbol("mystery") == family_symbol("mystery")
     assert family_symbol("mystery") in SPARE_SYMBOLS
+
+
+def test_quartiles_by_hand() -> None:
+    # (n - 1) x q = 1.25, 2.5, 3.75 between the sorted values 1, 2, 4, 8, 16
+    assert quartiles([16.0, 1.0, 8.0, 2.0, 4.0]) == (2.0, 4.0, 8.0)
+    assert quartiles([1.0, 2.0, 4.0, 8.0]) == (1.75, 3.0, 5.0)
+    assert quartiles([0.5]) == (0.5, 0.5, 0.5)
+
+
+@given(
+    hnp.arrays(
+        np.float64,
+        st.integers(1, 60),
+        elements=st.floats(allow_nan=True, allow_infinity=True, width=64)
+        | st.sampled_from([0.1, 0.1, 1e-300, 3.0]),  # ties and tiny values
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_quartiles_are_numpys_percentiles_to_the_bit(values: np.ndarray) -> None:
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, as numpy meets it
+        expected = np.percentile(values, [25, 50, 75])
+        found = np.array(quartiles(values))
+    same_bits = found.view(np.int64) == expected.view(np.int64)
+    assert (same_bits | (np.isnan(found) & np.isnan(expected))).all(), (found, expected)

@@ -93,7 +93,7 @@ def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> 
     store = Store(db)
     run_id = _start(store)
     store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     indexes = {r[1] for r in store._db.execute("PRAGMA index_list(candidates)")}
     assert "candidates_run_status" in indexes
     assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}
@@ -120,7 +120,7 @@ def test_a_version_3_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path)
     v3.commit()
     v3.close()
     store = Store(db)
-    assert store.schema_version() == 4
+    assert store.schema_version() == SCHEMA_VERSION
     (row,) = store.candidates(1)
     assert (row.metric("latency_p50_ms"), row.artifact_sha256, row.runtime_version) == (
         0.25, None, None,
@@ -141,3 +141,24 @@ def test_a_version_3_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path)
         (0, 0.3, {"load1": 0.5}, "r"), (1, 0.1, {"load1": 0.5}, "r"),
     ]  # fmt: skip
     assert store.candidates(1)[1].artifact_sha256 == "ab" * 32
+
+
+def test_the_history_of_every_series_is_read_from_an_index_not_the_rows(tmp_path: Path) -> None:
+    """Each row carries its details (latency samples, a page or more): the history query
+    must be answered by the covering index, or a 30-run store reads gigabytes."""
+    from harness.report.history_rows import history_points
+
+    store = Store(tmp_path / "r.db")
+    first, second = _start(store), _start(store)
+    for run_id, p50 in ((first, 0.5), (second, 0.4)):
+        store.add_candidate(run_id, _record("a", accuracy=0.9, latency_p50_ms=p50), "t")
+    queries: list[str] = []
+    store._db.set_trace_callback(queries.append)
+    points = history_points(store, {first: "m", second: "m"}, second)
+    store._db.set_trace_callback(None)
+    assert [(p.run_id, p.latency_p50_ms) for p in next(iter(points.values()))] == [
+        (first, 0.5), (second, 0.4),
+    ]  # fmt: skip
+    (query,) = [q for q in queries if q.lstrip().upper().startswith("SELECT")]
+    plan = " ".join(row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {query}"))
+    assert "COVERING INDEX candidates_history" in plan, plan

@@ -291,8 +291,8 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
     too), 4 inconclusive (a latency change crossed a threshold inside the noise), 2 bad input.
     """
     from harness.report.compare import compare_runs, parse_thresholds
+    from harness.report.history_rows import noise_inputs
     from harness.report.leaderboard import compare_table
-    from harness.report.render import noise_inputs
     from harness.store.results import Store
 
     thresholds = parse_thresholds(fail_on)

@@ -200,11 +200,12 @@ class Cell(NamedTuple):  # a tuple: a big table has hundreds of thousands
     def compact(self, ref: Callable[[str], int]) -> int | list[object]:
         """The cell as table.js reads it from embedded JSON: ref(text), or
         [ref(text), value, href, ref(note)] without trailing nulls."""
-        note = None if self.note is None else ref(self.note)
-        fields = [ref(self.text), self.value, self.href, note]
-        while len(fields) > 1 and fields[-1] is None:
-            fields.pop()
-        return fields[0] if len(fields) == 1 else fields  # type: ignore[return-value]
+        text = ref(self.text)  # strings are numbered in the order they are met
+        if self.note is not None:
+            return [text, self.value, self.href, ref(self.note)]
+        if self.href is not None:
+            return [text, self.value, self.href]
+        return text if self.value is None else [text, self.value]
 
 
 class Row(NamedTuple):

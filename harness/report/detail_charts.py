@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.report.axes import TUKEY_K, time_unit, unit_for
+from harness.report.axes import TUKEY_K, quartiles, time_unit, unit_for
 from harness.report.charts import REGRESSION, Figure, _axis, _layout, _round, esc
 from harness.report.history import Series
 
@@ -50,9 +50,9 @@ def latency_histogram(samples_ms: Sequence[float], marks: dict[str, float | None
     Bins cover the samples inside Tukey's far-out fence; slower ones are counted in a note
     ("12 slower runs not drawn, up to 4.1 ms") instead of stretching the axis to one bar."""
     values = np.asarray(samples_ms, dtype=float)
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    unit = unit_for(float(median))
-    fence = q3 + TUKEY_K * max(float(q3 - q1), 1e-9)
+    q1, median, q3 = quartiles(values)
+    unit = unit_for(median)
+    fence = q3 + TUKEY_K * max(q3 - q1, 1e-9)
     bulk = values[values <= fence]
     tail = values[values > fence]
     bins = max(5, min(40, len(bulk) // 5))

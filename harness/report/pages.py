@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from harness import __version__
@@ -157,6 +157,17 @@ def _versus(pick: CandidateRecord, base: CandidateRecord | None) -> str:
     return f"{delta}, {size}, {speed} than fp32"
 
 
+class ClassRow(NamedTuple):
+    """A row of the per-class table. A tuple, not a dict: Jinja reads `row.label` as an
+    attribute first, and on a dict that costs an exception per cell, 50 cells a page."""
+
+    label: str
+    precision: str
+    recall: str
+    f1: str
+    support: str
+
+
 def candidate_page(
     ctx: Context, r: CandidateRecord, series: Series | None, model: tuple[str, Path] | None
 ) -> dict[str, Any]:
@@ -180,13 +191,13 @@ def candidate_page(
         label=label,
         sections=_candidate_sections(r),
         per_class=[
-            {
-                "label": str(row.get("label", "")),
-                "precision": fmt_pct(row.get("precision")),
-                "recall": fmt_pct(row.get("recall")),
-                "f1": fmt_pct(row.get("f1")),
-                "support": fmt_int(row.get("support")),
-            }
+            ClassRow(
+                str(row.get("label", "")),
+                fmt_pct(row.get("precision")),
+                fmt_pct(row.get("recall")),
+                fmt_pct(row.get("f1")),
+                fmt_int(row.get("support")),
+            )
             for row in d.get("per_class", [])
         ],
         binary=d.get("binary"),

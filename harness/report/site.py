@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -30,6 +32,16 @@ SiteFile = str | bytes | Path  # text, bytes, or a file to copy (model files can
 def write_site(files: dict[str, SiteFile], out_dir: Path) -> Path:
     """Write `files` (relative path -> content) plus plotly.js into a fresh folder beside
     out_dir, then swap it in for out_dir. Returns out_dir."""
+    with staged_site(Path(out_dir)) as staging:
+        write_files(files, staging)
+    return Path(out_dir)
+
+
+@contextmanager
+def staged_site(out_dir: Path) -> Iterator[Path]:
+    """A fresh folder beside out_dir to write a site into; when the block ends, plotly.js
+    and the marker are added and the folder is swapped in for out_dir. An error (or a
+    signal) in the block removes it and leaves out_dir as it was."""
     out_dir = Path(out_dir)
     check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -37,18 +49,7 @@ def write_site(files: dict[str, SiteFile], out_dir: Path) -> Path:
         tempfile.mkdtemp(prefix=f".{out_dir.name}.new-{os.getpid()}-", dir=out_dir.parent)
     )
     try:
-        folders: set[Path] = set()
-        for rel, content in sorted(files.items()):
-            if Path(rel).is_absolute() or ".." in Path(rel).parts:
-                raise HarnessError(f"refusing to write {rel!r} outside the site folder")
-            target = staging / rel
-            if target.parent not in folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                folders.add(target.parent)
-            if isinstance(content, Path):
-                shutil.copyfile(content, target)
-            else:
-                target.write_bytes(content if isinstance(content, bytes) else content.encode())
+        yield staging
         (staging / PLOTLY_JS).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plotly_js_path(), staging / PLOTLY_JS)
         (staging / MARKER).write_text("written by harness report; replaced on every build\n")
@@ -57,7 +58,22 @@ def write_site(files: dict[str, SiteFile], out_dir: Path) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out_dir
+
+
+def write_files(files: dict[str, SiteFile], staging: Path) -> None:
+    """Write `files` (relative path -> content) under `staging`, never outside it."""
+    folders: set[Path] = set()
+    for rel, content in sorted(files.items()):
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise HarnessError(f"refusing to write {rel!r} outside the site folder")
+        target = staging / rel
+        if target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(target.parent)
+        if isinstance(content, Path):
+            shutil.copyfile(content, target)
+        else:
+            target.write_bytes(content if isinstance(content, bytes) else content.encode())
 
 
 def check_replaceable(out_dir: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
+from harness.store import fastjson
 from harness.store.integrity import check_tables, connect, damaged
 from harness.store.rounds import read_rounds, write_rounds
 from harness.store.schema import METRIC_COLUMNS, MIGRATIONS, SCHEMA_VERSION
@@ -358,7 +359,7 @@ def _candidate_from_row(row: sqlite3.Row) -> CandidateRecord:
         artifact=row["artifact"],
         finished_at=row["finished_at"],
         metrics={name: row[name] for name in METRIC_COLUMNS},
-        details=json.loads(row["details_json"]),
+        details=fastjson.loads(row["details_json"]),
         artifact_sha256=row["artifact_sha256"],
         runtime_version=row["runtime_version"],
     )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from harness.store.rounds import add_rounds_table
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Numeric metrics stored as real columns, so SQL (and other tools) can query them.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -94,10 +94,23 @@ def _index_run_status_and_kind(db: sqlite3.Connection) -> None:
     db.execute("""UPDATE runs SET kind = 'bench' WHERE config_json LIKE '{"bench":%'""")
 
 
+def _index_history(db: sqlite3.Connection) -> None:
+    """v5: the history of every series (harness.report.history_rows.history_points) reads these
+    columns of every row; an index holding them answers it without touching the rows, whose
+    details (latency samples) make each one a page or more: a 30-run, 10,000-candidate
+    history reads 30 MB instead of 2 GB."""
+    db.execute(
+        "CREATE INDEX candidates_history ON candidates (run_id, id, key, model, policy,"
+        " compression, runtime, status, accuracy, file_bytes, latency_p50_ms,"
+        " artifact_sha256, runtime_version)"
+    )
+
+
 # Forward migrations: MIGRATIONS[v] takes a store at version v to v + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_v1,
     1: _add_run_extras,
     2: _index_run_status_and_kind,
     3: add_rounds_table,
+    4: _index_history,
 }
