@@ -93,7 +93,7 @@ def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> 
     store = Store(db)
     run_id = _start(store)
     store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     indexes = {r[1] for r in store._db.execute("PRAGMA index_list(candidates)")}
     assert "candidates_run_status" in indexes
     assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}
@@ -120,8 +120,9 @@ def test_a_version_3_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path)
     v3.commit()
     v3.close()
     store = Store(db)
-    assert store.schema_version() == 4
+    assert store.schema_version() == 5
     (row,) = store.candidates(1)
+    assert (row.device, row.node, row.node_machine) == (None, None, None)  # v5: measured here
     assert (row.metric("latency_p50_ms"), row.artifact_sha256, row.runtime_version) == (
         0.25, None, None,
     )  # fmt: skip

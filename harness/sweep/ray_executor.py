@@ -1,45 +1,109 @@
 """The sweep's jobs as Ray tasks, on a cluster or on a Ray started here.
 
-Each task asks for its thread count as `num_cpus` (and any custom resources), so Ray
-places as many at a time as the nodes have cores. Model files move through a shared
-path: a task reads and writes the artifacts folder by its absolute path, so every node
-must see that folder at the same path (one machine, or a shared file system). A task
-whose node dies is retried once elsewhere (`max_retries=1`); if that fails too, its
-outcome is the error, which the driver records on the candidates.
+Each task asks for its thread count as `num_cpus` and its custom resources (a device,
+`{"device:rpi5": 1}`), so Ray places as many at a time as the nodes have cores, and a
+measurement only on a node offering its device, one per device at a time. Model files
+move through a shared path (training, compression: every node sees the artifacts folder
+at the same path); a measurement carries its model's bytes, so a device host needs no
+shared folder.
+
+A task whose worker or node dies is submitted once more here (not by Ray's own
+`max_retries`, so the first attempt's death is reported and recorded): Ray places it on
+another node offering the same resources. A task asking for resources no live node
+offers waits `device_wait` seconds for one to join, then fails with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from harness.errors import ConfigError, one_line
+from harness.errors import ConfigError, HarnessError, one_line
 from harness.sweep.executors import OnDone, OnRetry, Outcome, Task, call
 
-RETRIES = 1  # a task whose node died runs once more elsewhere
+ATTEMPTS = 2  # a task whose worker or node died runs once more, elsewhere
+DEVICE_WAIT_SECONDS = 60.0  # how long a task waits for a node offering its resources
+_POLL_SECONDS = 0.5
+
+
+def offered(nodes: Sequence[dict[str, Any]], resources: dict[str, float]) -> bool:
+    """Whether a live node (of ray.nodes()) offers all of `resources` (pure)."""
+    return any(
+        node.get("Alive")
+        and all(node.get("Resources", {}).get(k, 0) >= v for k, v in resources.items())
+        for node in nodes
+    )
 
 
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, ray: Any) -> None:
+    def __init__(
+        self, ray: Any, measure_parallel: int = 1, device_wait: float = DEVICE_WAIT_SECONDS
+    ) -> None:
         self.ray = ray
-        self.remote = ray.remote(max_retries=RETRIES, retry_exceptions=False)(call)
+        self.measure_parallel = measure_parallel
+        self.device_wait = device_wait
+        self.remote = ray.remote(max_retries=0, retry_exceptions=False)(call)
 
-    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
+    def _submit(self, task: Task) -> Any:
+        ref = self.remote.options(num_cpus=task.num_cpus, resources=task.resources or None)
+        return ref.remote(task.fn, task.args)
+
+    def run(
+        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+    ) -> Iterator[Outcome]:
         """Outcomes as tasks finish; `limit` is ignored: the cluster's cores bound it."""
-        pending: dict[Any, Task] = {}
-        for task in tasks:
-            ref = self.remote.options(num_cpus=task.num_cpus, resources=task.resources or None)
-            pending[ref.remote(task.fn, task.args)] = task
+        pending: dict[Any, Task] = {self._submit(task): task for task in tasks}
+        attempts = {task.key: 1 for task in tasks}
+        unplaced: dict[str, float] = {}  # task key -> since when no live node offers it
         while pending:
-            ready, _ = self.ray.wait(list(pending), num_returns=1)
+            ready, _ = self.ray.wait(list(pending), num_returns=1, timeout=_POLL_SECONDS)
+            if not ready:
+                yield from self._give_up_unplaced(pending, unplaced)
+                continue
             task = pending.pop(ready[0])
             try:
                 yield task, self.ray.get(ready[0])
-            except Exception as exc:  # the job's error, or its node died twice
+            except self.ray.exceptions.RayTaskError as exc:  # the job's own error
                 yield task, _unwrap(exc)
+            except Exception as exc:  # its worker or node died: once more, elsewhere
+                why = f"{_node_death(exc)} (attempt {attempts[task.key]} of {ATTEMPTS})"
+                if attempts[task.key] >= ATTEMPTS:
+                    yield task, HarnessError(why)
+                    continue
+                attempts[task.key] += 1
+                if on_retry is not None:
+                    on_retry(task, why)
+                pending[self._submit(task)] = task
+
+    def _give_up_unplaced(
+        self, pending: dict[Any, Task], unplaced: dict[str, float]
+    ) -> Iterator[Outcome]:
+        """Fail the tasks whose resources no live node has offered for `device_wait` s."""
+        if not any(t.resources for t in pending.values()):
+            return
+        nodes = self.ray.nodes()
+        now = time.monotonic()
+        for ref, task in list(pending.items()):
+            if not task.resources or offered(nodes, task.resources):
+                unplaced.pop(task.key, None)
+                continue
+            since = unplaced.setdefault(task.key, now)
+            if now - since < self.device_wait:
+                continue
+            self.ray.cancel(ref)
+            del pending[ref]
+            wants = ", ".join(f'"{k}": {v:g}' for k, v in sorted(task.resources.items()))
+            yield (
+                task,
+                HarnessError(
+                    f"no live node offers {{{wants}}} (waited {self.device_wait:g} s); a device host "
+                    f"joins with: ray start --address=HEAD:PORT --resources='{{{wants}}}'"
+                ),
+            )
 
     def train(
         self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
@@ -60,7 +124,12 @@ def _unwrap(exc: Exception) -> Exception:
     return cause if isinstance(cause, Exception) else RuntimeError(one_line(exc))
 
 
-def connect(address: str | None) -> RayExecutor:
+def _node_death(exc: Exception) -> str:
+    """One line for a worker or node lost under a task (Ray's messages run to paragraphs)."""
+    return f"its Ray worker or node died ({type(exc).__name__})"
+
+
+def connect(address: str | None, measure_parallel: int = 1) -> RayExecutor:
     """Join the cluster at `address` (host:port), or start a one-machine Ray here."""
     try:
         import ray
@@ -82,4 +151,4 @@ def connect(address: str | None) -> RayExecutor:
             f"cannot reach {where}: {one_line(exc)}; start the head with "
             "'ray start --head' and pass its address"
         ) from None
-    return RayExecutor(ray)
+    return RayExecutor(ray, measure_parallel)
