@@ -176,3 +176,25 @@ def test_parallel_lanes_store_what_serial_measurement_does(tmp_path: Path) -> No
             assert all(any(set(c) <= set(lane) for lane in lane_cores) for c in pinned)
     assert rows[2] == rows[1]
     assert [r[1] for r in rows[2]] == ["ok"] * 3
+
+
+def test_latency_on_a_device_is_compared_only_with_the_same_device_machine() -> None:
+    """Two runs driven from one machine: a row timed on a device node is compared with
+    one timed on a node of the same machine description, never with another."""
+    from dataclasses import replace
+
+    from harness.report.compare import NoiseInputs, compare_runs, parse_thresholds
+    from harness.store.results import Run
+    from tests.helpers.records import record
+
+    rules = parse_thresholds("p50>+25%")
+    run = Run(1, "t", None, "complete", {}, "h", "0", None, {}, "head", {})
+    pi = {"cpu": "Cortex-A76", "arch": "aarch64", "cores": 4, "os": "Linux"}
+    base = record("a", metrics={"accuracy": 0.9, "file_bytes": 1000, "latency_p50_ms": 1.0})
+    base = replace(base, device="rpi5", node="pi-1", node_machine=pi)
+    slower = replace(base, metrics={**base.metrics, "latency_p50_ms": 3.0}, node="pi-2")
+    history = NoiseInputs(history={"onnxruntime": [0.1, -0.1]})
+    same = compare_runs(run, run, [base], [slower], rules, history)
+    assert [(c.metric, c.crossed) for c in same] == [("latency_p50_ms", ("p50>+25%",))]
+    other = replace(slower, node_machine={**pi, "cpu": "Cortex-A72"})  # a Pi 4, not a Pi 5
+    assert compare_runs(run, run, [base], [other], rules, history) == []
