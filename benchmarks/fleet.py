@@ -131,7 +131,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             with Store(Path(tmp) / "fleet.db") as store:
                 wall, outcomes, commit = run_tasks(executor, tasks(args.candidates, seconds), store)
-                committed = len(store.candidates(2))
+                (committed,) = store._db.execute("SELECT COUNT(*) FROM candidates").fetchone()
             alone = writer_alone(Path(tmp), 2000)
         starts = min(o[0] for o in outcomes)
         ends = max(o[1] for o in outcomes)
