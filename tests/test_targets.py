@@ -111,6 +111,10 @@ def test_a_device_target_fails_on_an_executor_without_devices(tmp_path: Path) ->
     assert [r.status for r in here] == ["ok"] * 3  # a target without resources: this machine
     assert all(r.runtime == "onnxruntime @ here" and r.node is None for r in here)
     assert all(r.metric("accuracy") is not None for r in here)
+    # a device's name picks its candidates, as a target's or a runtime's does
+    result = CliRunner().invoke(cli, ["select", "--target", "here", "--db", str(tmp_path / "r.db")])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime @ here" in result.output and "rpi5" not in result.output
 
 
 def test_executors_without_devices_answer_a_device_task_with_the_reason() -> None:
