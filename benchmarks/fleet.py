@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=5000)
     parser.add_argument("--mean", type=float, default=0.5, help="mean modelled seconds")
     args = parser.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local Ray: no token to leave behind
     import ray
 
     per_type = args.devices // args.types

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -102,13 +103,32 @@ def start_two_nodes(cores: int) -> tuple[str, list[subprocess.Popen[bytes]], Pat
     while not current.is_file() or not current.read_text().strip():
         time.sleep(0.2)
     joined = current.read_text().strip()
+    ports = []  # the worker's agents: the head's default ports are taken on this host
+    for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                 "metrics-export-port", "runtime-env-agent-port"):  # fmt: skip
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(f"--{name}={sock.getsockname()[1]}")
     worker = subprocess.Popen(
-        [str(ray), "start", f"--address={joined}", f"--num-cpus={cores // 2}",
-         "--dashboard-agent-listen-port=0", *common],
+        [str(ray), "start", f"--address={joined}", f"--num-cpus={cores // 2}", *ports, *common],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     os.environ["RAY_TMPDIR"] = str(temp)
     return f"127.0.0.1:{joined.rsplit(':', 1)[1]}", [head, worker], temp
+
+
+def connect_when_up(address: str, timeout: float = 120) -> Any:
+    """The Ray executor, once the head (still starting on a busy machine) answers."""
+    from harness.errors import ConfigError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return make_executor("ray", address)
+        except ConfigError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def make(name: str) -> tuple[Executor, list[subprocess.Popen[bytes]]]:
@@ -122,7 +142,7 @@ def make(name: str) -> tuple[Executor, list[subprocess.Popen[bytes]]]:
         return RayExecutor(ray), []
     if name == "ray2":
         address, nodes, _ = start_two_nodes(cores)
-        executor = make_executor("ray", address)
+        executor = connect_when_up(address)
         while sum(n["Alive"] for n in executor.ray.nodes()) < 2:  # type: ignore[attr-defined]
             time.sleep(0.2)
         return executor, nodes
@@ -263,6 +283,9 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
+    # Loopback clusters started here: no token authentication (a token another Ray left
+    # in ~/.ray would be asked by one side only).
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     {"sweeps": sweeps, "lanes": lanes, "overhead": overhead}[args.part](args)
     print(f"{available_cores()} cores; load average {os.getloadavg()[0]:.1f} at the end "
           f"(uptime: {' '.join(os.popen('uptime').read().split()[-5:])})")  # fmt: skip

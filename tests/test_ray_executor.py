@@ -20,7 +20,14 @@ from harness.sweep.driver import run_sweep
 from harness.sweep.executors import LocalExecutor, make_executor
 from harness.sweep.ray_executor import RayExecutor
 from tests.helpers.executor_sweep import CONFIG
-from tests.helpers.ray_cluster import Cluster, Node, add_device, start_head, wait_for_nodes
+from tests.helpers.ray_cluster import (
+    NO_TOKEN,
+    Cluster,
+    Node,
+    add_device,
+    start_head,
+    wait_for_nodes,
+)
 
 DEVICE = {"device:test": 1.0}
 pytestmark = pytest.mark.ray
@@ -32,10 +39,12 @@ TARGET = '\n[targets.dev]\nresources = { "device:test" = 1 }\n'
 def cluster() -> Iterator[Cluster]:
     started = start_head(cpus=2)
     os.environ["RAY_TMPDIR"] = str(started.temp)  # where the driver finds the session
+    os.environ.update(NO_TOKEN)
     try:
         yield started
     finally:
-        os.environ.pop("RAY_TMPDIR", None)
+        for name in ("RAY_TMPDIR", *NO_TOKEN):
+            os.environ.pop(name, None)
         started.stop()
 
 

@@ -26,6 +26,11 @@ FAST_FAILURE = {
 }
 
 
+# A loopback cluster without Ray's token authentication: a token another Ray left in
+# ~/.ray would otherwise be required by the driver and not by these nodes, or the reverse.
+NO_TOKEN = {"RAY_AUTH_MODE": "disabled"}
+
+
 @dataclass
 class Node:
     process: subprocess.Popen[bytes]
@@ -61,7 +66,7 @@ def _start(args: list[str], tmp: Path) -> Node:
     process = subprocess.Popen(
         [str(RAY), "start", "--block", "--disable-usage-stats", *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "TMPDIR": str(tmp)},
+        env={**os.environ, "TMPDIR": str(tmp), **NO_TOKEN},
     )  # fmt: skip
     return Node(process, tmp)
 
