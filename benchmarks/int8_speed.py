@@ -12,6 +12,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from timing import int8_sweep
+
 from harness.compress.int8_isa import isa_family
 from harness.config.load import parse_config
 from harness.measure.machine import describe_machine
@@ -19,22 +21,9 @@ from harness.report.arithmetic import cpu_choice, of_details
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
 
-CONFIG = {
-    "name": "int8-speed",
-    "dataset": {"name": "digits"},
-    "models": {"mobile": {"arch": "mobile_cnn", "width": 16, "depth": 3}},
-    "training": {"epochs": 30, "threads": 2},
-    "policies": {"none": "none"},
-    "compression": {
-        "fp32": [],
-        "ort int8": [{"pass": "ort_int8", "mode": "static", "calibrate": "minmax"}],
-    },
-    "runtimes": {
-        "onnxruntime": {"threads": 1},
-        "litert": {"threads": 1},
-        "litert int8": {"runtime": "litert", "threads": 1, "quantize": "int8"},
-    },
-}
+CONFIG = int8_sweep(
+    "int8-speed", {"mobile": {"arch": "mobile_cnn", "width": 16, "depth": 3}}, epochs=30
+)
 
 
 MAX_DROP_PT = 1.0  # ORT static int8 must stay within 1 point of fp32 on any CPU

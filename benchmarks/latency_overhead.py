@@ -16,11 +16,12 @@ whose extra cost is input/output copying that the harness keeps out of the figur
 from __future__ import annotations
 
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnx
+from timing import loop_p50_ms
 
 from harness.config.load import LatencySpec, ModelSpec, RuntimeSpec, TrainingSpec
 from harness.convert.tflite import onnx_to_tflite
@@ -39,16 +40,8 @@ TRAINING = TrainingSpec(
 )
 
 
-def _p50(call: object) -> float:
-    for _ in range(LATENCY.warmup):
-        call()
-    samples = np.empty(RUNS, dtype=np.int64)
-    clock = time.perf_counter_ns
-    for i in range(RUNS):
-        t0 = clock()
-        call()
-        samples[i] = clock() - t0
-    return float(np.median(samples)) / 1e6
+def _p50(call: Callable[[], object]) -> float:
+    return loop_p50_ms(call, RUNS, LATENCY.warmup)
 
 
 def bare_loops(runtime: str, path: Path, x: np.ndarray) -> tuple[float, float]:

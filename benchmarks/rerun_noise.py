@@ -35,6 +35,7 @@ import numpy as np
 import onnx
 from click.testing import CliRunner
 from onnx import helper, numpy_helper
+from timing import loop_p50_ms
 
 from harness.cli.commands import cli
 from harness.config.load import load_config
@@ -199,14 +200,7 @@ def bare_p50(model: bytes, x: np.ndarray, runs: int = 3000) -> float:
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: x}
-    for _ in range(200):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter_ns()
-        session.run(None, feed)
-        times.append(time.perf_counter_ns() - t0)
-    return float(np.median(times)) / 1e6
+    return loop_p50_ms(lambda: session.run(None, feed), runs, warmup=200)
 
 
 def main() -> None:

@@ -16,37 +16,28 @@ call (execute() with the input set once), which should be within 5% of 1.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import int8_sweep, loop_p50_ms
 
 from harness.config.load import parse_config
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
 
-CONFIG = {
-    "name": "three-runtimes",
-    "dataset": {"name": "digits"},
-    "models": {
+CONFIG = int8_sweep(
+    "three-runtimes",
+    {
         "cnn": {"arch": "small_cnn", "width": 16, "depth": 2},
         "mobile": {"arch": "mobile_cnn", "width": 16, "depth": 2},
     },
-    "training": {"epochs": 15, "threads": 2},
-    "policies": {"none": "none"},
-    "compression": {
-        "fp32": [],
-        "ort int8": [{"pass": "ort_int8", "mode": "static", "calibrate": "minmax"}],
-    },
-    "runtimes": {
-        "onnxruntime": {"threads": 1},
-        "litert": {"threads": 1},
-        "litert int8": {"runtime": "litert", "threads": 1, "quantize": "int8"},
-        "executorch": {"threads": 1},
-        "executorch int8": {"runtime": "executorch", "threads": 1, "quantize": "int8"},
-    },
-    "latency": {"batch": [1, 32], "warmup": 50, "min_runs": 500, "min_seconds": 1.0},
+    epochs=15,
+)
+CONFIG["runtimes"] |= {
+    "executorch": {"threads": 1},
+    "executorch int8": {"runtime": "executorch", "threads": 1, "quantize": "int8"},
 }
+CONFIG["latency"] = {"batch": [1, 32], "warmup": 50, "min_runs": 500, "min_seconds": 1.0}
 # (compression, runtime) of each row: int8 is each runtime's own int8 path.
 ROWS = [
     ("fp32", "onnxruntime", "ORT fp32"),
@@ -67,15 +58,7 @@ def bare_p50(path: str, batch: int, x: np.ndarray) -> float:
     runtime = RUNTIMES.get("executorch")
     session = runtime.load(path, runtime.parse_settings({"threads": 1}))
     call = session.bind(np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:]))))
-    for _ in range(CONFIG["latency"]["warmup"]):  # type: ignore[index]
-        call()
-    samples = np.empty(BARE_RUNS, dtype=np.int64)
-    clock = time.perf_counter_ns
-    for i in range(BARE_RUNS):
-        t0 = clock()
-        call()
-        samples[i] = clock() - t0
-    return float(np.median(samples)) / 1e6
+    return loop_p50_ms(call, BARE_RUNS, CONFIG["latency"]["warmup"])
 
 
 def main() -> None:

@@ -11,19 +11,7 @@ from click.testing import CliRunner
 from harness.cli.commands import cli
 from harness.config.load import default_config_text, load_config, parse_config
 from harness.errors import ConfigError
-
-MINIMAL = """
-[dataset]
-name = "digits"
-[models.m]
-arch = "small_cnn"
-[policies]
-none = "none"
-[compression]
-fp32 = []
-[runtimes.onnxruntime]
-threads = 1
-"""
+from tests.helpers.configs import MINIMAL
 
 
 def test_default_config_parses_into_the_full_grid() -> None:

@@ -12,19 +12,7 @@ from harness.errors import ConfigError
 from harness.report.data import budget_picks, stored_budgets
 from harness.specs import DEFAULT_BUDGETS, BudgetSpec, Config
 from harness.store.results import CandidateRecord
-
-MINIMAL = """
-[dataset]
-name = "digits"
-[models.m]
-arch = "small_cnn"
-[policies]
-none = "none"
-[compression]
-fp32 = []
-[runtimes.onnxruntime]
-threads = 1
-"""
+from tests.helpers.configs import MINIMAL
 
 
 def _parse(text: str) -> Config:
