@@ -77,13 +77,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+AGENT_PORTS = (
+    "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+    "runtime-env-agent-port",
+)  # fmt: skip
+
+
+def own_ports(*names: str) -> list[str]:
+    """`--NAME=PORT` with a free port each: the defaults collide with any other Ray
+    node on this host (another test's, a benchmark's)."""
+    return [f"--{name}={_free_port()}" for name in names]
+
+
 def start_head(cpus: int) -> Cluster:
     """A head node with `cpus` CPUs and no device; returns once it is up."""
     temp = Path(tempfile.mkdtemp(prefix="r17-"))  # short: Ray's socket paths fit 107 bytes
     head = _start(
         ["--head", "--node-ip-address=127.0.0.1", "--port=0", f"--num-cpus={cpus}",
          "--include-dashboard=false", f"--temp-dir={temp}",
-         f"--system-config={json.dumps(FAST_FAILURE)}"],
+         f"--system-config={json.dumps(FAST_FAILURE)}",
+         *own_ports(*AGENT_PORTS, "ray-client-server-port")],
         temp / "head",
     )  # fmt: skip
     cluster = Cluster("", temp, head)
@@ -105,11 +118,7 @@ def start_head(cpus: int) -> Cluster:
 def add_device(cluster: Cluster, resources: dict[str, float]) -> Node:
     """A node offering `resources` and no CPUs (no training lands there). Its agents get
     ports of their own: two nodes on one host would otherwise collide on the defaults."""
-    ports = [
-        f"--{name}={_free_port()}"
-        for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                     "metrics-export-port", "runtime-env-agent-port")
-    ]  # fmt: skip
+    ports = own_ports(*AGENT_PORTS)
     node = _start(
         [f"--address={cluster.joined}", "--num-cpus=0", f"--temp-dir={cluster.temp}",
          f"--resources={json.dumps(resources)}", *ports],
