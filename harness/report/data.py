@@ -149,8 +149,7 @@ def is_float_baseline(record: CandidateRecord) -> bool:
 
 
 def matches_target(record: CandidateRecord, name: str) -> bool:
-    """`name` is the candidate's target (as the config names it), the runtime behind it,
-    or the device (a [targets] table) it was measured on."""
+    """`name` is the candidate's target as the config names it, its runtime, or its device."""
     return name in (record.runtime, engine(record), record.device)
 
 
