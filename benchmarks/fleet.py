@@ -85,6 +85,56 @@ def run_tasks(
     return time.perf_counter() - started, outcomes, commit
 
 
+def run_actors(
+    ray: Any, types: int, per_type: int, seconds: np.ndarray, store: Store
+) -> tuple[float, list[Any], float]:
+    """The alternative design: one long-lived actor per device holding its resource, fed
+    two candidates at a time (the next one waits on the device, not on the scheduler)."""
+    device = ray.remote(num_cpus=0)(Device)
+    actors = [
+        device.options(resources={f"device:sim{t}": 1.0}).remote()
+        for t in range(types)
+        for _ in range(per_type)
+    ]
+    ray.get([a.ready.remote() for a in actors])
+    queues = [[i for i in range(len(seconds)) if i % types == t] for t in range(types)]
+    run_id = _start_run(store)
+    samples = np.round(np.random.default_rng(0).gamma(20, 0.05, 100), 4).tolist()
+    in_flight: dict[Any, tuple[Any, int]] = {}
+
+    def feed(actor: Any, t: int) -> None:
+        if queues[t]:
+            i = queues[t].pop(0)
+            in_flight[actor.measure.remote(float(seconds[i]))] = (actor, i)
+
+    started = time.perf_counter()
+    for n, actor in enumerate(actors):
+        for _ in range(2):
+            feed(actor, n // per_type)
+    outcomes, commit = [], 0.0
+    while in_flight:
+        ready, _ = ray.wait(list(in_flight), num_returns=1)
+        ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0)
+        for ref in ready:
+            actor, i = in_flight.pop(ref)
+            feed(actor, i % types)
+            outcomes.append(ray.get(ref))
+            t0 = time.perf_counter()
+            store.add_candidate(run_id, _record(i, samples), "t", _rounds(samples))
+            commit += time.perf_counter() - t0
+    return time.perf_counter() - started, outcomes, commit
+
+
+class Device:
+    """A device's actor: alive for the whole sweep, measuring one candidate at a time."""
+
+    def ready(self) -> bool:
+        return True
+
+    def measure(self, seconds: float) -> tuple[float, float, float]:
+        return simulated_measurement(seconds)
+
+
 def writer_alone(folder: Path, n: int) -> float:
     """Candidates per second the store commits with nothing else running."""
     samples = np.round(np.random.default_rng(0).gamma(20, 0.05, 100), 4).tolist()
@@ -102,6 +152,10 @@ def main() -> None:
     parser.add_argument("--types", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=5000)
     parser.add_argument("--mean", type=float, default=0.5, help="mean modelled seconds")
+    parser.add_argument(
+        "--design", choices=("tasks", "actors"), default="tasks",
+        help="tasks: the executor's (a task per candidate); actors: one actor per device",
+    )  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local Ray: no token to leave behind
     import ray
@@ -131,7 +185,11 @@ def main() -> None:
         seconds = np.random.default_rng(1).lognormal(mu, sigma, args.candidates)
         with tempfile.TemporaryDirectory() as tmp:
             with Store(Path(tmp) / "fleet.db") as store:
-                wall, outcomes, commit = run_tasks(executor, tasks(args.candidates, seconds), store)
+                if args.design == "tasks":
+                    todo = tasks(args.candidates, seconds)
+                    wall, outcomes, commit = run_tasks(executor, todo, store)
+                else:
+                    wall, outcomes, commit = run_actors(ray, args.types, per_type, seconds, store)
                 (committed,) = store._db.execute("SELECT COUNT(*) FROM candidates").fetchone()
             alone = writer_alone(Path(tmp), 2000)
         starts = min(o[0] for o in outcomes)
