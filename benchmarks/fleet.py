@@ -197,7 +197,7 @@ def main() -> None:
         slept = sum(o[2] for o in outcomes)
         ideal = seconds.sum() / args.devices
         print(
-            f"\n{args.candidates} candidates on {args.devices} devices ({args.types} types x "
+            f"\n[{args.design}] {args.candidates} candidates on {args.devices} devices ({args.types} types x "
             f"{per_type}), modelled measurement {args.mean:g} s mean (lognormal sigma {sigma}):"
         )
         print(f"  wall {wall:.1f} s (ideal {ideal:.1f} s: all device time / devices)")
