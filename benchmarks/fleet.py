@@ -6,8 +6,9 @@ single SQLite writer keep up?
 One Ray node started here offers `types` custom resources ("device:sim0" ...) with
 devices/types units each, standing for racks of identical devices. Each candidate is a
 measurement task, submitted through the harness's own RayExecutor exactly as a sweep
-submits a target's measurement (num_cpus 0, resources {"device:simT": 1}), that sleeps a
-modelled latency (lognormal, mean `mean` s). The driver commits every result through
+submits a target's measurement (resources {"device:simT": 1}: run by an actor holding one
+device), that sleeps a modelled latency (lognormal, mean `mean` s). `--design tasks`
+runs them instead as a Ray task per candidate, the design the actors replaced. The driver commits every result through
 the real results store (one writer, one SQLite transaction per candidate, with its
 rounds and a realistic details payload), as the sweep driver does.
 
@@ -85,54 +86,25 @@ def run_tasks(
     return time.perf_counter() - started, outcomes, commit
 
 
-def run_actors(
-    ray: Any, types: int, per_type: int, seconds: np.ndarray, store: Store
-) -> tuple[float, list[Any], float]:
-    """The alternative design: one long-lived actor per device holding its resource, fed
-    two candidates at a time (the next one waits on the device, not on the scheduler)."""
-    device = ray.remote(num_cpus=0)(Device)
-    actors = [
-        device.options(resources={f"device:sim{t}": 1.0}).remote()
-        for t in range(types)
-        for _ in range(per_type)
-    ]
-    ray.get([a.ready.remote() for a in actors])
-    queues = [[i for i in range(len(seconds)) if i % types == t] for t in range(types)]
+def run_raw_tasks(ray: Any, tasks: list[Task], store: Store) -> tuple[float, list[Any], float]:
+    """The design before device actors: one Ray task per candidate asking for its device."""
+    remote = ray.remote(num_cpus=0, max_retries=0)(simulated_measurement)
     run_id = _start_run(store)
     samples = np.round(np.random.default_rng(0).gamma(20, 0.05, 100), 4).tolist()
-    in_flight: dict[Any, tuple[Any, int]] = {}
-
-    def feed(actor: Any, t: int) -> None:
-        if queues[t]:
-            i = queues[t].pop(0)
-            in_flight[actor.measure.remote(float(seconds[i]))] = (actor, i)
-
     started = time.perf_counter()
-    for n, actor in enumerate(actors):
-        for _ in range(2):
-            feed(actor, n // per_type)
+    pending = {remote.options(resources=t.resources).remote(*t.args): t for t in tasks}
     outcomes, commit = [], 0.0
-    while in_flight:
-        ready, _ = ray.wait(list(in_flight), num_returns=1)
-        ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0)
+    while pending:
+        refs = list(pending)
+        ray.wait(refs, num_returns=1)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         for ref in ready:
-            actor, i = in_flight.pop(ref)
-            feed(actor, i % types)
+            task = pending.pop(ref)
             outcomes.append(ray.get(ref))
             t0 = time.perf_counter()
-            store.add_candidate(run_id, _record(i, samples), "t", _rounds(samples))
+            store.add_candidate(run_id, _record(int(task.key), samples), "t", _rounds(samples))
             commit += time.perf_counter() - t0
     return time.perf_counter() - started, outcomes, commit
-
-
-class Device:
-    """A device's actor: alive for the whole sweep, measuring one candidate at a time."""
-
-    def ready(self) -> bool:
-        return True
-
-    def measure(self, seconds: float) -> tuple[float, float, float]:
-        return simulated_measurement(seconds)
 
 
 def writer_alone(folder: Path, n: int) -> float:
@@ -153,8 +125,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=5000)
     parser.add_argument("--mean", type=float, default=0.5, help="mean modelled seconds")
     parser.add_argument(
-        "--design", choices=("tasks", "actors"), default="tasks",
-        help="tasks: the executor's (a task per candidate); actors: one actor per device",
+        "--design", choices=("executor", "tasks"), default="executor",
+        help="executor: the harness's (an actor per device); tasks: a Ray task per candidate",
     )  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local Ray: no token to leave behind
@@ -178,18 +150,18 @@ def main() -> None:
         print(f"warm-up: {args.devices} devices busy 2 s each at once took {warm:.1f} s "
               f"(Ray starting a worker per device)", flush=True)  # fmt: skip
         wall, _, _ = run_tasks(executor, tasks(args.candidates, np.zeros(args.candidates)), None)
-        print(f"scheduler alone: {args.candidates} empty tasks in {wall:.1f} s = "
-              f"{args.candidates / wall:.0f} tasks/s", flush=True)  # fmt: skip
+        print(f"executor alone: {args.candidates} empty measurements in {wall:.1f} s = "
+              f"{args.candidates / wall:.0f}/s (actors started included)", flush=True)  # fmt: skip
         sigma = 0.25
         mu = np.log(args.mean) - sigma**2 / 2
         seconds = np.random.default_rng(1).lognormal(mu, sigma, args.candidates)
         with tempfile.TemporaryDirectory() as tmp:
             with Store(Path(tmp) / "fleet.db") as store:
-                if args.design == "tasks":
-                    todo = tasks(args.candidates, seconds)
+                todo = tasks(args.candidates, seconds)
+                if args.design == "executor":
                     wall, outcomes, commit = run_tasks(executor, todo, store)
                 else:
-                    wall, outcomes, commit = run_actors(ray, args.types, per_type, seconds, store)
+                    wall, outcomes, commit = run_raw_tasks(ray, todo, store)
                 (committed,) = store._db.execute("SELECT COUNT(*) FROM candidates").fetchone()
             alone = writer_alone(Path(tmp), 2000)
         starts = min(o[0] for o in outcomes)

@@ -7,6 +7,7 @@ its task run again on the other node, and a device no node offers fails with the
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -166,6 +167,7 @@ def test_a_device_node_killed_mid_measurement_is_retried_on_the_other(
     (row,) = rows  # one row per candidate: nothing half-written, nothing twice
     assert (row.compression, row.status, row.error) == ("fp32", "ok", None)
     assert row.node is not None and row.node.endswith(f"({survivor})")
-    assert row.details["retried"] == (
-        "measure: its Ray worker or node died (NodeDiedError) (attempt 1 of 2)"
+    retried = row.details["retried"]  # Ray names the loss by what it lost (actor, node)
+    assert re.fullmatch(
+        r"measure: its Ray worker or node died \(\w+Error\) \(attempt 1 of 2\)", retried
     )

@@ -14,11 +14,11 @@ from harness.config.load import load_config
 from harness.errors import ConfigError
 from harness.specs import TargetSpec
 from harness.store.results import Store
+from harness.sweep.device_actors import offered, units
 from harness.sweep.driver import run_sweep
 from harness.sweep.executors import LocalExecutor, SerialExecutor, Task, make_executor
 from harness.sweep.lanes import core_sets, split_lanes
 from harness.sweep.plan import make_plan
-from harness.sweep.ray_executor import offered
 from harness.sweep.rounds import Pending
 from tests.helpers.executor_sweep import CONFIG
 
@@ -135,6 +135,10 @@ def test_a_live_node_offers_a_resource_only_in_full() -> None:
     assert offered(nodes, {"device:a": 0.5})
     assert offered(nodes, {"device:b": 2.0}) and not offered(nodes, {"device:b": 3.0})
     assert not offered(nodes, {"device:a": 0.5, "device:b": 1.0})  # both on one node
+    # how many measurements of a device run at once: one actor per unit
+    assert units(nodes, {"device:b": 1.0}) == 2
+    assert units(nodes, {"device:a": 0.25}) == 2  # the dead node's device does not count
+    assert units(nodes, {"device:c": 1.0}) == 0
 
 
 def test_lanes_take_disjoint_cores_and_whole_models() -> None:

@@ -9,14 +9,14 @@ shared folder.
 
 A task whose worker or node dies is submitted once more here (not by Ray's own
 `max_retries`, so the first attempt's death is reported and recorded): Ray places it on
-another node offering the same resources. A task asking for resources no live node
-offers waits `device_wait` seconds for one to join, then fails with the reason.
+another node. A task asking for a device runs on an actor holding one
+(harness.sweep.device_actors), retried the same way on another device; a device no live
+node offers for `device_wait` seconds fails its tasks with the reason.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,16 +25,6 @@ from harness.sweep.executors import OnDone, OnRetry, Outcome, Task, call
 
 ATTEMPTS = 2  # a task whose worker or node died runs once more, elsewhere
 DEVICE_WAIT_SECONDS = 60.0  # how long a task waits for a node offering its resources
-_POLL_SECONDS = 0.5
-
-
-def offered(nodes: Sequence[dict[str, Any]], resources: dict[str, float]) -> bool:
-    """Whether a live node (of ray.nodes()) offers all of `resources` (pure)."""
-    return any(
-        node.get("Alive")
-        and all(node.get("Resources", {}).get(k, 0) >= v for k, v in resources.items())
-        for node in nodes
-    )
 
 
 class RayExecutor:
@@ -49,23 +39,30 @@ class RayExecutor:
         self.remote = ray.remote(max_retries=0, retry_exceptions=False)(call)
 
     def _submit(self, task: Task) -> Any:
-        ref = self.remote.options(num_cpus=task.num_cpus, resources=task.resources or None)
+        ref = self.remote.options(num_cpus=task.num_cpus)
         return ref.remote(task.fn, task.args)
 
     def run(
         self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
     ) -> Iterator[Outcome]:
-        """Outcomes as tasks finish; `limit` is ignored: the cluster's cores bound it."""
+        """Outcomes as tasks finish; `limit` is ignored: the cluster's cores bound it. Tasks
+        asking for a device run on actors holding the devices (harness.sweep.device_actors)."""
+        from harness.sweep.device_actors import DevicePool
+
+        plain = [t for t in tasks if not t.resources]
+        devices = [t for t in tasks if t.resources]
+        if plain:
+            yield from self._run_tasks(plain, on_retry)
+        if devices:
+            yield from DevicePool(self.ray, self.device_wait, _node_death).run(devices, on_retry)
+
+    def _run_tasks(self, tasks: Sequence[Task], on_retry: OnRetry | None) -> Iterator[Outcome]:
         pending: dict[Any, Task] = {self._submit(task): task for task in tasks}
         attempts = {task.key: 1 for task in tasks}
-        unplaced: dict[str, float] = {}  # task key -> since when no live node offers it
         while pending:
             refs = list(pending)
-            ready, _ = self.ray.wait(refs, num_returns=1, timeout=_POLL_SECONDS)
-            if not ready:
-                yield from self._give_up_unplaced(pending, unplaced)
-                continue
             # every task finished by now, in one call: a wait per task is quadratic
+            self.ray.wait(refs, num_returns=1)
             ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
             for ref in ready:
                 task = pending.pop(ref)
@@ -82,32 +79,6 @@ class RayExecutor:
                     if on_retry is not None:
                         on_retry(task, why)
                     pending[self._submit(task)] = task
-
-    def _give_up_unplaced(
-        self, pending: dict[Any, Task], unplaced: dict[str, float]
-    ) -> Iterator[Outcome]:
-        """Fail the tasks whose resources no live node has offered for `device_wait` s."""
-        if not any(t.resources for t in pending.values()):
-            return
-        nodes = self.ray.nodes()
-        now = time.monotonic()
-        for ref, task in list(pending.items()):
-            if not task.resources or offered(nodes, task.resources):
-                unplaced.pop(task.key, None)
-                continue
-            since = unplaced.setdefault(task.key, now)
-            if now - since < self.device_wait:
-                continue
-            self.ray.cancel(ref)
-            del pending[ref]
-            wants = ", ".join(f'"{k}": {v:g}' for k, v in sorted(task.resources.items()))
-            yield (
-                task,
-                HarnessError(
-                    f"no live node offers {{{wants}}} (waited {self.device_wait:g} s); a device host "
-                    f"joins with: ray start --address=HEAD:PORT --resources='{{{wants}}}'"
-                ),
-            )
 
     def train(
         self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
