@@ -106,6 +106,7 @@ class DevicePool:
                         outcome = self.ray.get(ref)
                         feed(actor, shape)  # before the driver commits this one
                     except self.ray.exceptions.RayTaskError as exc:  # the job's own error
+                        feed(actor, shape)  # the device is fine
                         cause = getattr(exc, "cause", None)
                         yield (
                             task,
