@@ -58,25 +58,33 @@ def failure(resources: dict[str, float], waited: float) -> HarnessError:
 
 
 class DevicePool:
-    """Runs device tasks on actors; `died(exc)` names a lost worker or node."""
+    """Runs device tasks on actors, started once and kept for the sweep (until close());
+    `died(exc)` names a lost worker or node."""
 
     def __init__(self, ray: Any, device_wait: float, died: Callable[[Exception], str]) -> None:
         self.ray = ray
         self.device_wait = device_wait
         self.died = died
         self.worker = ray.remote(num_cpus=0, max_restarts=0)(DeviceWorker)
+        self.actors: dict[Shape, list[Any]] = {}
+
+    def close(self) -> None:
+        """Give the devices back to the cluster."""
+        for pool in self.actors.values():
+            for actor in pool:
+                self.ray.kill(actor)
+        self.actors.clear()
 
     def run(self, tasks: Sequence[Task], on_retry: OnRetry | None) -> Iterator[Outcome]:
         queues: dict[Shape, deque[Task]] = {}
         for task in tasks:
             queues.setdefault(tuple(sorted(task.resources.items())), deque()).append(task)
         nodes = self.ray.nodes()
-        actors: dict[Shape, list[Any]] = {
-            shape: [
-                self._start(shape) for _ in range(max(1, min(units(nodes, dict(shape)), len(q))))
-            ]
-            for shape, q in queues.items()
-        }
+        actors = self.actors
+        for shape, queue in queues.items():  # an actor per device unit offered, at most
+            pool = actors.setdefault(shape, [])
+            wanted = max(1, min(units(nodes, dict(shape)), len(queue)))
+            pool.extend(self._start(shape) for _ in range(wanted - len(pool)))
         attempts = {task.key: 1 for task in tasks}
         in_flight: dict[Any, tuple[Task, Any, Shape]] = {}
         unplaced: dict[Shape, float] = {}
@@ -86,53 +94,61 @@ class DevicePool:
                 task = queues[shape].popleft()
                 in_flight[actor.run.remote(task.fn, task.args)] = (task, actor, shape)
 
-        for shape, pool in actors.items():
-            for actor in pool:
+        for shape in queues:
+            for actor in actors[shape]:
                 for _ in range(IN_FLIGHT):
                     feed(actor, shape)
-        try:
-            while in_flight:
-                refs = list(in_flight)
-                ready, _ = self.ray.wait(refs, num_returns=1, timeout=_POLL_SECONDS)
-                if not ready:
-                    yield from self._give_up(queues, in_flight, actors, unplaced)
+        while in_flight:
+            refs = list(in_flight)
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=_POLL_SECONDS)
+            if not ready:
+                yield from self._give_up(queues, in_flight, unplaced)
+                continue
+            ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+            for ref in ready:
+                if ref not in in_flight:  # given up meanwhile
                     continue
-                ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
-                for ref in ready:
-                    if ref not in in_flight:  # given up meanwhile
-                        continue
-                    task, actor, shape = in_flight.pop(ref)
-                    try:
-                        outcome = self.ray.get(ref)
-                        feed(actor, shape)  # before the driver commits this one
-                    except self.ray.exceptions.RayTaskError as exc:  # the job's own error
-                        feed(actor, shape)  # the device is fine
-                        cause = getattr(exc, "cause", None)
-                        yield (
-                            task,
-                            cause if isinstance(cause, Exception) else HarnessError(str(exc)),
-                        )
-                    except Exception as exc:  # the actor's worker or node died
-                        why = f"{self.died(exc)} (attempt {attempts[task.key]} of 2)"
-                        if actor in actors[shape]:
-                            actors[shape].remove(actor)
-                        if attempts[task.key] >= 2:
-                            yield task, HarnessError(why)
-                        else:
-                            attempts[task.key] += 1
-                            if on_retry is not None:
-                                on_retry(task, why)
-                            queues[shape].appendleft(task)
-                        if not actors[shape] and queues[shape]:  # Ray places a new one
-                            actors[shape].append(self._start(shape))
-                            for _ in range(IN_FLIGHT):
-                                feed(actors[shape][-1], shape)
-                        continue
-                    yield task, outcome
-        finally:  # the devices go back to the cluster
-            for pool in actors.values():
-                for actor in pool:
-                    self.ray.kill(actor)
+                task, actor, shape = in_flight.pop(ref)
+                try:
+                    outcome = self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as exc:  # the job's own error
+                    feed(actor, shape)  # the device is fine
+                    cause = getattr(exc, "cause", None)
+                    yield task, cause if isinstance(cause, Exception) else HarnessError(str(exc))
+                    continue
+                except Exception as exc:  # the actor's worker or node died
+                    yield from self._lost(task, actor, shape, exc, attempts, queues, on_retry)
+                    if not actors[shape] and queues[shape]:  # Ray places a new one
+                        actors[shape].append(self._start(shape))
+                    busy = [a for _, a, _ in in_flight.values()]
+                    for other in actors[shape]:  # the retried task to an idle device
+                        for _ in range(IN_FLIGHT - busy.count(other)):
+                            feed(other, shape)
+                    continue
+                feed(actor, shape)  # before the driver commits this one
+                yield task, outcome
+
+    def _lost(
+        self,
+        task: Task,
+        actor: Any,
+        shape: Shape,
+        exc: Exception,
+        attempts: dict[str, int],
+        queues: dict[Shape, deque[Task]],
+        on_retry: OnRetry | None,
+    ) -> Iterator[Outcome]:
+        """A task whose actor died: queued once more, or failed on its second attempt."""
+        why = f"{self.died(exc)} (attempt {attempts[task.key]} of 2)"
+        if actor in self.actors[shape]:
+            self.actors[shape].remove(actor)
+        if attempts[task.key] >= 2:
+            yield task, HarnessError(why)
+            return
+        attempts[task.key] += 1
+        if on_retry is not None:
+            on_retry(task, why)
+        queues[shape].appendleft(task)
 
     def _start(self, shape: Shape) -> Any:
         return self.worker.options(resources=dict(shape)).remote()
@@ -141,13 +157,12 @@ class DevicePool:
         self,
         queues: dict[Shape, deque[Task]],
         in_flight: dict[Any, tuple[Task, Any, Shape]],
-        actors: dict[Shape, list[Any]],
         unplaced: dict[Shape, float],
     ) -> Iterator[Outcome]:
         """Fail the tasks of a device no live node has offered for `device_wait` s."""
         nodes = self.ray.nodes()
         now = time.monotonic()
-        for shape in actors:
+        for shape in queues:
             if offered(nodes, dict(shape)):
                 unplaced.pop(shape, None)
                 continue
@@ -160,6 +175,6 @@ class DevicePool:
                     yield task, error
             while queues[shape]:
                 yield queues[shape].popleft(), error
-            for actor in actors[shape]:
+            for actor in self.actors.get(shape, []):
                 self.ray.kill(actor)
-            actors[shape].clear()
+            self.actors.pop(shape, None)

@@ -37,6 +37,7 @@ class RayExecutor:
         self.measure_parallel = measure_parallel
         self.device_wait = device_wait
         self.remote = ray.remote(max_retries=0, retry_exceptions=False)(call)
+        self.devices: Any = None  # harness.sweep.device_actors.DevicePool, once needed
 
     def _submit(self, task: Task) -> Any:
         ref = self.remote.options(num_cpus=task.num_cpus)
@@ -54,7 +55,10 @@ class RayExecutor:
         if plain:
             yield from self._run_tasks(plain, on_retry)
         if devices:
-            yield from DevicePool(self.ray, self.device_wait, _node_death).run(devices, on_retry)
+            if self.devices is None:  # actors holding devices, kept until close()
+                self.devices = DevicePool(self.ray, self.device_wait, _node_death)
+            self.devices.device_wait = self.device_wait
+            yield from self.devices.run(devices, on_retry)
 
     def _run_tasks(self, tasks: Sequence[Task], on_retry: OnRetry | None) -> Iterator[Outcome]:
         pending: dict[Any, Task] = {self._submit(task): task for task in tasks}
@@ -90,6 +94,8 @@ class RayExecutor:
         return train_all(self, jobs, splits, config, artifacts, on_done)
 
     def close(self) -> None:
+        if self.devices is not None:
+            self.devices.close()
         self.ray.shutdown()
 
 
