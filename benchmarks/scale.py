@@ -180,6 +180,7 @@ def sweeps(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"running the sweep cold on the {name} executor ...", flush=True)
             rows[name] = one_sweep(args.config, name, Path(tmp))
+            print("  " + ", ".join(f"{k} {v:.2f}" for k, v in rows[name].items()), flush=True)
     print(f"\n{'':<22}" + "".join(f"{n:>10}" for n in names))
     keys = ("wall", *STAGES, "tree cores", "machine cores", "train+compress cores", "ok", "failed")
     for key in keys:
