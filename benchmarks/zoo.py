@@ -4,9 +4,9 @@ exported by both of torch's ONNX exporters (TorchScript and dynamo).
 
     python benchmarks/zoo.py [--size 224] [--models resnet18,...]
 
-The models are built at run time with random weights (benchmarks/zoo_models.py: the
-torchvision definitions; torchvision itself does not load beside the CPU torch pinned
-here), nothing is downloaded. Per model and runtime: convert ok or the reason, max |diff|
+The models are built at run time with random weights (benchmarks/zoo_models.py:
+torchvision's own definitions where torchvision imports, and then --models takes any of its
+classification models; else copies of the three), nothing is downloaded. Per model and runtime: convert ok or the reason, max |diff|
 against ONNX Runtime (absolute and relative to the largest output; fp32 must be <= 1e-4
 relative), p50 latency at batch 1. Per compression setting of the default sweep: ok with
 what it did and the layers it left whole (with reasons), unchanged, or failed, and whether
@@ -132,10 +132,11 @@ def main() -> int:
             for dynamo in (False, True):
                 started = time.perf_counter()
                 exporter = "dynamo" if dynamo else "torchscript"
-                data = export(name, dynamo, args.size)
+                data, source = export(name, dynamo, args.size)
                 path = Path(tmp) / f"{name}_{exporter}.onnx"
                 path.write_bytes(data)
-                print(f"{name} ({exporter} exporter, {len(data) / 1e6:.1f} MB, {args.size}px)")
+                print(f"{name} ({source}, {exporter} exporter, {len(data) / 1e6:.1f} MB, "
+                      f"{args.size}px)")  # fmt: skip
                 for line in _fp32(path, x):
                     print(line)
                 lines, failed = _compressions(onnx.load(str(path)), calibration)

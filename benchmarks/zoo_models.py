@@ -1,10 +1,14 @@
-"""torchvision's mobilenet_v2, mobilenet_v3_small and resnet18, layer for layer, for zoo.py.
+"""The zoo's architectures: torchvision's own where `import torchvision` works (any of its
+classification models by name, weights=None), else copies of mobilenet_v2,
+mobilenet_v3_small and resnet18, layer for layer.
 
 torchvision 0.28 (the release for torch 2.13) is on PyPI only as a CUDA build whose
 compiled ops do not load beside the CPU torch this project pins, so `import torchvision`
-fails here. These definitions follow torchvision/models/{mobilenetv2,mobilenetv3,resnet}.py
-(same blocks, widths, strides, activations, squeeze-excite and classifier), so their ONNX
-exports have the same operators and structure; the weights are random, as the zoo needs.
+fails in the project's environment. The copies follow
+torchvision/models/{mobilenetv2,mobilenetv3,resnet}.py (same blocks, widths, strides,
+activations, squeeze-excite and classifier), so their ONNX exports have the same operators
+and structure; the weights are random, as the zoo needs. In a venv with torch 2.14.1 and
+torchvision 0.29.1 (docs/bring-your-model.md) the real definitions are used.
 """
 
 from __future__ import annotations
@@ -162,13 +166,36 @@ def resnet18(num_classes: int = 1000) -> nn.Module:
 ZOO = {"mobilenet_v2": mobilenet_v2, "mobilenet_v3_small": mobilenet_v3_small, "resnet18": resnet18}
 
 
-def export(name: str, dynamo: bool, size: int = 224, seed: int = 0) -> bytes:
+def torchvision_version() -> str | None:
+    """torchvision's version when it imports (its compiled ops load), else None."""
+    try:
+        import torchvision
+    except Exception:  # ImportError, or RuntimeError from ops built for another torch
+        return None
+    return str(torchvision.__version__)
+
+
+def build(name: str) -> tuple[nn.Module, str]:
+    """(the untrained network, where its definition came from)."""
+    version = torchvision_version()
+    if version is not None:
+        from torchvision import models
+
+        if name in models.list_models(module=models):
+            return models.get_model(name, weights=None), f"torchvision {version}"
+    if name not in ZOO:
+        raise SystemExit(f"{name}: not a torchvision classification model, nor one of {list(ZOO)}")
+    return ZOO[name](), "own copy of torchvision's definition"
+
+
+def export(name: str, dynamo: bool, size: int = 224, seed: int = 0) -> tuple[bytes, str]:
     """The architecture with random weights (BatchNorm statistics randomised too, so folding
-    them matters), exported by one of torch's two ONNX exporters with a dynamic batch."""
+    them matters), exported by one of torch's two ONNX exporters with a dynamic batch; and
+    where its definition came from."""
     import io
 
     torch.manual_seed(seed)
-    net = ZOO[name]()
+    net, source = build(name)
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
             nn.init.uniform_(module.weight, 0.5, 1.5)
@@ -190,4 +217,4 @@ def export(name: str, dynamo: bool, size: int = 224, seed: int = 0) -> bytes:
             net, (x,), buffer, dynamo=False, input_names=["input"], output_names=["logits"],
             dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
         )  # fmt: skip
-    return buffer.getvalue()
+    return buffer.getvalue(), source

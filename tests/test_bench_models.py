@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from harness.cli.commands import cli
-from harness.measure.inputs import onnx_io, plan_feeds
+from harness.measure.formats import onnx_io
+from harness.measure.inputs import plan_feeds
 
 FAST = ["--min-runs", "5", "--min-seconds", "0"]
 RNG = np.random.default_rng(11)

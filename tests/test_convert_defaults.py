@@ -199,8 +199,9 @@ def test_average_pool_padding_that_is_not_same_and_excludes_pads_is_refused() ->
         onnx_to_tflite(avg)
 
 
-def test_ceil_mode_pooling_is_refused_with_both_sizes() -> None:
-    pool = make_model([node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)],
+def test_ceil_mode_average_pooling_is_refused_with_both_sizes() -> None:
+    pool = make_model([node("AveragePool", ["x"], kernel_shape=[2, 2], strides=[2, 2],
+                            ceil_mode=1)],
                       (1, 1, 5, 5))  # fmt: skip
     with pytest.raises(UnsupportedOpError, match=r"output size 3 where TFLite gives 2 \(ceil_mode"):
         onnx_to_tflite(pool)

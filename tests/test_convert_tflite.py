@@ -187,8 +187,8 @@ def test_pool(name: str) -> None:
     check(make_model(nodes, (1, 2, 8, 7), {"w": weights(3, 2, 3, 3)}), (1, 2, 8, 7))
 
 
-def test_pool_with_ceil_mode_that_changes_the_size_is_refused() -> None:
-    pool = node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
+def test_average_pool_with_ceil_mode_that_changes_the_size_is_refused() -> None:
+    pool = node("AveragePool", ["x"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
     with pytest.raises(UnsupportedOpError, match="ceil_mode"):
         onnx_to_tflite(make_model([pool], (1, 2, 7, 7)))
 

@@ -28,6 +28,8 @@ tflite_layers.py, tflite_ops.py and tflite_consts.py the converters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 from ai_edge_litert import schema_py_generated as fb
@@ -40,8 +42,11 @@ from harness.convert import (  # noqa: F401
     tflite_math,
     tflite_ops,
     tflite_resize,
+    tflite_slice,
 )
+from harness.convert.as_2d import as_2d
 from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
+from harness.convert.run_shapes import completed
 from harness.convert.tflite_context import (
     CONVERTERS,
     FOLDERS,
@@ -86,9 +91,10 @@ def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
 
 
 def _onnx_to_tflite(model: onnx.ModelProto) -> bytes:
-    graph = model.graph
-    _check_ops(graph)
+    _check_ops(model.graph)
     opset = _opset(model)
+    model = as_2d(model, opset)  # 1-D conv and pooling as their 2-D forms
+    graph = model.graph
     shapes, dynamic = _infer(model)
     ctx = Context(graph, shapes, dynamic, opset)
     for init in graph.initializer:
@@ -142,14 +148,14 @@ def _convert(ctx: Context, node: onnx.NodeProto) -> None:
     present = [v for v in values if v is not None]
     consts = [v for v in present if isinstance(v, Const)]
     if node.op_type in FOLDERS and present and len(consts) == len(present):
-        arrays = [v.value if isinstance(v, Const) else None for v in values]
-        dynamic = any(v.dynamic for v in consts)
-        try:
-            results = FOLDERS[node.op_type](node, arrays, ctx.opset)
-        except (ValueError, IndexError, TypeError) as e:
-            raise ConversionError(f"cannot fold {node.op_type} '{node.name}': {e}") from e
-        for name, result in zip(node.output, results, strict=False):
-            ctx.set(name, Const(result, dynamic=dynamic))
+
+        def by_folder(arrays: list) -> list[np.ndarray]:
+            try:
+                return FOLDERS[node.op_type](node, arrays, ctx.opset)
+            except (ValueError, IndexError, TypeError) as e:
+                raise ConversionError(f"cannot fold {node.op_type} '{node.name}': {e}") from e
+
+        _set_folded(ctx, node, values, consts, by_folder)
         return
     if node.op_type not in KEEP and present and len(consts) == len(present):
         if all(v.quant is None and not v.fp16 for v in consts):
@@ -164,14 +170,38 @@ def _convert(ctx: Context, node: onnx.NodeProto) -> None:
 
 
 def _fold_by_reference(ctx: Context, node: onnx.NodeProto, values: list, consts: list) -> None:
-    arrays = [v.value if isinstance(v, Const) else None for v in values]
-    try:
-        results = fold(node, arrays, ctx.opset)
-    except Exception as e:  # the reference evaluator raises whatever numpy raises
-        raise ConversionError(f"cannot fold {node.op_type} '{node.name}': {e}") from e
-    dynamic = any(v.dynamic for v in consts)
-    for name, result in zip(node.output, results, strict=False):
-        ctx.set(name, Const(result, dynamic=dynamic))
+    def by_reference(arrays: list) -> list[np.ndarray]:
+        try:
+            return fold(node, arrays, ctx.opset)
+        except Exception as e:  # the reference evaluator raises whatever numpy raises
+            raise ConversionError(f"cannot fold {node.op_type} '{node.name}': {e}") from e
+
+    _set_folded(ctx, node, values, consts, by_reference)
+
+
+def _set_folded(
+    ctx: Context, node: onnx.NodeProto, values: list, consts: list[Const], run: Callable
+) -> None:
+    """The node's outputs computed from constant inputs. A value derived from a runtime
+    shape is computed again from its batch-2 value (`Const.alt`): an output equal at both
+    batches (an image side read off a feature map) is a plain constant; one that differs
+    depends on the batch and may only steer a Reshape."""
+    results = run([v.value if isinstance(v, Const) else None for v in values])
+    sticky = any(v.dynamic and v.alt is None for v in consts)  # no second value to compare
+    alts: list | None = None
+    if not sticky and any(v.alt is not None for v in consts):
+        try:
+            alts = run([(v.value if v.alt is None else v.alt) if isinstance(v, Const) else None
+                        for v in values])  # fmt: skip
+        except ConversionError:
+            sticky = True  # the graph only computes at batch 1
+    for i, (name, result) in enumerate(zip(node.output, results, strict=False)):
+        alt = None if alts is None else np.asarray(alts[i])
+        differs = alt is not None and (
+            alt.shape != np.shape(result) or not np.array_equal(alt, result)
+        )
+        dynamic = sticky or differs
+        ctx.set(name, Const(result, dynamic=dynamic, alt=alt if differs else None))
 
 
 # ---- graph inputs and outputs ------------------------------------------------------------
@@ -206,11 +236,12 @@ def _graph_output(ctx: Context, value: onnx.ValueInfoProto, inputs: list[int]) -
 def _infer(model: onnx.ModelProto) -> tuple[Shapes, dict[str, tuple[bool, ...]]]:
     """Static shapes at batch 1, and which axes follow the batch (they change at batch 2)."""
     fixed, has_batch = _with_batch(model, 1)
-    shapes = _shapes(fixed, strict=True)
+    shapes = completed(fixed, _shapes(fixed, strict=True))
     if not has_batch:
         return shapes, {}
     try:
-        doubled = _shapes(_with_batch(model, 2)[0], strict=True)
+        at_2 = _with_batch(model, 2)[0]
+        doubled = completed(at_2, _shapes(at_2, strict=True))
     except ConversionError:
         return shapes, {}  # the graph only works at batch 1 (e.g. a hard-coded reshape)
     dynamic = {

@@ -54,11 +54,20 @@ def shape(ctx: Context, node: onnx.NodeProto) -> None:
     value = ctx.required(node, 0)
     if isinstance(value, Act):
         dims, dynamic = value.shape, value.dynamic
+    elif value.alt is not None:  # its shape at batch 2 is known: the axes that differ follow
+        dims = value.value.shape
+        dynamic = tuple(a != b for a, b in zip(dims, value.alt.shape, strict=False))
     else:
         dims, dynamic = value.value.shape, (value.dynamic,) * value.ndim
     a = attrs(node)
     part = slice(a.get("start", 0), a.get("end"))
-    ctx.set(node.output[0], Const(np.array(dims[part], np.int64), dynamic=any(dynamic[part])))
+    if not any(dynamic[part]):
+        ctx.set(node.output[0], Const(np.array(dims[part], np.int64)))
+        return
+    # Axes that follow the batch hold batch x size: at batch 2, twice what they hold at 1.
+    at_2 = [d * 2 if dyn else d for d, dyn in zip(dims, dynamic, strict=True)]
+    shape_1, shape_2 = np.array(dims[part], np.int64), np.array(at_2[part], np.int64)
+    ctx.set(node.output[0], Const(shape_1, dynamic=True, alt=shape_2))
 
 
 @converts("Cast")
@@ -79,7 +88,8 @@ def cast(ctx: Context, node: onnx.NodeProto) -> None:
         ctx.set(node.output[0], Const(rounded, fp16=True, dynamic=value.dynamic))
     else:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(to)
-        ctx.set(node.output[0], Const(value.value.astype(dtype), dynamic=value.dynamic))
+        alt = None if value.alt is None else value.alt.astype(dtype)
+        ctx.set(node.output[0], Const(value.value.astype(dtype), dynamic=value.dynamic, alt=alt))
 
 
 # ---- quantization ------------------------------------------------------------------------

@@ -87,6 +87,21 @@ def _padding(
     return fb.Padding.VALID, out
 
 
+def _ceil_pads(
+    hw: Sequence[int], pads: list[tuple[int, int]], kernel: Sequence[int], strides: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Max pooling's ceil_mode as extra padding at the end (filled with the lowest float,
+    so it never wins a max): the last window ONNX lets hang over the edge becomes a whole
+    one. A window must still start inside the input or its begin padding."""
+    out = []
+    for size, (begin, end), k, s in zip(hw, pads, kernel, strides, strict=True):
+        windows = -(-(size + begin + end - k) // s) + 1
+        if (windows - 1) * s >= size + begin:
+            windows -= 1
+        out.append((begin, end + max(0, (windows - 1) * s + k - (size + begin + end))))
+    return out
+
+
 def _check_spatial(
     node: onnx.NodeProto,
     x: Act,
@@ -232,8 +247,12 @@ def gemm(ctx: Context, node: onnx.NodeProto) -> None:
 
 @converts("MatMul")
 def matmul(ctx: Context, node: onnx.NodeProto) -> None:
-    """MatMul by a constant 2-D weight -> FULLY_CONNECTED, taking a following bias Add."""
+    """MatMul by a constant 2-D weight -> FULLY_CONNECTED, taking a following bias Add;
+    of two run-time tensors (attention) -> BATCH_MATMUL."""
     w = ctx.input(node, 1)
+    if isinstance(w, Act):
+        _batch_matmul(ctx, node)
+        return
     if not isinstance(w, Const) or w.ndim != 2 or w.dynamic:
         raise unsupported(node, "the second input must be a constant 2-D weight")
     x = ctx.act(node, 0)
@@ -251,6 +270,17 @@ def matmul(ctx: Context, node: onnx.NodeProto) -> None:
             ctx.fuse(add)
             out_name = add.output[0]
     _fully_connected(ctx, x, weight, bias, out_name, node.input[1])
+
+
+def _batch_matmul(ctx: Context, node: onnx.NodeProto) -> None:
+    """BATCH_MATMUL of two run-time tensors in ONNX order, leading axes broadcast."""
+    a, b = ctx.act(node, 0), ctx.act(node, 1)
+    if a.rank < 2 or b.rank < 2:
+        raise unsupported(node, "a 1-D input")
+    a, b = ctx.view(a, identity(a.rank)), ctx.view(b, identity(b.rank))
+    out = ctx.output(node.output[0])
+    ctx.emit(OP.BATCH_MATMUL, [a, b], [out], fb.BatchMatMulOptionsT(), version=4)
+    ctx.set(node.output[0], out)
 
 
 def _is_row(value: np.ndarray, size: int, rank: int) -> bool:
@@ -277,6 +307,8 @@ def pool(ctx: Context, node: onnx.NodeProto) -> None:
     strides = list(a.get("strides", [1, 1]))
     x = ctx.act(node, 0, NHWC)
     pads = _explicit_pads(node, a, x.shape[2:], kernel, strides, [1, 1])
+    if a.get("ceil_mode", 0) and node.op_type == "MaxPool":
+        pads = _ceil_pads(x.shape[2:], pads, kernel, strides)
     if node.op_type == "MaxPool":
         code, same_ok, fill = OP.MAX_POOL_2D, True, FLOAT_LOWEST
     elif a.get("count_include_pad", 0):

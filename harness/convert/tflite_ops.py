@@ -111,6 +111,9 @@ def clip(ctx: Context, node: onnx.NodeProto) -> None:
     if ctx.opset < 11:
         a = attrs(node)
         lo, hi = a.get("min", -np.inf), a.get("max", np.inf)
+    elif any(isinstance(ctx.input(node, i), Act) for i in (1, 2)):
+        _clip_by_tensors(ctx, node)
+        return
     else:
         low, high = (ctx.optional_const(node, i, "a bound") for i in (1, 2))
         lo = -np.inf if low is None else float(low.value.reshape(-1)[0])
@@ -127,6 +130,23 @@ def clip(ctx: Context, node: onnx.NodeProto) -> None:
         x = _bound(ctx, OP.MAXIMUM, x, lo, name if hi == np.inf else f"{name}_lower")
     if hi < np.inf:
         x = _bound(ctx, OP.MINIMUM, x, hi, name)
+    ctx.set(name, replace(x, producer=None))
+
+
+def _clip_by_tensors(ctx: Context, node: onnx.NodeProto) -> None:
+    """Bounds computed at run time (an audio front end's `max - 80 dB` floor): MAXIMUM with
+    the lower bound, then MINIMUM with the upper one, each broadcast from a scalar."""
+    x = ctx.act(node, 0)
+    name = node.output[0]
+    given = [(i, code) for i, code in ((1, OP.MAXIMUM), (2, OP.MINIMUM)) if ctx.input(node, i)]
+    for k, (i, code) in enumerate(given):
+        bound = ctx.act(node, i)
+        if bound.rank and any(d != 1 for d in bound.shape):
+            raise unsupported(node, "a bound that is not a scalar")
+        out = ctx.new_act(name if k == len(given) - 1 else f"{name}_lower", x.shape, x.dynamic,
+                          x.perm)  # fmt: skip
+        ctx.emit(code, [x, bound], [out])
+        x = out
     ctx.set(name, replace(x, producer=None))
 
 
@@ -228,10 +248,12 @@ def concat(ctx: Context, node: onnx.NodeProto) -> None:
 
 @converts("Pad")
 def pad(ctx: Context, node: onnx.NodeProto) -> None:
-    """Constant-mode Pad -> PAD (zeros) or PADV2, with pads reordered for the layout."""
+    """Constant-mode Pad -> PAD (zeros) or PADV2, reflect-mode Pad (audio front ends) ->
+    MIRROR_PAD, with pads reordered for the layout."""
     a = attrs(node)
-    if a.get("mode", "constant") != "constant":
-        raise unsupported(node, f"mode={a['mode']}")
+    mode = a.get("mode", "constant")
+    if mode not in ("constant", "reflect"):
+        raise unsupported(node, f"mode={mode}; LiteRT pads with constants or a reflection")
     if ctx.optional_const(node, 3, "axes") is not None:
         raise unsupported(node, "the axes input")
     x = ctx.act(node, 0)
@@ -247,7 +269,11 @@ def pad(ctx: Context, node: onnx.NodeProto) -> None:
     out = ctx.output(node.output[0], x.perm)
     padding = ctx.int32(paddings, f"{node.output[0]}_pads")
     version = 4 if x.rank > 4 else 1
-    if fill == 0.0:
+    if mode == "reflect":
+        options = fb.MirrorPadOptionsT()
+        options.mode = fb.MirrorPadMode.REFLECT
+        ctx.emit(OP.MIRROR_PAD, [x, padding], [out], options)
+    elif fill == 0.0:
         ctx.emit(OP.PAD, [x, padding], [out], fb.PadOptionsT(), version=version)
     else:
         filler = ctx.builder.constant(f"{node.output[0]}_value", np.array([fill], np.float32))

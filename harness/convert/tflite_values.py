@@ -110,12 +110,15 @@ class Const:
     `value` is what ONNX computes with (float32 for float16 or quantized storage);
     `dynamic` marks values derived from a runtime shape, valid only at batch 1: they may
     steer a Reshape (whose target comes from shape inference) but never become data.
+    `alt` is such a value at batch 2, where it is known, so that folding can tell the
+    parts of a shape that follow the batch from those that do not.
     """
 
     value: np.ndarray
     quant: Quant | None = None
     fp16: bool = False
     dynamic: bool = False
+    alt: np.ndarray | None = None
 
     @staticmethod
     def of(array: np.ndarray) -> Const:

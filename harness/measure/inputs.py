@@ -25,23 +25,19 @@ from typing import Any
 import numpy as np
 
 from harness.errors import DataError
+from harness.measure.formats import Dim, ModelIO, TensorInfo, model_format, model_layout
 
-Dim = int | str  # a fixed size, or a symbolic name ("?" when unnamed or -1)
+__all__ = [
+    "Feeds",
+    "ModelIO",
+    "TensorInfo",
+    "fixed_batch_feed",
+    "model_layout",
+    "plan_feeds",
+    "shape_text",
+]
+
 TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    dtype: np.dtype
-    dims: tuple[Dim, ...] | None  # None: the model does not say (any rank)
-    quantized: bool = False  # an integer input with a scale: float data is quantized for it
-
-
-@dataclass(frozen=True)
-class ModelIO:
-    inputs: tuple[TensorInfo, ...]
-    outputs: tuple[TensorInfo, ...]
 
 
 @dataclass(frozen=True)
@@ -55,57 +51,6 @@ class Feeds:
 
     def plan(self) -> dict[str, Any]:
         return {"per_sample": list(self.per_sample), "batch": self.batch}
-
-
-def _onnx_dims(value: Any) -> tuple[Dim, ...] | None:
-    if not value.type.tensor_type.HasField("shape"):
-        return None
-    dims: list[Dim] = []
-    for d in value.type.tensor_type.shape.dim:
-        if d.HasField("dim_value") and d.dim_value > 0:
-            dims.append(int(d.dim_value))
-        else:
-            dims.append(d.dim_param or "?")
-    return tuple(dims)
-
-
-def _onnx_dtype(value: Any) -> np.dtype:
-    from onnx import helper
-
-    kind = value.type.WhichOneof("value")
-    if kind != "tensor_type":
-        return np.dtype(np.float32)  # sequences and maps (ZipMap) are outputs only
-    return np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
-
-
-def onnx_io(path: Path) -> ModelIO:
-    """Inputs (initializers listed as inputs left out) and outputs of an .onnx file."""
-    import onnx
-
-    from harness.compress.graph import graph_inputs
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    info = [TensorInfo(v.name, _onnx_dtype(v), _onnx_dims(v)) for v in graph_inputs(graph)]
-    outs = [TensorInfo(v.name, _onnx_dtype(v), _onnx_dims(v)) for v in graph.output]
-    return ModelIO(tuple(info), tuple(outs))
-
-
-def tflite_io(path: Path) -> ModelIO:
-    """Inputs and outputs of a .tflite file, -1 in its shape signature as dynamic."""
-    from harness.measure.runtimes.litert import interpreter_module
-
-    interpreter = interpreter_module().Interpreter(model_path=str(path))
-
-    def info(detail: dict[str, Any]) -> TensorInfo:
-        signature = detail.get("shape_signature", detail["shape"])
-        dims = tuple("?" if int(d) < 0 else int(d) for d in signature)
-        scale = (detail.get("quantization") or (0.0, 0))[0]
-        return TensorInfo(detail["name"], np.dtype(detail["dtype"]), dims, bool(scale))
-
-    return ModelIO(
-        tuple(info(d) for d in interpreter.get_input_details()),
-        tuple(info(d) for d in interpreter.get_output_details()),
-    )
 
 
 def shape_text(dims: tuple[Dim, ...] | tuple[int, ...] | None) -> str:
@@ -123,18 +68,6 @@ def _fits(shape: tuple[int, ...], dims: tuple[Dim, ...] | None, skip_batch: bool
     return all(
         not isinstance(d, int) or d == s for d, s in zip(dims[start:], shape[start:], strict=True)
     )
-
-
-def model_layout(dims: tuple[Dim, ...] | None) -> str | None:
-    """'nchw' or 'nhwc' for a 4-D input, from which of axes 1 and 3 looks like channels."""
-    if dims is None or len(dims) != 4:
-        return None
-    c1, c3 = (d if isinstance(d, int) else None for d in (dims[1], dims[3]))
-    if c1 is not None and (c3 is None or c1 < c3):
-        return "nchw"
-    if c3 is not None and (c1 is None or c3 < c1):
-        return "nhwc"
-    return None
 
 
 def _cast(info: TensorInfo, array: np.ndarray, where: str) -> np.ndarray:
@@ -230,10 +163,10 @@ def fixed_batch_feed(path: Path, latency: Any) -> tuple[dict[str, Any] | None, A
     fixed batch size in batches of that size and time it there; (None, latency) otherwise."""
     from dataclasses import replace
 
-    reader = {".onnx": onnx_io, ".tflite": tflite_io}.get(path.suffix)
-    if reader is None:  # an ExecuTorch program the harness lowered: its session slices batches
+    found = model_format(path)
+    if found is None:  # an ExecuTorch program the harness lowered: its session slices batches
         return None, latency
-    io = reader(path)
+    io = found.read(path)
     batch = _batch_of(io.inputs[0]) if io.inputs else None
     if batch is None:
         return None, latency

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,8 +40,10 @@ class WorkerResult:
 
 
 def _last_line(text: str) -> str:
+    """The worker's last words; a harness error's own message without its class name."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    last = lines[-1] if lines else "no output"
+    return re.sub(r"^harness\.errors\.\w+: ", "", last)
 
 
 def round_latency(latency: LatencySpec) -> dict[str, Any]:

@@ -20,13 +20,12 @@ import numpy as np
 
 from harness.config.load import LatencySpec, RuntimeSpec
 from harness.errors import ConfigError, ConversionError, DataError, HarnessError
-from harness.measure.inputs import Feeds, ModelIO, onnx_io, plan_feeds, tflite_io
+from harness.measure.formats import FORMATS, ModelIO, model_format
+from harness.measure.inputs import Feeds, plan_feeds
 from harness.measure.runner import WorkerResult, run_worker
 from harness.measure.tasks import Task, check_labels, resolve_task
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.bench_scores import score
-
-SUFFIXES = {".onnx": ("onnxruntime", "litert"), ".tflite": ("litert",)}
 
 
 @dataclass(frozen=True)
@@ -76,11 +75,13 @@ def check_model_file(path: Path, runtimes: tuple[str, ...]) -> tuple[str, ...]:
     """The runtimes to use for this file; a clear error for files no runtime takes."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such model file")
-    usable = SUFFIXES.get(path.suffix.lower())
-    if usable is None:
+    found = model_format(path)
+    if found is None:
         raise ConfigError(
-            f"{path}: unknown model format '{path.suffix}'; give an .onnx or .tflite file"
+            f"{path}: unknown model format '{path.suffix}'; give an "
+            f"{' or '.join(FORMATS.names())} file"
         )
+    usable = found.runtimes
     if not runtimes:
         return usable
     wrong = [r for r in runtimes if r not in usable]
@@ -95,11 +96,12 @@ def model_io(path: Path) -> ModelIO:
     """The model's inputs and outputs, read before anything runs; one line if unreadable."""
     from harness.measure.model_files import external_files
 
+    found = model_format(path)
+    if found is None:
+        raise ConfigError(f"{path.name}: unknown model format '{path.suffix}'")
     try:
-        if path.suffix.lower() == ".onnx":
-            external_files(path)
-            return onnx_io(path)
-        return tflite_io(path)
+        external_files(path)  # weights in data files beside an .onnx must be there
+        return found.read(path)
     except HarnessError:
         raise
     except Exception as exc:  # onnx's DecodeError, LiteRT's ValueError, ...
@@ -142,7 +144,7 @@ def bench_file(
         np.savez(feeds_path, **feeds.arrays)  # type: ignore[arg-type]
         for runtime in runtimes:
             try:
-                path = _file_for(model_path, runtime.name, Path(tmp))
+                path = _file_for(model_path, runtime.name, Path(tmp), feeds)
                 n_bytes, n_compressed = file_size(model_bytes(path))
                 sizes = {"file_bytes": n_bytes, "compressed_bytes": n_compressed}
                 result = run_worker(path, runtime, [feeds_path], latency, feed=feeds.plan())
@@ -202,8 +204,18 @@ def data_name(n: int, task: Task, y: np.ndarray | None) -> str:
     return f"{n} samples, no labels scored"
 
 
-def _file_for(model_path: Path, runtime: str, tmp: Path) -> Path:
-    """The file this runtime loads: the model itself, or its LiteRT conversion."""
+def fed_sizes(feeds: Feeds) -> dict[str, tuple[int | None, ...]]:
+    """The size of every axis as fed: a per-sample input's batch axis is the fixed batch,
+    or None (left dynamic); an input fed whole has the array's shape."""
+    return {
+        name: (feeds.batch, *array.shape[1:]) if name in feeds.per_sample else array.shape
+        for name, array in feeds.arrays.items()
+    }
+
+
+def _file_for(model_path: Path, runtime: str, tmp: Path, feeds: Feeds) -> Path:
+    """The file this runtime loads: the model itself, or its LiteRT conversion with the
+    dynamic axes other than the batch fixed to the sizes fed."""
     if runtime == "litert" and model_path.suffix.lower() == ".onnx":
         import onnx
 
@@ -213,8 +225,10 @@ def _file_for(model_path: Path, runtime: str, tmp: Path) -> Path:
             model = onnx.load(str(model_path))
         except Exception as exc:  # onnx raises DecodeError and others for a bad file
             raise ConversionError(f"{model_path.name}: not a readable ONNX model ({exc})") from None
+        from harness.convert.input_sizes import with_input_sizes
+
         out = tmp / (model_path.stem + ".tflite")
-        out.write_bytes(onnx_to_tflite(model))
+        out.write_bytes(onnx_to_tflite(with_input_sizes(model, fed_sizes(feeds))))
         return out
     return model_path
 

@@ -163,6 +163,13 @@ def numeric(x: np.ndarray, path: Path) -> np.ndarray:
 
 def labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """Class ids as int64 and their names "0".."K-1", or a DataError naming the problem."""
+    if y.dtype.kind == "f" and y.size and (y.ndim != 1 or not np.all(np.mod(y, 1) == 0)):
+        raise DataError(
+            f"{path}: y must be a 1-D integer array of class ids, but it holds "
+            f"{y.dtype}{y.shape} values (regression targets?); a sweep trains and scores "
+            "classifiers only: score a regression model with "
+            f"`harness bench MODEL --data {path.name} --task regress` (MAE, RMSE)"
+        )
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DataError(
             f"{path}: y must be a 1-D integer array of class ids; got {y.dtype}{y.shape}"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.errors import RuntimeUnavailable
+from harness.errors import RuntimeUnavailable, UnsupportedOpError
 from harness.measure.runtimes.settings import check_bool, check_choice, check_keys, check_threads
 
 # How the converted model is quantized by ai-edge-quantizer before LiteRT runs it.
 QUANTIZE_MODES = ["none", "dynamic", "weight_only", "int8"]
+# How the interpreter names an op of the file that no registered kernel implements.
+CUSTOM_OP = re.compile(r"unresolved custom op: ([\w.\-]+?)\.?\s")
 
 
 def interpreter_module() -> Any:
@@ -72,12 +75,23 @@ class LiteRT:
             if settings["xnnpack"]
             else module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         )
-        interpreter = module.Interpreter(
-            model_path=path,
-            num_threads=int(settings["threads"]),
-            experimental_op_resolver_type=resolver,
-        )
-        interpreter.allocate_tensors()
+        try:
+            interpreter = module.Interpreter(
+                model_path=path,
+                num_threads=int(settings["threads"]),
+                experimental_op_resolver_type=resolver,
+            )
+            interpreter.allocate_tensors()
+        except RuntimeError as exc:
+            custom = CUSTOM_OP.search(str(exc))
+            if custom is None:
+                raise
+            raise UnsupportedOpError(
+                "litert",
+                f"custom op {custom.group(1)}",
+                "the framework that wrote the model "
+                "registers it in its own build of LiteRT; the standard interpreter has no kernel",
+            ) from None
         return LiteRTSession(interpreter)
 
 

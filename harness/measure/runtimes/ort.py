@@ -104,14 +104,20 @@ class OrtSession:
         times inference alone."""
         import onnxruntime as ort
 
-        if not self.tensor_outputs:
+        outputs = self.session.run(None, feeds) if self.tensor_outputs else []
+        declared = [o.shape for o in self.session.get_outputs()]
+        # A model that declares other shapes than it produces (rank 2 for a rank-3 output)
+        # cannot keep a bound output: ONNX Runtime checks the one it allocated last time
+        # against the declaration. Such sessions, like non-tensor outputs, time run().
+        if not self.tensor_outputs or not all(
+            _fits_declared(np.shape(v), d) for v, d in zip(outputs, declared, strict=True)
+        ):
             run, names = self.session.run, self.output_names
 
             def call_run() -> None:
                 run(names, feeds)
 
             return call_run
-        outputs = self.session.run(None, feeds)
         binding = self.session.io_binding()
         for name, value in feeds.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(value))
@@ -127,6 +133,15 @@ class OrtSession:
 
     def bind(self, x: np.ndarray) -> Callable[[], None]:
         return self.bind_all({self.input_names[0]: x})
+
+
+def _fits_declared(shape: tuple[int, ...], declared: Any) -> bool:
+    """The output's real shape has the declared rank and every declared fixed size."""
+    if declared is None:
+        return True
+    if len(shape) != len(declared):
+        return False
+    return all(not isinstance(d, int) or d == s for d, s in zip(declared, shape, strict=True))
 
 
 def _as_array(value: Any) -> np.ndarray:
