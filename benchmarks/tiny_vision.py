@@ -1,6 +1,7 @@
 """The tiny-vision suite's trade-offs: ResNet-8 and MobileNetV2-0.35 on generated 32x32 scenes.
 
     python benchmarks/tiny_vision.py [--keep DIR] [--quick]
+    python benchmarks/tiny_vision.py --report DIR
 
 Runs `harness run --example tiny-vision` through the library (cold unless DIR holds its
 cache), then a second small sweep on the same trained models (reused from the cache):
@@ -13,6 +14,10 @@ against fp32 (MACs, p50, accuracy); and what rounding the kept channels does to 
 
 --quick trains 2 epochs on 2000 images and fine-tunes 1 epoch: MACs, bytes, p50 and their
 ratios do not depend on how long a model trained, accuracies do (they are not the suite's).
+
+--report DIR measures nothing: it prints the same figures from the latest tiny-vision runs
+stored in DIR/results.db (e.g. of `harness run --example tiny-vision --db DIR/results.db`),
+so a cold run timed on its own is reported from its own measurements.
 """
 
 from __future__ import annotations
@@ -189,11 +194,49 @@ def quick_config(config: Config, base: Path) -> Config:
     return parse_config(raw, "tiny_vision --quick", base)
 
 
+def latest_rows(store: Store, name: str) -> tuple[list[CandidateRecord], dict[str, Any], dict]:
+    """The candidates, machine and stage timings of the newest stored run of config `name`."""
+    runs = [r for r in store.runs() if r.config.get("name") == name and r.kind == "sweep"]
+    if not runs:
+        return [], {}, {}
+    run = runs[-1]
+    return store.candidates(run.id), run.machine, dict(run.timings)
+
+
+def report(
+    config: Config,
+    rows: list[CandidateRecord],
+    machine: dict[str, Any],
+    rounding: list[CandidateRecord],
+) -> None:
+    ds = config.dataset
+    splits = split(load(ds.name, ds.params), config.seed, ds.val_fraction, ds.test_fraction)
+    test = (splits.model_input(splits.test[0]), splits.test[1])
+    peak = float(machine["peak_macs_per_s"])
+    print(f"one core's measured float32 peak: {peak / 1e9:.1f} GMAC/s")
+    for model in dict.fromkeys(r.model for r in rows):
+        report_model(model, [r for r in rows if r.model == model], peak, test)
+    if rounding:
+        report_rounding(rounding)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="work in DIR instead of a temp folder")
     parser.add_argument("--quick", action="store_true", help="short training (see above)")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="print stored runs (above)")
     args = parser.parse_args()
+    if args.report:
+        config = load_config(None, "tiny-vision")
+        with Store(args.report / "results.db") as store:
+            rows, machine, timings = latest_rows(store, config.name)
+            rounding, _, _ = latest_rows(store, "tiny-vision-round-to")
+        if not rows:
+            raise SystemExit(f"no tiny-vision run in {args.report / 'results.db'}")
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+        print(f"machine: {machine['cpu']}; stored run's stages: {stages}")
+        report(config, rows, machine, rounding)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = (args.keep or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -205,21 +248,14 @@ def main() -> None:
         rows, machine, timings = sweep(config, workdir)
         wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
         rounding, _, _ = sweep(rounding_config(config, workdir), workdir)
-        ds = config.dataset
-        splits = split(load(ds.name, ds.params), config.seed, ds.val_fraction, ds.test_fraction)
-        test = (splits.model_input(splits.test[0]), splits.test[1])
-        peak = float(machine["peak_macs_per_s"])
         print(f"machine: {machine['cpu']}, {os.cpu_count()} cores, load average {os.getloadavg()}")
-        print(f"one core's measured float32 peak: {peak / 1e9:.1f} GMAC/s")
         stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
         print(f"suite sweep: {wall:.0f} s wall ({stages}); {cpu:.0f} CPU s")
         print(
             f"  {cpu / 2 / 60:.1f} min if the {cpu:.0f} CPU s had 2 unshared cores"
             " (a cold run trains; a warm one only measures)"
         )
-        for model in dict.fromkeys(r.model for r in rows):
-            report_model(model, [r for r in rows if r.model == model], peak, test)
-        report_rounding(rounding)
+        report(config, rows, machine, rounding)
 
 
 if __name__ == "__main__":

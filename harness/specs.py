@@ -22,6 +22,7 @@ class DatasetSpec:
     test_fraction: float
     normalize: bool = True  # false: models see the samples as stored (imported models)
     sha256: str | None = None  # of a dataset on disk (npz, image folder): its content's identity
+    revision: int | None = None  # of a generated dataset's code (shapes)
 
     def spec(self) -> dict[str, Any]:
         """The path alone would let an edited file hit the cache of the old one; a built-in
@@ -35,6 +36,8 @@ class DatasetSpec:
         }
         if self.sha256 is not None:
             out["sha256"] = self.sha256
+        if self.revision is not None:
+            out["revision"] = self.revision
         return out
 
 

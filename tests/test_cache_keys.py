@@ -25,6 +25,7 @@ from harness.config.load import parse_config
 from harness.specs import Config
 from harness.sweep import keys
 from harness.sweep.plan import make_plan
+from harness.train.datasets import REVISIONS as DATASET_REVISIONS
 
 # Two models x two policies x five compressions x three targets (two of them LiteRT).
 BASE: dict[str, Any] = {
@@ -203,6 +204,17 @@ def test_the_model_code_revision_is_in_the_trained_models_keys(
     monkeypatch.setitem(REVISIONS, "small_cnn", REVISIONS["small_cnn"] + 1)
     after = keys_of(_parse(BASE))
     assert {lab for lab in before if after[lab] != before[lab]} == labels(trained(("cnn",)))
+
+
+def test_a_generated_datasets_revision_is_in_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    shapes_raw = {**BASE, "dataset": {"name": "shapes", "train_samples": 100}}
+    before, digits = keys_of(_parse(shapes_raw)), keys_of(_parse(BASE))
+    assert _parse(shapes_raw).dataset.spec()["revision"] == DATASET_REVISIONS["shapes"] == 2
+    monkeypatch.setitem(DATASET_REVISIONS, "shapes", DATASET_REVISIONS["shapes"] + 1)
+    after = keys_of(_parse(shapes_raw))
+    assert all(after[label] != key for label, key in before.items())
+    # a dataset without a revision (digits) has no revision in its keys
+    assert "revision" not in _parse(BASE).dataset.spec() and keys_of(_parse(BASE)) == digits
 
 
 @pytest.mark.parametrize(

@@ -137,3 +137,60 @@ def test_distill_then_qat_trains_the_student_quantized() -> None:
     assert [n["pass"] for n in result.notes] == ["distill", "qat"]
     assert result.notes[1]["storage"] == "int4" and result.notes[1]["layers"] == 3
     assert parameters(result.model.graph)[0] == result.notes[0]["student_params"] == 374
+
+
+def test_the_teacher_sees_the_students_augmented_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Function matching (Beyer et al. 2022): the teacher's targets are computed on the very
+    batch the student trains on (mixed by mixup here), not on the clean images or on another
+    draw of the augmentation. Both calls are observed, not replaced."""
+    from harness.train import distill as distill_module
+    from harness.train import training
+
+    splits, _, teacher = _setup()
+    policy = parse_policy("mix", {"steps": [{"op": "mixup", "p": 1.0, "magnitude": 5}]}, "image")
+    student_saw: list[np.ndarray] = []
+    teacher_saw: list[np.ndarray] = []
+    prepare, call = training._prepare_batch, distill_module.Teacher.__call__
+
+    def prepare_and_record(*args: Any) -> tuple[np.ndarray, np.ndarray]:
+        xb, tb = prepare(*args)
+        student_saw.append(xb.copy())
+        return xb, tb
+
+    def call_and_record(self: Any, x: np.ndarray) -> np.ndarray:
+        teacher_saw.append(x.copy())
+        return call(self, x)
+
+    monkeypatch.setattr(training, "_prepare_batch", prepare_and_record)
+    monkeypatch.setattr(distill_module.Teacher, "__call__", call_and_record)
+    step = _pass("distill", student=STUDENT, epochs=1)
+    distill_module.distill(teacher, step, splits, policy, FAST, seed=0)
+    # The first call scores the teacher on the validation split; then one per training batch.
+    np.testing.assert_array_equal(teacher_saw[0], splits.model_input(splits.val[0]))
+    n_train = len(splits.train[1])
+    assert len(student_saw) == len(teacher_saw) - 1 == math.ceil(n_train / FAST.batch_size)
+    for seen_by_teacher, seen_by_student in zip(teacher_saw[1:], student_saw, strict=True):
+        np.testing.assert_array_equal(seen_by_teacher, seen_by_student)
+    # ...and those batches are mixed views: almost no row is a clean training image
+    # (a row stays clean only where mixup drew the sample itself as its partner).
+    clean = {row.tobytes() for row in splits.model_input(splits.train[0])}
+    rows = np.concatenate(student_saw)
+    assert len(rows) == n_train
+    assert sum(row.tobytes() in clean for row in rows) < 0.1 * n_train
+
+
+def test_at_alpha_zero_the_student_is_the_scratch_student() -> None:
+    """Distilled and scratch students differ only in the loss: same initial weights, batch
+    order and augmentation draws for one seed, so with alpha = 0 (labels only) distillation
+    trains exactly the student `train` does, weight for weight (the benchmark's pairing)."""
+    splits, _, teacher = _setup()
+    policy = parse_policy("noisy", {"steps": [{"op": "noise", "p": 0.5, "magnitude": 3}]}, "image")
+    scratch = train(splits, ModelSpec("student", **STUDENT), policy, FAST, seed=3)
+    step = _pass("distill", student=STUDENT, alpha=0.0)
+    taught = run_steps(teacher, None, [step], splits, policy, FAST, seed=3)
+    weights = [
+        {t.name: t.raw_data for t in model.graph.initializer}
+        for model in (onnx.load_from_string(scratch.onnx_bytes), taught.model)
+    ]
+    assert weights[0] == weights[1]
+    assert taught.notes[0]["epochs_run"] == scratch.metadata["epochs"]

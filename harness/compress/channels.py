@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from harness.compress.channel_plan import CannotRewire, Join, Plan, State
 from harness.compress.edits import Edit, FixReshape, SetGroup, SliceConst
@@ -24,7 +23,6 @@ from harness.compress.graph import (
     attr,
     const_value,
     consumers,
-    initializer_index,
     int_attr,
     is_static,
     node_label,
@@ -33,7 +31,7 @@ from harness.compress.graph import (
 )
 from harness.compress.layers import Layer
 
-__all__ = ["Tracer", "channel_scores"]
+__all__ = ["Tracer"]
 
 # Ops that act on each element (or each channel's own map) and keep channel order.
 ELEMENTWISE = frozenset(
@@ -357,11 +355,3 @@ _HANDLERS: dict[str, Handler] = {
     "Reshape": _reshape,
     "Concat": _concat,
 }
-
-
-def channel_scores(model: onnx.ModelProto, plan: Plan) -> np.ndarray:
-    """L1 norm of each output channel's weights."""
-    init = model.graph.initializer[initializer_index(model.graph)[plan.layer.weight]]
-    w = np.abs(numpy_helper.to_array(init).astype(np.float64))
-    other = tuple(i for i in range(w.ndim) if i != plan.layer.out_axis)
-    return w.sum(axis=other)

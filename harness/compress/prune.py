@@ -4,7 +4,7 @@ and rewire every consumer so the dense model really shrinks (structured).
 Structured pruning follows each layer's output to the layers that read its channels
 (harness.compress.channels) and plans one edit per touched constant. Layers whose outputs
 meet in an elementwise op (a residual Add) form a group that loses the same channels,
-chosen by their summed L1 norms; layers joined by a Concat are pruned each at its own
+chosen by the weights their removal cuts (harness.compress.importance); layers joined by a Concat are pruned each at its own
 offset of the joined axis. A layer is pruned only if its whole group can be
 rewired; otherwise it is left as it is, with the reason in the notes. Outputs that reach
 a graph output are never pruned: that would change what the model returns.
@@ -23,7 +23,7 @@ from onnx import numpy_helper
 
 from harness.compress.base import Params, PassContext, PassResult, percent
 from harness.compress.channel_plan import CannotRewire, Plan
-from harness.compress.channels import Tracer, channel_scores
+from harness.compress.channels import Tracer
 from harness.compress.edits import Edit
 from harness.compress.graph import (
     Names,
@@ -33,6 +33,7 @@ from harness.compress.graph import (
     initializer_index,
     set_initializer,
 )
+from harness.compress.importance import group_scores
 from harness.compress.layers import Layer, weight_layers
 from harness.errors import ParamError
 
@@ -69,7 +70,7 @@ def choose_channels(
 ) -> dict[str, np.ndarray]:
     """Sorted indices of the channels to keep per layer; every layer keeps at least one.
 
-    Global scope ranks channels by their L1 norm relative to their layer's mean, so layers
+    Global scope ranks channels by their score relative to their layer's mean, so layers
     of different fan-in compete fairly and weaker layers lose more channels. With
     `round_to` > 1 each kept count is then rounded to a multiple of it (see `round_kept`).
     """
@@ -137,7 +138,8 @@ class Group:
         return set().union(*(p.tensors for p in self.plans))
 
     def scores(self, model: onnx.ModelProto) -> np.ndarray:
-        return np.sum([channel_scores(model, p) for p in self.plans], axis=0)
+        """Each channel's importance over every weight its removal cuts (importance.py)."""
+        return group_scores(model, self.edits, self.channels)
 
 
 def channel_groups(

@@ -111,7 +111,7 @@ def _one_of(choices: list[str]) -> Callable:
 
 
 def dataset(sec: Section, base_dir: Path) -> DatasetSpec:
-    from harness.train.datasets import DATASETS, INT_PARAMS
+    from harness.train.datasets import DATASETS, INT_PARAMS, REVISIONS
 
     name = sec.get("name", str, check=_one_of(DATASETS.names()))
     params: dict[str, Any] = {}
@@ -133,7 +133,7 @@ def dataset(sec: Section, base_dir: Path) -> DatasetSpec:
     sec.finish()
     return DatasetSpec(
         name=name or "", params=params, val_fraction=val, test_fraction=test, normalize=normalize,
-        sha256=sha256,
+        sha256=sha256, revision=REVISIONS.get(name or ""),
     )  # fmt: skip
 
 

@@ -288,6 +288,11 @@ DATASETS.register("shapes", _shapes)
 # Integer settings a dataset takes from the config's [dataset] table: name -> (default, lo, hi).
 INT_PARAMS: dict[str, dict[str, tuple[int, int, int]]] = {"shapes": shapes.PARAMS}
 
+# Bumped whenever a generated dataset's code makes other samples from the same settings:
+# the revision is part of every cache key, so models trained on the old samples are not
+# reused. Datasets not listed have no revision (their keys stay as they were).
+REVISIONS: dict[str, int] = {"shapes": shapes.REVISION}
+
 
 def load(name: str, params: dict[str, Any]) -> Dataset:
     return DATASETS.get(name)(params)

@@ -181,7 +181,7 @@ def prune_masks(
 
 def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks) -> dict:
     """Zero the output channels (weights and bias, and the channels of depthwise layers they
-    feed) the structured pass would remove: same groups, same L1 scores, same choice."""
+    feed) the structured pass would remove: same groups, same scores, same choice."""
     from harness.compress.edits import FixReshape, SetGroup, SliceConst, channel_entries
     from harness.compress.prune import channel_groups, choose_channels
 
