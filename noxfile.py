@@ -33,9 +33,9 @@ def _ensure_chromium(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole suite, browser tests included."""
+    """The whole suite, browser tests and the Ray cluster tests included."""
     _ensure_chromium(session)
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[dev,ray]")
     session.run("pytest", *session.posargs)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = [
     "CompressionSpec", "Config", "DatasetSpec", "LatencySpec", "ModelSpec", "RuntimeSpec",
-    "TrainingSpec",
+    "TargetSpec", "TrainingSpec",
 ]  # fmt: skip
 
 
@@ -120,6 +120,20 @@ class RuntimeSpec:
 
 
 @dataclass(frozen=True)
+class TargetSpec:
+    """A device that measures: `[targets.NAME]`. Its `resources` (e.g. {"device:rpi5": 1})
+    are what a measurement asks a Ray cluster for, so it runs only on a node offering
+    them; `runtimes` are the [runtimes] tables it runs. No resources: this machine."""
+
+    name: str
+    resources: dict[str, float]
+    runtimes: tuple[str, ...]
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "resources": self.resources}
+
+
+@dataclass(frozen=True)
 class LatencySpec:
     """`batch` is the batch size of the leaderboard's latency; `extra_batches` are also
     timed (e.g. 32, for throughput) and shown on each candidate's page."""
@@ -189,6 +203,7 @@ class Config:
     data_kind: str = "image"  # "image" or "tabular", known before the data is loaded
     report: ReportSpec = field(default_factory=ReportSpec)
     notes: tuple[str, ...] = ()  # what parsing left out, e.g. a target not installed here
+    targets: tuple[TargetSpec, ...] = ()  # none: every runtime measured on this machine
 
     def spec(self) -> dict[str, Any]:
         """Everything that decides the results, JSON-able (stored with the run, hashed)."""
@@ -202,4 +217,10 @@ class Config:
             "compression": {c.name: c.spec() for c in self.compressions},
             "runtimes": [r.spec() for r in self.runtimes],
             "latency": self.latency.spec(),
+            # only when declared: the configs without targets keep their hash (and resume)
+            **(
+                {"targets": [{**t.spec(), "runtimes": list(t.runtimes)} for t in self.targets]}
+                if self.targets
+                else {}
+            ),
         }

@@ -603,7 +603,8 @@ def test_unknown_keys_are_named_in_part(tmp_path: Path) -> None:
     errors = result.output.splitlines()
     assert len(errors) == 11
     allowed = (
-        "compression, dataset, latency, models, name, policies, report, runtimes, seed, training"
+        "compression, dataset, latency, models, name, policies, report, runtimes, seed, targets,"
+        " training"
     )
     assert errors[0].endswith(f"c.toml:unknown_0: unknown key; allowed keys: {allowed}")
     assert errors[-1].endswith("c.toml:(top level): 19,990 more unknown keys")

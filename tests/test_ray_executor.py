@@ -1,69 +1,173 @@
-"""The Ray executor on a real Ray cluster started here on loopback: a sweep whose models
-are trained and compressed as Ray tasks stores what the local executor stores."""
+"""The Ray executor on a real Ray cluster started here on loopback: a head with 2 CPUs
+and two nodes offering the device "device:test" and no CPUs. A sweep trained and
+compressed as Ray tasks stores what the local executor stores; its measurements land only
+on the device nodes; a device node killed mid-measurement leaves the store consistent,
+its task run again on the other node, and a device no node offers fails with the reason."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
+import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.config.load import load_config
+from harness.store.results import CandidateRecord, Store
+from harness.sweep.driver import run_sweep
 from harness.sweep.executors import LocalExecutor, make_executor
-from tests.helpers.executor_sweep import sweep_on
+from harness.sweep.ray_executor import RayExecutor
+from tests.helpers.executor_sweep import CONFIG
+from tests.helpers.ray_cluster import (
+    NO_TOKEN,
+    Cluster,
+    Node,
+    add_device,
+    start_head,
+    wait_for_nodes,
+)
 
-RAY = Path(sys.executable).with_name("ray")
+DEVICE = {"device:test": 1.0}
+pytestmark = pytest.mark.ray
+
+TARGET = '\n[targets.dev]\nresources = { "device:test" = 1 }\n'
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A head node with 2 CPUs, in its own process group, killed whole at the end."""
-    pytest.importorskip("ray")
-    temp = tempfile.mkdtemp(prefix="r17-")  # short: Ray's socket paths must fit 107 bytes
-    head = subprocess.Popen(
-        [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port=0",
-         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-         f"--temp-dir={temp}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+def cluster() -> Iterator[Cluster]:
+    started = start_head(cpus=2)
+    os.environ["RAY_TMPDIR"] = str(started.temp)  # where the driver finds the session
+    os.environ.update(NO_TOKEN)
     try:
-        current = Path(temp) / "ray_current_cluster"
-        deadline = time.monotonic() + 120
-        while not current.is_file() or not current.read_text().strip():
-            if head.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("ray start --head did not come up")
-            time.sleep(0.2)
-        host, port = current.read_text().strip().rsplit(":", 1)
-        try:  # Ray's client turns 127.0.0.1 into this address, the node's routable one
-            socket.create_connection((host, int(port)), timeout=5).close()
-        except OSError as exc:
-            pytest.skip(f"Ray maps 127.0.0.1 to {host}, unreachable here: {exc}")
-        os.environ["RAY_TMPDIR"] = temp
-        yield f"127.0.0.1:{port}"
+        yield started
     finally:
-        os.environ.pop("RAY_TMPDIR", None)
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-        shutil.rmtree(temp, ignore_errors=True)
+        for name in ("RAY_TMPDIR", *NO_TOKEN):
+            os.environ.pop(name, None)
+        started.stop()
 
 
-def test_a_sweep_on_ray_stores_what_the_local_executor_does(cluster: str, tmp_path: Path) -> None:
-    local, _ = sweep_on(tmp_path / "local", LocalExecutor(cores=2))
-    executor = make_executor("ray", cluster)
+@pytest.fixture(scope="module")
+def ray_executor(cluster: Cluster) -> Iterator[RayExecutor]:
+    executor = make_executor("ray", cluster.address)
+    assert isinstance(executor, RayExecutor)
     try:
-        import ray
-
-        assert ray.cluster_resources()["CPU"] == 2.0  # joined the cluster, not a new Ray
-        on_ray, counts = sweep_on(tmp_path / "ray", executor)
+        for count in (2, 3):  # one at a time: two starting at once time out here
+            add_device(cluster, DEVICE)
+            wait_for_nodes(executor.ray, count)
+        yield executor
     finally:
         executor.close()
-    assert [r[1] for r in on_ray] == ["ok", "ok", "ok"]
-    assert on_ray == local  # same accuracies and file sizes, candidate by candidate
-    assert counts["compressed"] == 3
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One artifacts folder: the later sweeps find the models the first one made."""
+    return tmp_path_factory.mktemp("art")
+
+
+def device_nodes(ray: object) -> dict[str, str]:
+    """{node id[:12]: ...} of the live nodes offering the device."""
+    return {
+        n["NodeID"][:12]: n["NodeID"]
+        for n in ray.nodes()  # type: ignore[attr-defined]
+        if n["Alive"] and "device:test" in n["Resources"]
+    }
+
+
+def sweep(folder: Path, artifacts: Path, executor: object, config: str) -> list[CandidateRecord]:
+    folder.mkdir()
+    (folder / "c.toml").write_text(config)
+    with Store(folder / "r.db") as store:
+        summary = run_sweep(load_config(folder / "c.toml"), store, artifacts, None, executor)  # type: ignore[arg-type]
+        assert store.run(summary.run_id).status == "complete"
+        return sorted(store.candidates(summary.run_id), key=lambda r: r.compression)
+
+
+def test_measurements_land_on_the_device_nodes_and_match_the_local_executor(
+    ray_executor: RayExecutor, tmp_path: Path, artifacts: Path
+) -> None:
+    local = sweep(tmp_path / "local", tmp_path / "art", LocalExecutor(cores=2), CONFIG)
+    ray = ray_executor.ray
+    assert ray.cluster_resources()["CPU"] == 2.0  # joined the cluster, not a new Ray
+    on_ray = sweep(tmp_path / "ray", artifacts, ray_executor, CONFIG + TARGET)
+    assert [(r.compression, r.status) for r in on_ray] == [
+        ("fp32", "ok"), ("int8", "ok"), ("prune 50%", "ok"),
+    ]  # fmt: skip
+    # the same accuracies and file sizes, candidate by candidate
+    assert [(r.compression, r.metric("accuracy"), r.metric("file_bytes")) for r in on_ray] == [
+        (r.compression, r.metric("accuracy"), r.metric("file_bytes")) for r in local
+    ]
+    devices = device_nodes(ray)
+    for r in on_ray:
+        assert (r.runtime, r.device) == ("onnxruntime @ dev", "dev")
+        assert r.node is not None and r.node.rsplit("(", 1)[1].rstrip(")") in devices
+        assert r.node_machine is not None and r.node_machine["usable_cores"] >= 1
+        assert r.metric("latency_p50_ms") is not None and r.metric("latency_p50_ms") > 0
+    assert all((r.device, r.node) == (None, None) for r in local)  # measured here
+
+
+def test_a_device_no_node_offers_fails_its_candidates_with_the_reason(
+    ray_executor: RayExecutor, tmp_path: Path, artifacts: Path
+) -> None:
+    ray_executor.device_wait = 1.0
+    try:
+        config = CONFIG + '\n[targets.rpi5]\nresources = { "device:rpi5" = 1 }\n'
+        rows = sweep(tmp_path / "none", artifacts, ray_executor, config)
+    finally:
+        ray_executor.device_wait = 60.0
+    assert [r.status for r in rows] == ["failed"] * 3
+    for r in rows:
+        assert r.error is not None and r.error.startswith(
+            'measure (on target rpi5): no live node offers {"device:rpi5": 1} (waited 1 s)'
+        )
+        assert (r.device, r.node, r.metric("accuracy")) == ("rpi5", None, None)
+
+
+def _kill_when_measuring(nodes: list[Node], killed: list[Node]) -> threading.Thread:
+    """Kill the first device node that starts measuring, a moment into its measurement."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for node in nodes:
+                if node.measuring():
+                    time.sleep(0.5)
+                    node.kill()
+                    killed.append(node)
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_device_node_killed_mid_measurement_is_retried_on_the_other(
+    cluster: Cluster, ray_executor: RayExecutor, tmp_path: Path, artifacts: Path
+) -> None:
+    ray = ray_executor.ray
+    before = device_nodes(ray)
+    assert len(before) == 2
+    killed: list[Node] = []
+    # one model, measured for 3 s in all: the kill lands mid-measurement
+    config = (
+        CONFIG.replace('int8 = [{ pass = "quantize", bits = 8 }]\n', "")
+        .replace('"prune 50%" = [{ pass = "prune", ratio = 0.5 }]\n', "")
+        .replace("min_seconds = 0.0", "min_seconds = 3.0")
+        + TARGET
+    )
+    watcher = _kill_when_measuring(cluster.devices, killed)
+    rows = sweep(tmp_path / "kill", artifacts, ray_executor, config)
+    watcher.join()
+    assert len(killed) == 1
+    (survivor,) = device_nodes(ray)
+    (row,) = rows  # one row per candidate: nothing half-written, nothing twice
+    assert (row.compression, row.status, row.error) == ("fp32", "ok", None)
+    assert row.node is not None and row.node.endswith(f"({survivor})")
+    retried = row.details["retried"]  # Ray names the loss by what it lost (actor, node)
+    assert re.fullmatch(
+        r"measure: its Ray worker or node died \(\w+Error\) \(attempt 1 of 2\)", retried
+    )

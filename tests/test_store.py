@@ -93,7 +93,7 @@ def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> 
     store = Store(db)
     run_id = _start(store)
     store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
-    assert store.schema_version() == SCHEMA_VERSION == 5
+    assert store.schema_version() == SCHEMA_VERSION == 6
     indexes = {r[1] for r in store._db.execute("PRAGMA index_list(candidates)")}
     assert "candidates_run_status" in indexes
     assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}
@@ -122,6 +122,7 @@ def test_a_version_3_store_gains_rounds_and_keeps_its_candidates(tmp_path: Path)
     store = Store(db)
     assert store.schema_version() == SCHEMA_VERSION
     (row,) = store.candidates(1)
+    assert (row.device, row.node, row.node_machine) == (None, None, None)  # v6: measured here
     assert (row.metric("latency_p50_ms"), row.artifact_sha256, row.runtime_version) == (
         0.25, None, None,
     )  # fmt: skip

@@ -1,5 +1,6 @@
-"""The `--executor` and `--address` options of `harness run` and `harness sweep`: where
-training, compression and conversion run (measurement stays on this machine).
+"""The `--executor`, `--address` and `--measure-parallel` options of `harness run` and
+`harness sweep`: where training, compression and conversion run, and how many lanes
+measure at once on this machine (a target with device resources measures on its device).
 
 Attached to the commands from here, so `commands.py` only asks for the executor."""
 
@@ -30,11 +31,22 @@ ADDRESS = click.Option(
     help="Ray cluster to join, host:port (with --executor ray; default: start Ray here).",
 )
 
+MEASURE_PARALLEL = click.Option(
+    ["--measure-parallel"],
+    default=1,
+    show_default=True,
+    type=int,
+    metavar="N",
+    help="Measure N candidates at once here, each lane pinned to its own cores (default: serial).",
+)
+
 
 def _with_executor(callback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(callback)
-    def command(*args: Any, executor: str, address: str | None, **kwargs: Any) -> Any:
-        jobs = make_executor(executor, address)
+    def command(
+        *args: Any, executor: str, address: str | None, measure_parallel: int, **kwargs: Any
+    ) -> Any:
+        jobs = make_executor(executor, address, measure_parallel)
         click.get_current_context().meta[_KEY] = jobs
         try:
             return callback(*args, **kwargs)
@@ -45,10 +57,10 @@ def _with_executor(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def attach(group: click.Group, names: tuple[str, ...] = ("run", "sweep")) -> None:
-    """Give each named command the two options and an executor for its run."""
+    """Give each named command the three options and an executor for its run."""
     for name in names:
         command = group.commands[name]
-        command.params.extend([EXECUTOR, ADDRESS])
+        command.params.extend([EXECUTOR, ADDRESS, MEASURE_PARALLEL])
         assert command.callback is not None
         command.callback = _with_executor(command.callback)
 

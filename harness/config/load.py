@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.config import latency_section, report_section, sections
+from harness.config import latency_section, report_section, sections, targets_section
 from harness.config.examples import DEFAULT_EXAMPLE, example_source, example_text
 from harness.errors import ConfigError
 from harness.specs import (
@@ -130,7 +130,12 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     )
     compressions = sections.compressions(top.get("compression", dict) or {}, errors)
     skipped: list[str] = []
-    runtimes = sections.runtimes(top.get("runtimes", dict) or {}, errors, skipped)
+    raw_runtimes = top.get("runtimes", dict) or {}
+    runtimes = sections.runtimes(raw_runtimes, errors, skipped)
+    left_out = [str(n) for n in raw_runtimes if n not in {r.name for r in runtimes}]
+    targets = targets_section.targets(
+        top.get("targets", dict, default=None), errors, runtimes, left_out, skipped
+    )
     latency = latency_section.latency(
         sections.Section(top.get("latency", dict, default={}), "latency", errors)
     )
@@ -143,7 +148,8 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         + [(f"models.{m.name}", m.name) for m in models]
         + [(f"policies.{p.name}", p.name) for p in policies]
         + [(f"compression.{c.name}", c.name) for c in compressions]
-        + [(f"runtimes.{r.name}", r.name) for r in runtimes],
+        + [(f"runtimes.{r.name}", r.name) for r in runtimes]
+        + [(f"targets.{t.name}", t.name) for t in targets],
         errors,
     )
     if errors:
@@ -163,4 +169,5 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         data_kind=data_kind,
         report=report,
         notes=tuple(skipped),
+        targets=tuple(targets),
     )

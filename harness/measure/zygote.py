@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -94,7 +95,7 @@ def serve(engine: str, requests: IO[str], replies: IO[str]) -> None:
 class Zygote:
     """The parent's handle on one zygote process (one per runtime engine)."""
 
-    def __init__(self, engine: str) -> None:
+    def __init__(self, engine: str, cpus: Sequence[int] | None = None) -> None:
         self.engine = engine
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "harness.measure.zygote", engine],
@@ -103,6 +104,10 @@ class Zygote:
             text=True,
             env=worker_env(),
         )
+        if cpus and hasattr(
+            os, "sched_setaffinity"
+        ):  # its rounds (forked children) inherit it: they pick their cores inside it
+            os.sched_setaffinity(self.proc.pid, cpus)
         if self._read() != "ready":
             raise MeasurementError(f"the {engine} measurement server did not start")
 
@@ -134,14 +139,16 @@ class Zygote:
 
 
 class Zygotes:
-    """One zygote per runtime engine, started on first use, stopped on close."""
+    """One zygote per runtime engine, started on first use, stopped on close; with `cpus`,
+    each is held to those cores (a lane of parallel measurement)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: Sequence[int] | None = None) -> None:
         self._by_engine: dict[str, Zygote] = {}
+        self.cpus = cpus
 
     def get(self, engine: str) -> Zygote:
         if engine not in self._by_engine:
-            self._by_engine[engine] = Zygote(engine)
+            self._by_engine[engine] = Zygote(engine, self.cpus)
         return self._by_engine[engine]
 
     def close(self) -> None:

@@ -133,6 +133,14 @@ def _noise_sd(
     )
 
 
+def _timed_on(run: Run, row: CandidateRecord) -> str:
+    """The machine that timed a row: its target's node (measured on a device), or the
+    run's own. Latency is compared only between rows timed on the same one."""
+    from harness.measure.machine import machine_hash
+
+    return run.machine_hash if row.node_machine is None else machine_hash(row.node_machine)
+
+
 def compare_runs(
     base: Run,
     head: Run,
@@ -143,7 +151,6 @@ def compare_runs(
 ) -> list[Change]:
     """Every metric change worth showing, each with the thresholds it crosses."""
     inputs = inputs or NoiseInputs()
-    same_machine = base.machine_hash == head.machine_hash
     before_by_key = {r.key: r for r in base_rows}
     pairs = _same_file_pairs(base_rows, head_rows)
     within = (
@@ -169,7 +176,7 @@ def compare_runs(
             b, a = before.metric(metric), after.metric(metric)
             if b is None or a is None or a == b:
                 continue
-            if metric in LATENCY and not same_machine:
+            if metric in LATENCY and _timed_on(base, before) != _timed_on(head, after):
                 continue
             crossed = tuple(str(t) for t in thresholds if t.metric == metric and t.crossed(b, a))
             note, inconclusive = "", False

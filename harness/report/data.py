@@ -149,8 +149,8 @@ def is_float_baseline(record: CandidateRecord) -> bool:
 
 
 def matches_target(record: CandidateRecord, name: str) -> bool:
-    """`name` is the candidate's target (as the config names it) or the runtime behind it."""
-    return name in (record.runtime, engine(record))
+    """`name` is the candidate's target as the config names it, its runtime, or its device."""
+    return name in (record.runtime, engine(record), record.device)
 
 
 def fp32_baselines(records: Sequence[CandidateRecord]) -> dict[tuple[str, str], CandidateRecord]:

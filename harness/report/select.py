@@ -72,7 +72,12 @@ def unknown_target(records: Sequence[CandidateRecord], name: str) -> str | None:
     """Why `--runtime name` matches no candidate of the run (None when it matches one)."""
     if any(matches_target(r, name) for r in records):
         return None
-    targets = sorted({r.runtime for r in records} | {engine(r) for r in records})
+    targets = sorted(
+        {r.runtime for r in records}
+        | {engine(r) for r in records}
+        | {r.device or "" for r in records}
+    )
+    targets = [t for t in targets if t]
     return (
         f"no candidate of this run ran on '{name}'{nearest(name, targets)}; "
         f"targets and runtimes here: {', '.join(targets)}"

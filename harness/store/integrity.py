@@ -9,13 +9,14 @@ from pathlib import Path
 from harness.errors import StoreError
 
 # The tables each schema version holds (run_extras came with version 2; 3 added columns;
-# 4 the latency rounds).
+# 4 the latency rounds; 5 added columns).
 # A version not listed (a migration added since) is checked against the newest entry.
 TABLES_BY_VERSION: dict[int, frozenset[str]] = {
     1: frozenset({"runs", "candidates"}),
     2: frozenset({"runs", "candidates", "run_extras"}),
     3: frozenset({"runs", "candidates", "run_extras"}),
     4: frozenset({"runs", "candidates", "run_extras", "latency_rounds"}),
+    5: frozenset({"runs", "candidates", "run_extras", "latency_rounds"}),
 }
 SQLITE_MAGIC = b"SQLite format 3\x00"
 

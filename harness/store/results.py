@@ -61,6 +61,11 @@ class CandidateRecord:
     # What was timed: the same bytes on the same runtime version only vary by noise.
     artifact_sha256: str | None = None
     runtime_version: str | None = None
+    # Where it was measured: the config's target (None: no [targets]), the node that ran
+    # it and that node's machine description (None: the run's own machine).
+    device: str | None = None
+    node: str | None = None
+    node_machine: dict[str, Any] | None = None
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -258,15 +263,17 @@ class Store:
         columns = [
             "run_id", "key", "dataset", "model", "policy", "compression", "runtime",
             "status", "error", "artifact", "finished_at", *METRIC_COLUMNS, "details_json",
-            "artifact_sha256", "runtime_version",
+            "artifact_sha256", "runtime_version", "device", "node", "node_machine_json",
         ]  # fmt: skip
+        machine = record.node_machine
         values = [
             run_id, record.key, record.dataset, record.model, record.policy,
             record.compression, record.runtime, record.status, record.error,
             record.artifact, finished_at,
             *(record.metrics.get(name) for name in METRIC_COLUMNS),
             json.dumps(record.details, sort_keys=True, default=_json_default),
-            record.artifact_sha256, record.runtime_version,
+            record.artifact_sha256, record.runtime_version, record.device, record.node,
+            None if machine is None else json.dumps(machine, sort_keys=True),
         ]  # fmt: skip
         unknown = set(record.metrics) - set(METRIC_COLUMNS)
         if unknown:
@@ -306,7 +313,7 @@ class Store:
         of latency samples."""
         allowed = {
             "run_id", "key", "model", "policy", "compression", "runtime", "status",
-            "artifact_sha256", "runtime_version",
+            "artifact_sha256", "runtime_version", "device", "node",
         }  # fmt: skip
         unknown = [c for c in columns if c not in allowed and c not in METRIC_COLUMNS]
         if unknown:
@@ -362,4 +369,9 @@ def _candidate_from_row(row: sqlite3.Row) -> CandidateRecord:
         details=fastjson.loads(row["details_json"]),
         artifact_sha256=row["artifact_sha256"],
         runtime_version=row["runtime_version"],
+        device=row["device"],
+        node=row["node"],
+        node_machine=None
+        if row["node_machine_json"] is None
+        else json.loads(row["node_machine_json"]),
     )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from harness.store.rounds import add_rounds_table
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Numeric metrics stored as real columns, so SQL (and other tools) can query them.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -106,6 +106,19 @@ def _index_history(db: sqlite3.Connection) -> None:
     )
 
 
+def _add_measured_on(db: sqlite3.Connection) -> None:
+    """v6: where each candidate was measured: its target (`device`, the config's
+    [targets] name), the Ray node that ran it, and that node's machine description (NULL:
+    the run's machine). Latency is comparable only on the same device."""
+    db.executescript(
+        """
+        ALTER TABLE candidates ADD COLUMN device TEXT;
+        ALTER TABLE candidates ADD COLUMN node TEXT;
+        ALTER TABLE candidates ADD COLUMN node_machine_json TEXT;
+        """
+    )
+
+
 # Forward migrations: MIGRATIONS[v] takes a store at version v to v + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_v1,
@@ -113,4 +126,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _index_run_status_and_kind,
     3: add_rounds_table,
     4: _index_history,
+    5: _add_measured_on,
 }

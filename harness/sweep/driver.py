@@ -31,9 +31,10 @@ from harness.store.results import CandidateRecord, Store
 from harness.sweep.executorch_stage import pte_stage
 from harness.sweep.executors import Executor, LocalExecutor
 from harness.sweep.fanout import prepare_all
+from harness.sweep.lanes import measure_everywhere
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
 from harness.sweep.progress import Progress, QuietProgress
-from harness.sweep.rounds import Pending, measure_in_rounds
+from harness.sweep.rounds import Pending
 from harness.sweep.stages import (
     Built,
     calibration_data,
@@ -308,22 +309,21 @@ class Sweep:
             self.pending.append(Pending(cand, model_file.path, metrics, details))
 
     def _measure(self, summary: SweepSummary, splits: Splits, eval_inputs: list[Path]) -> None:
-        """Every candidate whose model file is ready, in interleaved latency rounds."""
+        """Every candidate whose model file is ready, in interleaved latency rounds, here
+        and on its target's device (harness.sweep.lanes)."""
         pending, self.pending = self.pending, []
         if not pending:
             return
         rounds = self.config.latency.rounds
         self.progress.note(f"measuring {len(pending)} candidates in {rounds} rounds")
         with self.timed(summary, "measure"):
-            for p, left in measure_in_rounds(
-                pending, self.config.latency, eval_inputs, splits, self.progress.advance
-            ):
-                if p.error is None:
-                    self._record(summary, p.cand, "ok", None, p.metrics, p.details,
-                                 p.model_path, p.rounds, p.version, steps=left)  # fmt: skip
-                else:
-                    self._record(summary, p.cand, "failed", p.error, p.metrics, p.details,
-                                 None, steps=left)  # fmt: skip
+            for p, left in measure_everywhere(pending, self.executor, self.config.latency,
+                                              eval_inputs, splits, self.progress.advance,
+                                              self.progress.note):  # fmt: skip
+                ok = p.error is None
+                self._record(summary, p.cand, "ok" if ok else "failed", p.error, p.metrics,
+                             p.details, p.model_path if ok else None, p.rounds if ok else None,
+                             p.version if ok else None, steps=left, where=p)  # fmt: skip
 
     def _record(
         self,
@@ -337,8 +337,10 @@ class Sweep:
         rounds: list[dict[str, Any]] | None = None,
         runtime_version: str | None = None,
         steps: int | None = None,
+        where: Pending | None = None,
     ) -> None:
-        """Commit one candidate; `steps` of progress (default: all its rounds) advance."""
+        """Commit one candidate; `steps` of progress (default: all its rounds) advance;
+        `where` it was measured, if on a target's node."""
         job = cand.job
         record = CandidateRecord(
             key=cand.key,
@@ -346,7 +348,7 @@ class Sweep:
             model=job.train.model.name,
             policy=job.train.policy.name,
             compression=job.compression.name,
-            runtime=cand.runtime.name,
+            runtime=cand.runtime_label,
             status=status,
             error=error,
             metrics=metrics,
@@ -354,6 +356,9 @@ class Sweep:
             artifact=str(artifact.resolve()) if artifact else None,
             artifact_sha256=hashlib.sha256(artifact.read_bytes()).hexdigest() if artifact else None,
             runtime_version=runtime_version,
+            device=cand.target.name if cand.target else None,
+            node=where.node if where else None,
+            node_machine=where.machine if where else None,
         )
         self.store.add_candidate(summary.run_id, record, now(), rounds)
         if status == "ok":

@@ -43,9 +43,13 @@ OnRetry = Callable[[Any, str], None]
 
 class Executor(Protocol):
     name: str
+    measure_parallel: int  # measurement lanes on this machine, each on its own cores
 
-    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
-        """Each task's outcome as it finishes; at most `limit` at a time if given."""
+    def run(
+        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+    ) -> Iterator[Outcome]:
+        """Each task's outcome as it finishes; at most `limit` at a time if given;
+        `on_retry(task, why)` when a task is run again after its worker or node died."""
         ...
 
     def train(
@@ -66,6 +70,15 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def unplaceable(task: Task, executor: str) -> HarnessError:
+    """The outcome of a task asking for a device on an executor that has none to offer."""
+    wants = ", ".join(f"{k} = {v:g}" for k, v in sorted(task.resources.items()))
+    return HarnessError(
+        f"needs {wants}, which the {executor} executor cannot offer (it runs on this machine); "
+        "run with --executor ray --address HEAD:PORT on a cluster where a device host offers it"
+    )
+
+
 def call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """In a worker: run the job, turning its error into a picklable one-line error."""
     try:
@@ -79,8 +92,16 @@ class SerialExecutor:
 
     name = "serial"
 
-    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
+    def __init__(self, measure_parallel: int = 1) -> None:
+        self.measure_parallel = measure_parallel
+
+    def run(
+        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+    ) -> Iterator[Outcome]:
         for task in tasks:
+            if task.resources:
+                yield task, unplaceable(task, self.name)
+                continue
             try:
                 yield task, task.fn(*task.args)
             except Exception as exc:
@@ -114,15 +135,20 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, cores: int | None = None) -> None:
+    def __init__(self, cores: int | None = None, measure_parallel: int = 1) -> None:
         self.cores = cores or available_cores()
+        self.measure_parallel = measure_parallel
 
     def slots(self, tasks: Sequence[Task], limit: int | None) -> int:
         threads = max((t.num_cpus for t in tasks), default=1)
         slots = max(1, self.cores // max(1, threads))
         return max(1, min(slots, len(tasks), limit or slots))
 
-    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
+    def run(
+        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+    ) -> Iterator[Outcome]:
+        yield from ((t, unplaceable(t, self.name)) for t in tasks if t.resources)
+        tasks = [t for t in tasks if not t.resources]
         workers = self.slots(tasks, limit)
         if workers < 2:
             yield from SerialExecutor().run(tasks)
@@ -155,16 +181,23 @@ class LocalExecutor:
         pass
 
 
-EXECUTORS: Registry[Callable[[str | None], Executor]] = Registry("executor")
-EXECUTORS.register("serial", lambda address: SerialExecutor())
-EXECUTORS.register("local", lambda address: LocalExecutor())
+EXECUTORS: Registry[Callable[[str | None, int], Executor]] = Registry("executor")
+EXECUTORS.register("serial", lambda address, lanes: SerialExecutor(lanes))
+EXECUTORS.register("local", lambda address, lanes: LocalExecutor(measure_parallel=lanes))
 EXECUTORS.register("ray", "harness.sweep.ray_executor:connect")
 
 
-def make_executor(name: str, address: str | None = None) -> Executor:
-    """The executor called `name`; `address` is a cluster's address (Ray only)."""
+def make_executor(name: str, address: str | None = None, measure_parallel: int = 1) -> Executor:
+    """The executor called `name`; `address` is a cluster's address (Ray only);
+    `measure_parallel` lanes measure at once on this machine, each on its own cores."""
     if name not in EXECUTORS:
         raise ConfigError(EXECUTORS.unknown_message(name))
     if address and name != "ray":
         raise ConfigError(f"--address is for --executor ray; the {name} executor runs here")
-    return EXECUTORS.get(name)(address)
+    cores = available_cores()
+    if not 1 <= measure_parallel <= cores:
+        raise ConfigError(
+            f"--measure-parallel {measure_parallel}: give 1 (serial, the default) up to {cores},"
+            " the cores this process may use; each lane measures on its own cores"
+        )
+    return EXECUTORS.get(name)(address, measure_parallel)

@@ -1,4 +1,5 @@
-"""The grid of candidates: dataset x model x policy x compression x runtime (pure)."""
+"""The grid of candidates: dataset x model x policy x compression x runtime, and with
+[targets] declared, each runtime on each target (device) that runs it (pure)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from harness.config.load import CompressionSpec, Config, ModelSpec, RuntimeSpec
 from harness.hashing import hash_spec
 from harness.models import REVISIONS
+from harness.specs import TargetSpec
 from harness.train.augment import Policy, parse_policy
 
 BASELINE = "fp32"
@@ -37,11 +39,22 @@ class Candidate:
     job: CompressJob
     runtime: RuntimeSpec
     key: str
+    target: TargetSpec | None = None  # None: no [targets], measured on this machine
+
+    @property
+    def runtime_label(self) -> str:
+        """The leaderboard's runtime: on a target, "runtime @ target" (latency on two
+        devices is two series, never one)."""
+        return (
+            self.runtime.name
+            if self.target is None
+            else f"{self.runtime.name} @ {self.target.name}"
+        )
 
     @property
     def label(self) -> str:
         job = self.job
-        return f"{job.train.model.name} / {job.train.policy.name} / {job.compression.name} / {self.runtime.name}"
+        return f"{job.train.model.name} / {job.train.policy.name} / {job.compression.name} / {self.runtime_label}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,16 @@ def _policies_for(model: ModelSpec, config: Config) -> tuple[Policy, ...]:
     return config.policies
 
 
+def _placements(
+    runtimes: list[RuntimeSpec], targets: tuple[TargetSpec, ...]
+) -> list[tuple[TargetSpec | None, RuntimeSpec]]:
+    """(target, runtime) of every measurement of one model: each runtime here without
+    targets; with them, each target's runtimes, in the runtimes' order."""
+    if not targets:
+        return [(None, r) for r in runtimes]
+    return [(t, r) for t in targets for r in runtimes if r.name in t.runtimes]
+
+
 def make_plan(config: Config) -> Plan:
     """Every candidate of the sweep, ordered so each runtime's reference (ONNX Runtime) comes first."""
     base = {
@@ -67,6 +90,7 @@ def make_plan(config: Config) -> Plan:
     }
     trains, compressions, candidates = [], [], []
     runtimes = sorted(config.runtimes, key=lambda r: r.engine != "onnxruntime")
+    placed = _placements(runtimes, config.targets)
     for model in config.models:
         for policy in _policies_for(model, config):
             # An imported file is its own identity (sha256); a built-in one is its code's.
@@ -85,14 +109,16 @@ def make_plan(config: Config) -> Plan:
                     hash_spec({"trained": train.key, "passes": compression.spec()}),
                 )
                 compressions.append(job)
-                for runtime in runtimes:
+                for target, runtime in placed:
+                    where = {} if target is None else {"target": target.spec()}
                     key = hash_spec(
                         {
                             **train_spec,
                             "compression": compression.spec(),
                             "runtime": runtime.spec(),
                             "batch": config.latency.batch,
+                            **where,
                         }
                     )
-                    candidates.append(Candidate(job, runtime, key))
+                    candidates.append(Candidate(job, runtime, key, target))
     return Plan(tuple(trains), tuple(compressions), tuple(candidates))

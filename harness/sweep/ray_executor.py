@@ -1,11 +1,17 @@
 """The sweep's jobs as Ray tasks, on a cluster or on a Ray started here.
 
-Each task asks for its thread count as `num_cpus` (and any custom resources), so Ray
-places as many at a time as the nodes have cores. Model files move through a shared
-path: a task reads and writes the artifacts folder by its absolute path, so every node
-must see that folder at the same path (one machine, or a shared file system). A task
-whose node dies is retried once elsewhere (`max_retries=1`); if that fails too, its
-outcome is the error, which the driver records on the candidates.
+Each task asks for its thread count as `num_cpus` and its custom resources (a device,
+`{"device:rpi5": 1}`), so Ray places as many at a time as the nodes have cores, and a
+measurement only on a node offering its device, one per device at a time. Model files
+move through a shared path (training, compression: every node sees the artifacts folder
+at the same path); a measurement carries its model's bytes, so a device host needs no
+shared folder.
+
+A task whose worker or node dies is submitted once more here (not by Ray's own
+`max_retries`, so the first attempt's death is reported and recorded): Ray places it on
+another node. A task asking for a device runs on an actor holding one
+(harness.sweep.device_actors), retried the same way on another device; a device no live
+node offers for `device_wait` seconds fails its tasks with the reason.
 """
 
 from __future__ import annotations
@@ -14,32 +20,69 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from harness.errors import ConfigError, one_line
+from harness.errors import ConfigError, HarnessError, one_line
 from harness.sweep.executors import OnDone, OnRetry, Outcome, Task, call
 
-RETRIES = 1  # a task whose node died runs once more elsewhere
+ATTEMPTS = 2  # a task whose worker or node died runs once more, elsewhere
+DEVICE_WAIT_SECONDS = 60.0  # how long a task waits for a node offering its resources
 
 
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, ray: Any) -> None:
+    def __init__(
+        self, ray: Any, measure_parallel: int = 1, device_wait: float = DEVICE_WAIT_SECONDS
+    ) -> None:
         self.ray = ray
-        self.remote = ray.remote(max_retries=RETRIES, retry_exceptions=False)(call)
+        self.measure_parallel = measure_parallel
+        self.device_wait = device_wait
+        self.remote = ray.remote(max_retries=0, retry_exceptions=False)(call)
+        self.devices: Any = None  # harness.sweep.device_actors.DevicePool, once needed
 
-    def run(self, tasks: Sequence[Task], limit: int | None = None) -> Iterator[Outcome]:
-        """Outcomes as tasks finish; `limit` is ignored: the cluster's cores bound it."""
-        pending: dict[Any, Task] = {}
-        for task in tasks:
-            ref = self.remote.options(num_cpus=task.num_cpus, resources=task.resources or None)
-            pending[ref.remote(task.fn, task.args)] = task
+    def _submit(self, task: Task) -> Any:
+        ref = self.remote.options(num_cpus=task.num_cpus)
+        return ref.remote(task.fn, task.args)
+
+    def run(
+        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+    ) -> Iterator[Outcome]:
+        """Outcomes as tasks finish; `limit` is ignored: the cluster's cores bound it. Tasks
+        asking for a device run on actors holding the devices (harness.sweep.device_actors)."""
+        from harness.sweep.device_actors import DevicePool
+
+        plain = [t for t in tasks if not t.resources]
+        devices = [t for t in tasks if t.resources]
+        if plain:
+            yield from self._run_tasks(plain, on_retry)
+        if devices:
+            if self.devices is None:  # actors holding devices, kept until close()
+                self.devices = DevicePool(self.ray, self.device_wait, _node_death)
+            self.devices.device_wait = self.device_wait
+            yield from self.devices.run(devices, on_retry)
+
+    def _run_tasks(self, tasks: Sequence[Task], on_retry: OnRetry | None) -> Iterator[Outcome]:
+        pending: dict[Any, Task] = {self._submit(task): task for task in tasks}
+        attempts = {task.key: 1 for task in tasks}
         while pending:
-            ready, _ = self.ray.wait(list(pending), num_returns=1)
-            task = pending.pop(ready[0])
-            try:
-                yield task, self.ray.get(ready[0])
-            except Exception as exc:  # the job's error, or its node died twice
-                yield task, _unwrap(exc)
+            refs = list(pending)
+            # every task finished by now, in one call: a wait per task is quadratic
+            self.ray.wait(refs, num_returns=1)
+            ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+            for ref in ready:
+                task = pending.pop(ref)
+                try:
+                    yield task, self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as exc:  # the job's own error
+                    yield task, _unwrap(exc)
+                except Exception as exc:  # its worker or node died: once more, elsewhere
+                    why = f"{_node_death(exc)} (attempt {attempts[task.key]} of {ATTEMPTS})"
+                    if attempts[task.key] >= ATTEMPTS:
+                        yield task, HarnessError(why)
+                        continue
+                    attempts[task.key] += 1
+                    if on_retry is not None:
+                        on_retry(task, why)
+                    pending[self._submit(task)] = task
 
     def train(
         self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
@@ -51,6 +94,8 @@ class RayExecutor:
         return train_all(self, jobs, splits, config, artifacts, on_done)
 
     def close(self) -> None:
+        if self.devices is not None:
+            self.devices.close()
         self.ray.shutdown()
 
 
@@ -60,7 +105,12 @@ def _unwrap(exc: Exception) -> Exception:
     return cause if isinstance(cause, Exception) else RuntimeError(one_line(exc))
 
 
-def connect(address: str | None) -> RayExecutor:
+def _node_death(exc: Exception) -> str:
+    """One line for a worker or node lost under a task (Ray's messages run to paragraphs)."""
+    return f"its Ray worker or node died ({type(exc).__name__})"
+
+
+def connect(address: str | None, measure_parallel: int = 1) -> RayExecutor:
     """Join the cluster at `address` (host:port), or start a one-machine Ray here."""
     try:
         import ray
@@ -82,4 +132,4 @@ def connect(address: str | None) -> RayExecutor:
             f"cannot reach {where}: {one_line(exc)}; start the head with "
             "'ray start --head' and pass its address"
         ) from None
-    return RayExecutor(ray)
+    return RayExecutor(ray, measure_parallel)

@@ -43,6 +43,8 @@ class Pending:
     samples: list[np.ndarray] = field(default_factory=list)
     error: str | None = None
     version: str | None = None
+    node: str | None = None  # measured on a Ray node: its name, and its machine
+    machine: dict[str, Any] | None = None
 
 
 def measure_in_rounds(
@@ -51,12 +53,14 @@ def measure_in_rounds(
     eval_inputs: list[Path],
     splits: Splits,
     advance: Any,
+    cpus: Sequence[int] | None = None,
 ) -> Iterator[tuple[Pending, int]]:
     """Measure every pending candidate in latency.rounds interleaved rounds; yields each one
-    when it is done (all rounds, or a failure) with its progress steps still to advance."""
+    when it is done (all rounds, or a failure) with its progress steps still to advance.
+    `cpus`: the cores the measuring processes are held to (default: this process's)."""
     from harness.measure.zygote import Zygotes
 
-    with Zygotes() as zygotes:
+    with Zygotes(cpus) as zygotes:
         yield from _rounds(pending, latency, eval_inputs, splits, advance, zygotes)
 
 
