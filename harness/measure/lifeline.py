@@ -11,6 +11,10 @@ import ctypes
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing import resource_tracker
 
 PARENT_ENV = "HARNESS_PARENT_PID"
 PR_SET_PDEATHSIG = 1
@@ -39,3 +43,32 @@ def die_with_parent_from_env() -> None:
 def worker_env() -> dict[str, str]:
     """The environment of a worker subprocess: this one's, plus who its parent is."""
     return {**os.environ, PARENT_ENV: str(os.getpid())}
+
+
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Start workers inside this block: they begin life with SIGINT blocked (a signal mask
+    survives fork and exec) and call ignore_sigint() once running, so Ctrl-C, which reaches
+    the whole process group, cannot kill a worker still importing its libraries.
+
+    Blocked, not ignored, here: a SIGINT arriving in the window stays pending and is
+    handled when the block ends. Setting SIG_IGN here instead lost it whenever another
+    thread of this process (a runtime's or a pool's) took the signal in the window."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # multiprocessing starts its resource tracker on the first spawn and then UNBLOCKS
+    # SIGINT whatever the mask was: start it first, so it cannot undo this block.
+    resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def ignore_sigint() -> None:
+    """In a worker started under sigint_blocked(): ignore Ctrl-C from now on (its parent
+    stops it) and drop one that arrived while it started."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -10,7 +10,6 @@ come back as one-line `HarnessError`s, since not every exception survives pickli
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from multiprocessing import get_context
 from typing import Any, Protocol
 
 from harness.errors import ConfigError, HarnessError, one_line
+from harness.measure.lifeline import sigint_blocked
 from harness.registry import Registry
 
 __all__ = ["EXECUTORS", "Executor", "Task", "available_cores", "make_executor"]
@@ -121,10 +121,10 @@ class SerialExecutor:
 
 def _worker_start(parent: int) -> None:
     """In a pool worker: die with the sweep, and leave Ctrl-C to it (it stops the pool)."""
-    from harness.measure.lifeline import die_with_parent
+    from harness.measure.lifeline import die_with_parent, ignore_sigint
 
     die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()
 
 
 class LocalExecutor:
@@ -157,7 +157,10 @@ class LocalExecutor:
             workers, get_context("spawn"), initializer=_worker_start, initargs=(os.getpid(),)
         )
         try:
-            futures: dict[Future[Any], Task] = {pool.submit(call, t.fn, t.args): t for t in tasks}
+            with sigint_blocked():  # workers start on submit; see lifeline.sigint_blocked
+                futures: dict[Future[Any], Task] = {
+                    pool.submit(call, t.fn, t.args): t for t in tasks
+                }
             for future in as_completed(futures):
                 try:
                     yield futures[future], future.result()

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from harness.errors import HarnessError, one_line
-from harness.measure.lifeline import die_with_parent
+from harness.measure.lifeline import die_with_parent, ignore_sigint, sigint_blocked
 from harness.store.artifacts import Artifacts
 from harness.sweep.plan import TrainJob
 from harness.sweep.stages import Built, train_stage
@@ -42,7 +40,7 @@ def _train_one(conn: Connection, inbox: Connection, parent: int) -> None:
     """In a worker: receive one job, train (and cache) its model and send back the result,
     or the error as one line (not every exception survives pickling back to the parent)."""
     die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already ignored from exec; stays so
+    ignore_sigint()  # started with SIGINT blocked (sigint_blocked)
     try:
         job, splits, config, artifacts = inbox.recv()
     except EOFError:  # the parent stopped before sending the job
@@ -54,26 +52,6 @@ def _train_one(conn: Connection, inbox: Connection, parent: int) -> None:
         outcome = ("error", one_line(exc))
     conn.send(outcome)
     conn.close()
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Start a worker with SIGINT ignored from its first instruction (an ignored signal
-    stays ignored across exec): Ctrl-C reaches the whole process group, and a worker still
-    starting up would die printing a traceback. The parent stops its workers itself.
-
-    Meanwhile SIGINT is also blocked here, so one arriving in this short window (a fork
-    and an exec; the job is sent afterwards) waits instead of being ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @dataclass
@@ -115,7 +93,7 @@ def train_in_processes(
         process = ctx.Process(
             target=_train_one, args=(send, inbox, os.getpid()), name=f"harness-train-{job.key[:8]}"
         )
-        with _sigint_ignored():
+        with sigint_blocked():
             process.start()
         send.close()  # the worker holds the only writing end: EOF means it died
         inbox.close()
