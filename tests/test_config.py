@@ -283,7 +283,7 @@ def test_init_and_run_take_a_built_in_example(tmp_path: Path) -> None:
     ]
     prunes = [p for c in config.compressions for p in c.passes if p.name == "prune"]
     assert [(p.ratio, p.structured, p.round_to) for p in prunes] == [
-        (0.3, True, 8), (0.5, True, 8), (0.5, True, 8),
+        (0.3, True, 8), (0.5, True, 8), (0.3, True, 8),
     ]  # fmt: skip
     assert all(c.finetune_epochs for c in config.compressions if "prune" in c.name)
     db = ["--db", str(tmp_path / "r.db"), "--artifacts", str(tmp_path / "a")]
