@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 
@@ -16,6 +17,15 @@ import pytest
 from harness.measure.lifeline import ignore_sigint, sigint_blocked
 
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
+
+
+@pytest.fixture(autouse=True)
+def sigint_handled() -> Iterator[None]:
+    """SIGINT handled as in a sweep, whatever this test process inherited: a shell starts
+    a background job (as CI may run the suite) with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def _mask(field: str) -> int:
