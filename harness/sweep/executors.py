@@ -17,7 +17,7 @@ from multiprocessing import get_context
 from typing import Any, Protocol
 
 from harness.errors import ConfigError, HarnessError, one_line
-from harness.measure.lifeline import sigint_blocked
+from harness.measure.lifeline import die_with_parent, ignore_sigint, sigint_blocked
 from harness.registry import Registry
 
 __all__ = ["EXECUTORS", "Executor", "Task", "available_cores", "make_executor"]
@@ -121,8 +121,6 @@ class SerialExecutor:
 
 def _worker_start(parent: int) -> None:
     """In a pool worker: die with the sweep, and leave Ctrl-C to it (it stops the pool)."""
-    from harness.measure.lifeline import die_with_parent, ignore_sigint
-
     die_with_parent(parent)
     ignore_sigint()
 
