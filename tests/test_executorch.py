@@ -21,6 +21,7 @@ from harness.store.results import Store
 from harness.sweep.executorch_stage import mirrored_passes
 from harness.sweep.plan import CompressJob, TrainJob
 from harness.train.datasets import Splits, load, split
+from tests.helpers.configs import chains, latency_table, model, sweep_config
 
 ET = RUNTIMES.get("executorch")
 
@@ -155,42 +156,16 @@ def test_a_broken_program_fails_its_worker_not_the_caller(tmp_path: Path) -> Non
         run_worker(path, spec, [tmp_path / "x.npy"], latency)
 
 
-MINI = """
-name = "mini-executorch"
-seed = 1
-
-[dataset]
-name = "digits"
-
-[models.cnn]
-arch = "small_cnn"
-width = 4
-depth = 1
-
-[training]
-epochs = 2
-threads = 1
-
-[policies]
-none = "none"
-
-[compression]
-fp32 = []
-int8 = [{ pass = "quantize", bits = 8 }]
-"prune 50%" = [{ pass = "prune", ratio = 0.5 }]
-
-[runtimes.onnxruntime]
-threads = 1
-
-[runtimes.executorch]
-threads = 1
-
-[latency]
-batch = [1, 4]
-warmup = 2
-min_runs = 10
-min_seconds = 0.0
-"""
+MINI = sweep_config(
+    "mini-executorch",
+    1,
+    models={"cnn": model("small_cnn", 4)},
+    training={"epochs": 2},
+    policies={"none": "none"},
+    compression=chains("fp32", "int8", "prune 50%"),
+    runtimes=("onnxruntime", "executorch"),
+    latency=latency_table(2, 10, batch=[1, 4]),
+)
 
 
 def test_a_sweep_measures_executorch_beside_onnx_runtime(tmp_path: Path) -> None:

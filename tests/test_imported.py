@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -18,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from harness.cli.commands import cli
 from harness.train.datasets import load, split
 from tests.helpers.cli import folder_args
+from tests.helpers.configs import chains, latency_table, sweep_config
 
 SEED = 4
 
@@ -53,35 +55,32 @@ def logistic_onnx(path: Path, input_dims: tuple = ("batch", 1, 8, 8), n_classes:
     return accuracy
 
 
-CONFIG = f"""
-name = "imported"
-seed = {SEED}
+EVERY_KIND = {
+    **chains("fp32", "int8", "prune 50%"),
+    "svd r8": [{"pass": "svd", "rank": 8}],
+    "prune ft": {"steps": [{"pass": "prune", "ratio": 0.5}], "finetune_epochs": 2},
+}
+TWO = chains("fp32", "int8")
 
-[dataset]
-name = "digits"
-normalize = false
 
-[models.logreg]
-onnx = "logreg.onnx"
+def _config(
+    logreg: dict[str, str] | None = None,
+    normalize: bool = False,
+    compression: dict[str, Any] = EVERY_KIND,
+) -> str:
+    """The sweep of the imported logistic regression (no training, no policies)."""
+    return sweep_config(
+        "imported",
+        SEED,
+        dataset={"name": "digits", "normalize": normalize},
+        models={"logreg": logreg or {"onnx": "logreg.onnx"}},
+        compression=compression,
+        runtimes=("onnxruntime", "litert"),
+        latency=latency_table(2, 10),
+    )
 
-[compression]
-fp32 = []
-int8 = [{{ pass = "quantize", bits = 8 }}]
-"prune 50%" = [{{ pass = "prune", ratio = 0.5 }}]
-"svd r8" = [{{ pass = "svd", rank = 8 }}]
-"prune ft" = {{ steps = [{{ pass = "prune", ratio = 0.5 }}], finetune_epochs = 2 }}
 
-[runtimes.onnxruntime]
-threads = 1
-
-[runtimes.litert]
-threads = 1
-
-[latency]
-warmup = 2
-min_runs = 10
-min_seconds = 0.0
-"""
+CONFIG = _config()
 
 
 def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path) -> None:
@@ -124,24 +123,7 @@ def test_an_imported_model_is_compressed_and_measured_not_trained(tmp_path: Path
 def test_a_fixed_batch_of_one_is_swept_one_sample_at_a_time(tmp_path: Path) -> None:
     """A vendor's file with batch 1 baked in: fed and timed at batch 1, same accuracy."""
     expected = logistic_onnx(tmp_path / "logreg.onnx", input_dims=(1, 1, 8, 8))
-    text = (
-        CONFIG.split("[compression]")[0]
-        + """[compression]
-fp32 = []
-int8 = [{ pass = "quantize", bits = 8 }]
-
-[runtimes.onnxruntime]
-threads = 1
-
-[runtimes.litert]
-threads = 1
-
-[latency]
-warmup = 2
-min_runs = 10
-min_seconds = 0.0
-"""
-    )
+    text = _config(compression=TWO)
     (tmp_path / "sweep.toml").write_text(text)
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -155,51 +137,50 @@ min_seconds = 0.0
 
 
 @pytest.mark.parametrize(
-    ("make", "config_edit", "message"),
+    ("make", "edit", "message"),
     [
         (
             {"input_dims": ("batch", 1, 4, 4)},
-            None,
+            {},
             "harness: error: models.logreg: the model takes input (batch, 1, 4, 4) but the "
             "dataset gives (batch, 1, 8, 8) (images as N, C, H, W); export it for this data",
         ),
         (
             {"n_classes": 3},
-            None,
+            {},
             "harness: error: models.logreg: the model returns 3 scores per sample but the "
             "dataset has 10 classes",
         ),
         (
             {},
-            ("normalize = false", "normalize = true"),
+            {"normalize": True},
             "sweep.toml:dataset.normalize: models.logreg is a model trained elsewhere, fed the "
             "samples as stored; set normalize = false",
         ),
         (
             {},
-            ('onnx = "logreg.onnx"', 'onnx = "logreg.onnx"\narch = "mlp"'),
+            {"logreg": {"onnx": "logreg.onnx", "arch": "mlp"}},
             "sweep.toml:models.logreg.arch: give either arch (a built-in model to train) or "
             "onnx (your own trained model file), not both",
         ),
         (
             {},
-            ('onnx = "logreg.onnx"', 'onnx = "missing.onnx"'),
+            {"logreg": {"onnx": "missing.onnx"}},
             "sweep.toml:models.logreg.onnx: missing.onnx: no such file (relative to the "
             "config file)",
         ),
         (
             {},
-            ('onnx = "logreg.onnx"', 'onnx = "sweep.toml"'),
+            {"logreg": {"onnx": "sweep.toml"}},
             "sweep.toml:models.logreg.onnx: sweep.toml: not a valid ONNX model",
         ),
     ],
 )
 def test_a_model_that_does_not_fit_stops_the_sweep_with_one_line(
-    tmp_path: Path, make: dict, config_edit: tuple[str, str] | None, message: str
+    tmp_path: Path, make: dict, edit: dict, message: str
 ) -> None:
     logistic_onnx(tmp_path / "logreg.onnx", **make)
-    text = CONFIG if config_edit is None else CONFIG.replace(*config_edit)
-    (tmp_path / "sweep.toml").write_text(text)
+    (tmp_path / "sweep.toml").write_text(_config(**edit))
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
@@ -233,27 +214,11 @@ def test_task_none_measures_a_feature_extractor_without_scoring_it(tmp_path: Pat
     """16 features per sample for a 10-class dataset: refused as a classifier, measured
     (latency, size, parity) with task = "none"."""
     logistic_onnx(tmp_path / "logreg.onnx", n_classes=16)
-    base = CONFIG.split("[compression]")[0]
-    rest = """[compression]
-fp32 = []
-int8 = [{ pass = "quantize", bits = 8 }]
-
-[runtimes.onnxruntime]
-threads = 1
-
-[runtimes.litert]
-threads = 1
-
-[latency]
-warmup = 2
-min_runs = 10
-min_seconds = 0.0
-"""
-    (tmp_path / "sweep.toml").write_text(base + rest)
+    (tmp_path / "sweep.toml").write_text(_config(compression=TWO))
     runner = CliRunner()
     refused = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
     assert refused.exit_code == 2 and "returns 16 scores per sample" in refused.output
-    text = base.replace('onnx = "logreg.onnx"', 'onnx = "logreg.onnx"\ntask = "none"') + rest
+    text = _config({"onnx": "logreg.onnx", "task": "none"}, compression=TWO)
     (tmp_path / "sweep.toml").write_text(text)
     result = runner.invoke(cli, ["run", str(tmp_path / "sweep.toml"), *folder_args(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -21,39 +21,27 @@ from harness.sweep.plan import make_plan
 from harness.sweep.pool import ATTEMPTS, train_in_processes
 from harness.sweep.stages import Built, train_stage
 from harness.train.datasets import load, split
+from tests.helpers.configs import chains, latency_table, model, sweep_config
 
-CONFIG = """
-name = "pool"
-seed = 1
-[dataset]
-name = "digits"
-[models.cnn]
-arch = "small_cnn"
-width = 4
-depth = 1
-[training]
-epochs = 3
-threads = 1
-workers = {workers}
-[policies]
-none = "none"
-geometric = "geometric"
-noise = {{ steps = [{{ op = "noise", p = 0.5, magnitude = 2 }}] }}
-[compression]
-fp32 = []
-[runtimes.onnxruntime]
-threads = 1
-[latency]
-warmup = 1
-min_runs = 5
-min_seconds = 0.0
-"""
+NOISE = {"steps": [{"op": "noise", "p": 0.5, "magnitude": 2}]}
+
+
+def _config(workers: int) -> str:
+    return sweep_config(
+        "pool",
+        1,
+        models={"cnn": model("small_cnn", 4)},
+        training={"epochs": 3, "workers": workers},
+        policies={"none": "none", "geometric": "geometric", "noise": NOISE},
+        compression=chains("fp32"),
+        latency=latency_table(1, 5),
+    )
 
 
 def _sweep(tmp_path: Path, workers: int) -> tuple[dict[str, bytes], dict[str, float], dict]:
     folder = tmp_path / f"workers{workers}"
     folder.mkdir()
-    (folder / "c.toml").write_text(CONFIG.format(workers=workers))
+    (folder / "c.toml").write_text(_config(workers))
     config = load_config(folder / "c.toml")
     with Store(folder / "r.db") as store:
         summary = run_sweep(config, store, folder / "art")

@@ -12,7 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import OpResolverType
 from onnx import TensorProto, numpy_helper
 
 from harness.compress import PASSES
@@ -22,6 +22,7 @@ from harness.train.augment import parse_policy
 from harness.train.datasets import Splits, load, split
 from harness.train.qat import QatResult, qat, weight_fake_quant
 from harness.train.training import INPUT_NAME, train
+from tests.helpers.litert import run_litert
 
 FAST = TrainingSpec(
     epochs=3, batch_size=64, optimizer="adam", lr=0.01, weight_decay=0.0, patience=3, threads=1
@@ -103,13 +104,7 @@ def test_int8_export_has_qdq_activations_within_one_quantization_step() -> None:
     assert np.mean(_logits(model).argmax(1) == result.reference.argmax(1)) >= 0.99
     # LiteRT runs the same model (QUANTIZE/DEQUANTIZE with the same scales) and agrees.
     x = _setup()[0].model_input(_setup()[0].val[0])
-    interpreter = Interpreter(model_content=onnx_to_tflite(model))
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(inp["index"], list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], x)
-    interpreter.invoke()
-    lite = interpreter.get_tensor(out["index"])
+    lite = run_litert(onnx_to_tflite(model), x, OpResolverType.AUTO)
     assert np.mean(lite.argmax(1) == _logits(model).argmax(1)) >= 0.99
 
 

@@ -20,7 +20,7 @@ from harness.store.results import CandidateRecord, Store
 from harness.sweep.driver import run_sweep
 from harness.sweep.executors import LocalExecutor, make_executor
 from harness.sweep.ray_executor import RayExecutor
-from tests.helpers.executor_sweep import CONFIG
+from tests.helpers.executor_sweep import CONFIG, executor_config
 from tests.helpers.ray_cluster import (
     NO_TOKEN,
     Cluster,
@@ -153,12 +153,7 @@ def test_a_device_node_killed_mid_measurement_is_retried_on_the_other(
     assert len(before) == 2
     killed: list[Node] = []
     # one model, measured for 3 s in all: the kill lands mid-measurement
-    config = (
-        CONFIG.replace('int8 = [{ pass = "quantize", bits = 8 }]\n', "")
-        .replace('"prune 50%" = [{ pass = "prune", ratio = 0.5 }]\n', "")
-        .replace("min_seconds = 0.0", "min_seconds = 3.0")
-        + TARGET
-    )
+    config = executor_config(("fp32",), min_seconds=3.0) + TARGET
     watcher = _kill_when_measuring(cluster.devices, killed)
     rows = sweep(tmp_path / "kill", artifacts, ray_executor, config)
     watcher.join()

@@ -19,38 +19,25 @@ from pathlib import Path
 import pytest
 
 from harness.store.results import Store
+from tests.helpers.configs import chains, latency_table, model, sweep_config
 
 pytestmark = pytest.mark.slow
 
-TINY = """
-name = "tiny"
-seed = 1
-[dataset]
-name = "breast_cancer"
-[models.a]
-arch = "mlp"
-width = 8
-depth = 1
-[models.b]
-arch = "mlp"
-width = 16
-depth = 1
-[training]
-epochs = 5
-threads = 1
-workers = 2
-[policies]
-none = "none"
-[compression]
-fp32 = []
-int8 = [{ pass = "quantize", bits = 8 }]
-[runtimes.onnxruntime]
-threads = 1
-[latency]
-warmup = 2
-min_runs = 20
-min_seconds = 0.3
-"""
+
+def _tiny(min_seconds: float = 0.3) -> str:
+    return sweep_config(
+        "tiny",
+        1,
+        dataset="breast_cancer",
+        models={"a": model("mlp", 8), "b": model("mlp", 16)},
+        training={"epochs": 5, "workers": 2},
+        policies={"none": "none"},
+        compression=chains("fp32", "int8"),
+        latency=latency_table(2, 20, min_seconds),
+    )
+
+
+TINY = _tiny()
 N_CANDIDATES = 4
 
 
@@ -264,7 +251,7 @@ def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(
 ) -> None:
     folder = _folder(tmp_path, reference[1])
     # Slower measurements, so the first sweep is still live when the second one starts.
-    (folder / "tiny.toml").write_text(TINY.replace("min_seconds = 0.3", "min_seconds = 1.5"))
+    (folder / "tiny.toml").write_text(_tiny(min_seconds=1.5))
     sweep = Sweep(folder).start()
     sweeps.append(sweep)
     sweep.wait_for("measurement", lambda: sweep.running(*MEASURING))

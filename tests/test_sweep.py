@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -17,45 +18,30 @@ from harness.config.load import load_config
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
 from tests.helpers.cli import folder_args
+from tests.helpers.configs import chains, latency_table, model, sweep_config
 
-MINI = """
-name = "mini"
-seed = 3
+TWO_POLICIES = {"none": "none", "geometric": "geometric"}
+COMPRESSION = chains("fp32", "int8", "prune 50%", "svd 50%")
 
-[dataset]
-name = "digits"
 
-[models.cnn]
-arch = "small_cnn"
-width = 8
-depth = 1
+def _mini(
+    policies: dict[str, str] = TWO_POLICIES,
+    compression: dict[str, Any] = COMPRESSION,
+    runtimes: tuple[str, ...] = ("onnxruntime", "litert"),
+) -> str:
+    return sweep_config(
+        "mini",
+        3,
+        models={"cnn": model("small_cnn", 8)},
+        training={"epochs": 8},
+        policies=policies,
+        compression=compression,
+        runtimes=runtimes,
+        latency=latency_table(2, 10, batch=[1, 4]),
+    )
 
-[training]
-epochs = 8
-threads = 1
 
-[policies]
-none = "none"
-geometric = "geometric"
-
-[compression]
-fp32 = []
-int8 = [{ pass = "quantize", bits = 8 }]
-"prune 50%" = [{ pass = "prune", ratio = 0.5 }]
-"svd 50%" = [{ pass = "svd", rank_ratio = 0.5 }]
-
-[runtimes.onnxruntime]
-threads = 1
-
-[runtimes.litert]
-threads = 1
-
-[latency]
-batch = [1, 4]
-warmup = 2
-min_runs = 10
-min_seconds = 0.0
-"""
+MINI = _mini()
 
 
 @pytest.fixture()
@@ -213,10 +199,10 @@ def test_an_interrupted_sweep_keeps_its_rows_and_resumes(workdir: Path) -> None:
 
 
 def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) -> None:
-    text = MINI.replace(
-        '"svd 50%" = [{ pass = "svd", rank_ratio = 0.5 }]',
-        '"ort dynamic" = [{ pass = "ort_int8", mode = "dynamic" }]',
-    ).replace('geometric = "geometric"\n', "")
+    ort_dynamic = [{"pass": "ort_int8", "mode": "dynamic"}]
+    text = _mini(
+        {"none": "none"}, {**chains("fp32", "int8", "prune 50%"), "ort dynamic": ort_dynamic}
+    )
     (workdir / "mini.toml").write_text(text)
     result = CliRunner().invoke(
         cli, ["sweep", str(workdir / "mini.toml"), *folder_args(workdir)[:4]]
@@ -242,13 +228,11 @@ def test_a_failing_candidate_is_recorded_and_the_sweep_goes_on(workdir: Path) ->
 
 
 def test_finetune_recovers_pruned_accuracy_and_the_page_reports_it(workdir: Path) -> None:
-    text = (
-        MINI.replace(
-            '"svd 50%" = [{ pass = "svd", rank_ratio = 0.5 }]',
-            '"prune 70% ft" = { steps = [{ pass = "prune", ratio = 0.7 }], finetune_epochs = 3 }',
-        )
-        .replace('geometric = "geometric"\n', "")
-        .replace("[runtimes.litert]\nthreads = 1\n", "")
+    prune_ft = {"steps": [{"pass": "prune", "ratio": 0.7}], "finetune_epochs": 3}
+    text = _mini(
+        {"none": "none"},
+        {**chains("fp32", "int8", "prune 50%"), "prune 70% ft": prune_ft},
+        ("onnxruntime",),
     )
     (workdir / "mini.toml").write_text(text)
     result = CliRunner().invoke(cli, ["run", str(workdir / "mini.toml"), *folder_args(workdir)])

@@ -14,36 +14,26 @@ from harness.report.axes import family_symbol
 from harness.report.charts import accuracy_scatter
 from harness.report.families import candidate_family
 from harness.store.results import CandidateRecord, Store
+from tests.helpers.configs import chains, latency_table, model, sweep_config
 
-MINI = """
-name = "mini-steps"
-seed = 1
-[dataset]
-name = "digits"
-[models.cnn]
-arch = "small_cnn"
-width = 8
-depth = 1
-[training]
-epochs = 3
-batch_size = 64
-threads = 1
-[policies]
-none = "none"
-[compression]
-fp32 = []
-tiny = [{ pass = "distill", student = { arch = "small_cnn", width = 2, depth = 1 }, epochs = 2 },
-        { pass = "quantize", bits = 8 }]
-"int8 trained" = [{ pass = "qat", bits = 8, epochs = 1 }]
-[runtimes.onnxruntime]
-threads = 1
-[runtimes.litert]
-threads = 1
-[latency]
-warmup = 1
-min_runs = 5
-min_seconds = 0.0
-"""
+TINY = [
+    {"pass": "distill", "student": model("small_cnn", 2), "epochs": 2},
+    {"pass": "quantize", "bits": 8},
+]
+MINI = sweep_config(
+    "mini-steps",
+    1,
+    models={"cnn": model("small_cnn", 8)},
+    training={"epochs": 3, "batch_size": 64},
+    policies={"none": "none"},
+    compression={
+        **chains("fp32"),
+        "tiny": TINY,
+        "int8 trained": [{"pass": "qat", "bits": 8, "epochs": 1}],
+    },
+    runtimes=("onnxruntime", "litert"),
+    latency=latency_table(1, 5),
+)
 
 
 def test_a_sweep_distills_and_trains_quantized_and_shows_both(tmp_path: Path) -> None:

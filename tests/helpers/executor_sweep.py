@@ -8,32 +8,26 @@ from harness.config.load import load_config
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
 from harness.sweep.executors import Executor
+from tests.helpers.configs import chains, latency_table, model, sweep_config
 
-CONFIG = """
-name = "executors"
-seed = 3
-[dataset]
-name = "breast_cancer"
-[models.mlp]
-arch = "mlp"
-width = 8
-depth = 1
-[training]
-epochs = 3
-threads = 1
-[policies]
-none = "none"
-[compression]
-fp32 = []
-int8 = [{ pass = "quantize", bits = 8 }]
-"prune 50%" = [{ pass = "prune", ratio = 0.5 }]
-[runtimes.onnxruntime]
-threads = 1
-[latency]
-warmup = 1
-min_runs = 3
-min_seconds = 0.0
-"""
+
+def executor_config(
+    compressions: tuple[str, ...] = ("fp32", "int8", "prune 50%"), min_seconds: float = 0.0
+) -> str:
+    """One MLP on breast_cancer, measured on ONNX Runtime after each of `compressions`."""
+    return sweep_config(
+        "executors",
+        3,
+        dataset="breast_cancer",
+        models={"mlp": model("mlp", 8)},
+        training={"epochs": 3},
+        policies={"none": "none"},
+        compression=chains(*compressions),
+        latency=latency_table(1, 3, min_seconds),
+    )
+
+
+CONFIG = executor_config()
 
 Row = tuple[str, str, float | None, float | None]
 
