@@ -86,7 +86,7 @@ def _parse(raw: dict[str, Any], base_dir: Path | None = None) -> Config:
     return parse_config(raw, "<test>", base_dir or Path.cwd())
 
 
-@cache
+@cache  # first called by a test with nothing patched: the tests that patch ask for labels first
 def base_keys() -> dict[Label, str]:
     return keys_of(_parse(BASE))
 
@@ -203,10 +203,10 @@ def test_every_key_of_a_kind_is_distinct() -> None:
 def test_the_model_code_revision_is_in_the_trained_models_keys(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    before = keys_of(_parse(BASE))
+    before, expected = keys_of(_parse(BASE)), labels(trained(("cnn",)))  # before patching
     monkeypatch.setitem(REVISIONS, "small_cnn", REVISIONS["small_cnn"] + 1)
     after = keys_of(_parse(BASE))
-    assert {lab for lab in before if after[lab] != before[lab]} == labels(trained(("cnn",)))
+    assert {lab for lab in before if after[lab] != before[lab]} == expected
 
 
 def test_a_generated_datasets_revision_is_in_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,10 +230,10 @@ def test_a_generated_datasets_revision_is_in_every_key(monkeypatch: pytest.Monke
 def test_a_code_version_changes_the_artifacts_that_code_makes(
     monkeypatch: pytest.MonkeyPatch, constant: str, depends: Callable[[Label], bool]
 ) -> None:
-    before = keys_of(_parse(BASE))
+    before, expected = keys_of(_parse(BASE)), labels(depends)  # before patching
     monkeypatch.setattr(keys, constant, getattr(keys, constant) + "0")
     after = keys_of(_parse(BASE))
-    assert {lab for lab in before if after[lab] != before[lab]} == labels(depends)
+    assert {lab for lab in before if after[lab] != before[lab]} == expected
 
 
 @pytest.mark.parametrize(
@@ -252,12 +252,12 @@ def test_a_code_version_changes_the_artifacts_that_code_makes(
 def test_a_library_upgrade_changes_the_artifacts_that_library_makes(
     monkeypatch: pytest.MonkeyPatch, library: str, depends: Callable[[Label], bool]
 ) -> None:
-    before = keys_of(_parse(BASE))
+    before, expected = keys_of(_parse(BASE)), labels(depends)  # before patching
     real = keys.library_version
     upgraded = {library: "999.0"}
     monkeypatch.setattr(keys, "library_version", lambda name: upgraded.get(name) or real(name))
     after = keys_of(_parse(BASE))
-    assert {lab for lab in before if after[lab] != before[lab]} == labels(depends)
+    assert {lab for lab in before if after[lab] != before[lab]} == expected
 
 
 def test_editing_the_dataset_file_changes_every_key(tmp_path: Path) -> None:
@@ -359,6 +359,22 @@ def test_the_run_spec_is_exactly_what_decides_the_results() -> None:
     assert config.latency.batches == (1, 32)
 
 
+def test_declared_targets_are_in_the_run_spec_with_their_resources_and_runtimes() -> None:
+    # A sweep moved to other devices is another run; without [targets] the spec (and so the
+    # hash of every earlier run) has no "targets" entry at all (the test above).
+    raw = {
+        **copy.deepcopy(RAW),
+        "targets": {
+            "rpi5": {"resources": {"device:rpi5": 1}, "runtimes": ["litert int8"]},
+            "here": {},
+        },
+    }
+    assert parse_config(raw, "<test>", Path.cwd()).spec() == {**EXPECTED_SPEC, "targets": [
+        {"name": "rpi5", "resources": {"device:rpi5": 1.0}, "runtimes": ["litert int8"]},
+        {"name": "here", "resources": {}, "runtimes": ["onnxruntime", "litert int8"]},
+    ]}  # fmt: skip
+
+
 def test_an_imported_model_is_keyed_by_its_file_and_task() -> None:
     imported = ModelSpec("det", "", 0, 0, onnx="/m/det.onnx", sha256="ab12", task="none")
     assert imported.spec() == {"name": "det", "onnx": "/m/det.onnx", "sha256": "ab12",
@@ -452,6 +468,38 @@ def test_each_key_is_the_hash_of_what_decides_its_artifact() -> None:
         )
         for r in s["runtimes"]
     }
+
+
+def test_a_target_measures_only_its_runtimes_each_keyed_by_where_it_ran() -> None:
+    raw = {
+        **copy.deepcopy(RAW),
+        "targets": {
+            "rpi5": {"resources": {"device:rpi5": 1}, "runtimes": ["litert int8"]},
+            "here": {},
+        },
+    }
+    plan = make_plan(parse_config(raw, "<test>", Path.cwd()))
+    int8 = [c for c in plan.candidates if c.job.compression.name == "int8"]
+    assert [(c.runtime.name, c.target and c.target.name) for c in int8] == [
+        ("litert int8", "rpi5"), ("onnxruntime", "here"), ("litert int8", "here")]  # fmt: skip
+    s = EXPECTED_SPEC
+    trained = {
+        "dataset": s["dataset"],
+        "training": s["training"],
+        "seed": 7,
+        "model": {**s["models"][0], "revision": REVISIONS["small_cnn"]},
+        "policy": s["policies"]["none"],
+    }
+    runtimes = {r["name"]: r for r in s["runtimes"]}
+    targets = {"rpi5": {"name": "rpi5", "resources": {"device:rpi5": 1.0}},
+               "here": {"name": "here", "resources": {}}}  # fmt: skip
+    assert [c.key for c in int8] == [
+        hash_spec({**trained, "compression": s["compression"]["int8"],
+                   "runtime": runtimes[runtime], "batch": 1, "target": targets[target]})
+        for runtime, target in [("litert int8", "rpi5"), ("onnxruntime", "here"),
+                                ("litert int8", "here")]
+    ]  # fmt: skip
+    assert int8[0].label == "cnn / none / int8 / litert int8 @ rpi5"
 
 
 def test_onnx_runtime_is_measured_first_as_every_runtimes_reference() -> None:
