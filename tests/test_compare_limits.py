@@ -29,33 +29,25 @@ def _one(rule: str) -> Threshold:
     return threshold
 
 
-@pytest.mark.parametrize(
-    ("rule", "before", "after", "crossed"),
-    [
-        # relative: p50 up by more than 25% fails; exactly 25% does not
-        ("p50>+25%", 1.0, 1.25, False),
-        ("p50>+25%", 1.0, 1.2500001, True),
-        ("p50>+25%", 1.0, 1.2499999, False),
-        ("p50>+25%", 4.0, 5.0, False),  # the base is `before`: 25% of 4, not of 5
-        ("p50>+25%", 4.0, 5.0625, True),
-        # accuracy points: a drop of more than 25 pt fails; exactly 25 pt does not
-        ("accuracy<-25pt", 0.75, 0.5, False),
-        ("accuracy<-25pt", 0.75, 0.49, True),
-        ("accuracy<-25pt", 0.75, 0.51, False),
-        # absolute
-        ("macs>+1000", 5000, 6000, False),
-        ("macs>+1000", 5000, 6001, True),
-        ("macs>+1000", 5000, 5999, False),
-        # any growth at all
-        ("size>+0%", 1024, 1024, False),
-        ("size>+0%", 1024, 1025, True),
-        ("size>+0%", 1024, 1023, False),
-        # a lower bound on a relative change: the size must shrink by at least half
-        ("size<-50%", 1024, 512, False),
-        ("size<-50%", 1024, 513, False),
-        ("size<-50%", 1024, 511, True),
-    ],
-)
+# (rule, before, the value at the limit, just past it, just inside it)
+LIMITS = [
+    ("p50>+25%", 1.0, 1.25, 1.2500001, 1.2499999),  # relative: up by more than 25% fails
+    ("accuracy<-25pt", 0.75, 0.5, 0.49, 0.51),  # accuracy points: a drop of more than 25 pt
+    ("macs>+1000", 5000, 6000, 6001, 5999),  # absolute
+    ("size>+0%", 1024, 1024, 1025, 1023),  # any growth at all
+    ("size<-50%", 1024, 512, 511, 513),  # a lower bound: the size must shrink by half
+]
+CASES = [
+    (rule, before, after, crossed)
+    for rule, before, at, past, inside in LIMITS
+    for after, crossed in ((at, False), (past, True), (inside, False))
+] + [
+    ("p50>+25%", 4.0, 5.0, False),  # the base is `before`: 25% of 4, not of 5
+    ("p50>+25%", 4.0, 5.0625, True),
+]
+
+
+@pytest.mark.parametrize(("rule", "before", "after", "crossed"), CASES)
 def test_threshold_at_and_around_its_limit(
     rule: str, before: float, after: float, crossed: bool
 ) -> None:
@@ -167,6 +159,26 @@ def test_latency_is_not_compared_across_machines() -> None:
         ("latency_p50_ms", ("p50>+25%",)),
         ("file_bytes", ("size>+0%",)),
     ]
+
+
+def test_latency_measured_on_a_device_is_compared_by_the_devices_machine() -> None:
+    """Rows timed on a target's node: the node's hardware decides, not the machine that
+    ran the sweep (two runs driven from two laptops, timed on the same board, compare)."""
+    rules = parse_thresholds("p50>+25%")
+    board = {"cpu": "Cortex-A76", "arch": "aarch64", "cores": 4, "os": "Linux"}
+    other = {**board, "cpu": "Cortex-A72"}
+
+    def timed(p50: float, node_machine: dict[str, Any]) -> CandidateRecord:
+        return record("a", metrics={"latency_p50_ms": p50}, node_machine=node_machine)
+
+    same = compare_runs(
+        _run("laptop1"), _run("laptop2"), [timed(1.0, board)], [timed(3.0, board)], rules, HISTORY
+    )
+    assert [(c.metric, c.crossed) for c in same] == [("latency_p50_ms", ("p50>+25%",))]
+    moved = compare_runs(
+        _run("m"), _run("m"), [timed(1.0, board)], [timed(3.0, other)], rules, HISTORY
+    )
+    assert moved == []
 
 
 def test_every_kind_of_change_in_order() -> None:

@@ -500,3 +500,35 @@ def test_tied_magnitudes_prune_the_earlier_weights_on_every_cpu() -> None:
     (mask,) = smallest_mask([a], 0.5, per_layer=False)
     expected = sorted(sorted(range(64), key=lambda i: (abs(a[i]), i))[:32])
     assert np.flatnonzero(mask).tolist() == expected
+
+
+def test_a_layer_joined_to_one_that_cannot_be_pruned_is_left_whole_and_names_it() -> None:
+    """conv_b's output is added to the graph input (channels no layer owns): conv_b cannot be
+    pruned, and conv_a, added to conv_b, stays whole with it, naming the culprit."""
+    r = rng(0)
+    nodes = [node("Conv", ["input", "a.w", "a.b"], ["a"], pads=[1, 1, 1, 1]),
+             node("Relu", ["a"], ["ra"]),
+             node("Conv", ["ra", "b.w", "b.b"], ["b"], pads=[1, 1, 1, 1]),
+             node("Add", ["b", "ra"], ["s"]), node("Add", ["b", "input"], ["t"]),
+             node("Concat", ["s", "t"], ["u"], axis=1),
+             node("Conv", ["u", "c.w", "c.b"], ["output"])]  # fmt: skip
+    zeros = {f"{k}.b": np.zeros(n, np.float32) for k, n in (("a", 4), ("b", 4), ("c", 2))}
+    inits = {"a.w": he(r, 4, 4, 3, 3), "b.w": he(r, 4, 4, 3, 3), "c.w": he(r, 2, 8, 1, 1), **zeros}
+    model = make_model(nodes, inits, (1, 4, 6, 6), (1, 2, 6, 6))
+    _, notes = pruned(model, ratio=0.5, structured=True)
+    assert notes["kept"] == {}
+    assert notes["skipped"] == {
+        "conv_output": "its channels reach a graph output",
+        "conv_a": "joined to conv_b, which cannot be",
+        "conv_b": "Add 'add_t' adds channels that no prunable layer's match",
+    }
+
+
+def test_round_to_from_2_needs_structured_pruning() -> None:
+    with pytest.raises(ParamError) as info:
+        Prune.from_params({"ratio": 0.5, "round_to": 2})
+    assert (info.value.key, info.value.message) == (
+        "round_to",
+        "rounds kept channel counts; set structured = true too",
+    )
+    assert Prune.from_params({"ratio": 0.5, "round_to": 1}).round_to == 1

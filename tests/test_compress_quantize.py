@@ -303,3 +303,16 @@ def test_the_largest_weight_error_a_candidate_page_shows_by_hand(
                            ctx_for(model))  # fmt: skip
     (first,) = [v for v in notes[0]["layers"].values() if v["weight"] == "w1"]
     assert first == {"weight": "w1", "axis": None, "max_abs_error": pytest.approx(error, rel=1e-3)}
+
+
+def test_a_scope_that_selects_no_layer_returns_the_model_unchanged_and_says_why() -> None:
+    model = mlp()
+    out, notes = quantized(model, bits=8, layers="conv")
+    assert out.SerializeToString() == model.SerializeToString()
+    left = "not selected (layers = conv)"
+    assert notes == {
+        "pass": "quantize", "bits": 8, "storage": "int8", "levels": 256, "range": [-127, 127],
+        "per_channel": True, "symmetric": True, "tensors": 0,
+        "skipped": {"matmul_m1": left, "matmul_m2": left},
+        "unchanged": f"int8 conv changed nothing: 2 layer(s) left whole ({left})",
+    }  # fmt: skip

@@ -146,6 +146,7 @@ CEIL_POOLS = {
     "2x2 stride 2 on 5x5": ((2, 2), (2, 2), [0, 0, 0, 0], (1, 2, 5, 5)),
     "3x3 stride 2 with pads 1 on 8x9": ((3, 3), (2, 2), [1, 1, 1, 1], (1, 2, 8, 9)),
     "no change: 3x3 stride 2 on 13x13": ((3, 3), (2, 2), [0, 0, 0, 0], (1, 2, 13, 13)),
+    "no change at stride 1: 2x2 on 5x5": ((2, 2), (1, 1), [0, 0, 0, 0], (1, 2, 5, 5)),
 }
 
 
@@ -156,6 +157,19 @@ def test_max_pool_with_ceil_mode(case: str) -> None:
     pool = node("MaxPool", ["x"], kernel_shape=list(kernel), strides=list(strides), pads=pads,
                 ceil_mode=1)  # fmt: skip
     assert "MAX_POOL_2D" in op_names(check(make_model([pool], shape), shape))
+
+
+def test_max_pool_whose_last_ceil_window_starts_in_the_end_padding_is_refused() -> None:
+    """Height 4, 2x2 stride 2, end pad 1: ONNX Runtime (like PyTorch) drops the window that
+    would start in the padding (2 rows), ONNX's shape inference keeps it (3): the converter
+    pads for 2, and refuses the disagreement with both sizes rather than guess."""
+    pool = node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1],
+                ceil_mode=1)  # fmt: skip
+    message = (
+        r"^unsupported on litert: MaxPool \(output size 3 where TFLite gives 2 \(ceil_mode\?\)"
+    )
+    with pytest.raises(UnsupportedOpError, match=message):
+        onnx_to_tflite(make_model([pool], (1, 2, 4, 5)))
 
 
 def _channel_shuffle() -> onnx.ModelProto:
@@ -194,6 +208,21 @@ def test_matmul_of_two_activations() -> None:
     nodes = [node("Relu", ["x"], ["r"]), node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
              node("MatMul", ["r", "t"])]  # fmt: skip
     assert "BATCH_MATMUL" in op_names(check(make_model(nodes, (1, 3, 4)), (1, 3, 4)))
+
+
+def test_matmul_of_two_matrices_computed_at_run_time() -> None:
+    """Rank 2, the smallest BATCH_MATMUL takes: (N, 4) x its transpose (4, N)."""
+    nodes = [node("Relu", ["x"], ["r"]), node("Transpose", ["x"], ["t"], perm=[1, 0]),
+             node("MatMul", ["r", "t"])]  # fmt: skip
+    assert "BATCH_MATMUL" in op_names(check(make_model(nodes, (1, 4)), (1, 4)))
+
+
+def test_matmul_with_a_vector_computed_at_run_time_is_refused() -> None:
+    nodes = [node("Relu", ["x"], ["r"]), node("ReduceSum", ["x", "axes"], ["v"], keepdims=0),
+             node("MatMul", ["r", "v"])]  # fmt: skip
+    model = make_model(nodes, (1, 4), {"axes": np.array([0], np.int64)})
+    with pytest.raises(UnsupportedOpError, match=r"^unsupported on litert: MatMul \(a 1-D input;"):
+        onnx_to_tflite(model)
 
 
 def test_matmul_of_activations_on_feature_maps() -> None:

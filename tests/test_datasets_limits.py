@@ -353,3 +353,29 @@ def test_a_gray_image_in_a_colour_folder_loads_as_colour(tmp_path: Path) -> None
     ds = load("image_folder", {"path": str(tmp_path)})
     assert ds.x.shape == (6, 2, 2, 3)
     assert ds.x[3, 0, 0].tolist() == pytest.approx([0.2, 0.2, 0.2])  # 51 / 255 in each channel
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        # fractions, or a table of floats: regression targets, sent to `bench --task regress`
+        (np.array([0.5, 1.0, 0.0, 1.0]), "REGRESS float64(4,)"),
+        (np.array([[0.0], [1.0], [0.0], [1.0]]), "REGRESS float64(4, 1)"),
+        # whole numbers stored as floats, or integers in a table: the plain message
+        (np.array([0.0, 1.0, 0.0, 2.0]), "y must be a 1-D integer array of class ids; got float64(4,)"),
+        (np.zeros((4, 1), int), "y must be a 1-D integer array of class ids; got int64(4, 1)"),
+    ],
+)  # fmt: skip
+def test_float_labels_that_are_not_class_ids_point_to_regression(
+    y: np.ndarray, message: str
+) -> None:
+    path = Path("data/d.npz")
+    regress = (
+        "y must be a 1-D integer array of class ids, but it holds {} values (regression "
+        "targets?); a sweep trains and scores classifiers only: score a regression model "
+        "with `harness bench MODEL --data d.npz --task regress` (MAE, RMSE)"
+    )
+    expected = regress.format(message[8:]) if message.startswith("REGRESS ") else message
+    with pytest.raises(DataError) as err:
+        labels(y, path)
+    assert str(err.value) == f"{path}: {expected}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,15 @@ def test_select_by_target_name_or_by_the_runtime_behind_it() -> None:
     assert unknown_target(TARGETS, "tvm") == (
         "no candidate of this run ran on 'tvm'; "
         "targets and runtimes here: litert, litert int8, onnxruntime"
+    )
+
+
+def test_a_device_is_a_target_name_too() -> None:
+    on_board = [replace(r, device="rpi5") for r in TARGETS]
+    assert unknown_target(on_board, "rpi5") is None
+    assert unknown_target(on_board, "tvm") == (
+        "no candidate of this run ran on 'tvm'; "
+        "targets and runtimes here: litert, litert int8, onnxruntime, rpi5"
     )
 
 
