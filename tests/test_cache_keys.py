@@ -444,17 +444,23 @@ def test_a_file_larger_than_a_read_block_is_hashed_whole(tmp_path: Path) -> None
     assert hash_path(big) == _sha256(content + b"\0")
 
 
-def test_each_key_is_the_hash_of_what_decides_its_artifact() -> None:
-    config = parse_config(RAW, "<test>", Path.cwd())
-    plan = make_plan(config)
+def _trained_spec() -> dict[str, Any]:
+    """What decides RAW's trained model, written out from EXPECTED_SPEC."""
     s = EXPECTED_SPEC
-    trained = {
+    return {
         "dataset": s["dataset"],
         "training": s["training"],
         "seed": 7,
         "model": {**s["models"][0], "revision": REVISIONS["small_cnn"]},
         "policy": s["policies"]["none"],
     }
+
+
+def test_each_key_is_the_hash_of_what_decides_its_artifact() -> None:
+    config = parse_config(RAW, "<test>", Path.cwd())
+    plan = make_plan(config)
+    s = EXPECTED_SPEC
+    trained = _trained_spec()
     train = plan.trains[0]
     assert len(plan.trains) == 1 and train.key == hash_spec(trained)
     int8 = next(c for c in plan.compressions if c.compression.name == "int8")
@@ -483,13 +489,7 @@ def test_a_target_measures_only_its_runtimes_each_keyed_by_where_it_ran() -> Non
     assert [(c.runtime.name, c.target and c.target.name) for c in int8] == [
         ("litert int8", "rpi5"), ("onnxruntime", "here"), ("litert int8", "here")]  # fmt: skip
     s = EXPECTED_SPEC
-    trained = {
-        "dataset": s["dataset"],
-        "training": s["training"],
-        "seed": 7,
-        "model": {**s["models"][0], "revision": REVISIONS["small_cnn"]},
-        "policy": s["policies"]["none"],
-    }
+    trained = _trained_spec()
     runtimes = {r["name"]: r for r in s["runtimes"]}
     targets = {"rpi5": {"name": "rpi5", "resources": {"device:rpi5": 1.0}},
                "here": {"name": "here", "resources": {}}}  # fmt: skip
