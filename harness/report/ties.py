@@ -9,6 +9,9 @@
   of the log-ratio of two medians of rounds, from the run's pooled round-to-round noise
   of each runtime (harness.report.noise), or by less than LATENCY_TIE_FLOOR.
 - File size is exact bytes: smaller is smaller.
+- A regression model's MAE (harness.report.scores turns it so more is better) ties by
+  its 95% interval, as accuracy without per-sample results does; unscored models all tie
+  on the score, so size and latency decide. Each task is decided on its own.
 
 Decisions take ties into account: a candidate is off the Pareto front only when another
 is at least as good on every objective (tied counts) and better beyond the tie on one;
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.report import scores
 from harness.report.noise import Noise, Z, pooled_by_runtime
 from harness.store.results import CandidateRecord
 
@@ -41,7 +45,10 @@ RULE_TEXT = (
     "results: when each accuracy lies inside the other's 95% interval), and on latency when "
     f"their p50s differ by less than {Z:g} standard deviations of the run's round-to-round "
     f"noise or by less than {LATENCY_TIE_FLOOR:.0%}, whichever is wider. A tie is broken by "
-    "the next objective: smaller, then faster."
+    "the next objective: smaller, then faster. A regression model's MAE ties another's when "
+    "each lies inside the other's 95% interval (mean ± 1.96 standard errors of the "
+    "per-sample absolute errors); a model measured without a score is ranked by size, then "
+    "latency. Candidates of different tasks are never ranked against each other."
 )
 
 
@@ -81,10 +88,11 @@ class Ties:
 
     @classmethod
     def of(cls, records: Sequence[CandidateRecord]) -> Ties:
+        """`records` share one task: `accuracy` is its score turned so more is better
+        (harness.report.scores), the same for every row when nothing is scored."""
         rows = tuple(records)
-        m = [[r.metric(k) or 0.0 for k in ("accuracy", "accuracy_low", "accuracy_high")]
-             for r in rows]  # fmt: skip
-        acc = np.array(m, dtype=float).reshape(len(rows), 3)
+        score = scores.score_of(rows[0]) if rows else scores.SCORES.get("classify")
+        acc = np.array([score.goodness(r) for r in rows], dtype=float).reshape(len(rows), 3)
         packed = [str(r.details.get("correct_bits") or "") for r in rows]
         bits = None
         if rows and all(packed) and len({len(h) for h in packed}) == 1:
@@ -138,13 +146,17 @@ def run_noise(records: Sequence[CandidateRecord]) -> dict[str, Noise]:
 
 
 def front(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    """The Pareto front (accuracy up, file bytes and p50 down) with ties: a candidate is
-    dominated only by one at least as good on all three (tied counts) and better beyond
-    the tie on one."""
+    """The Pareto front of each task (its score up, file bytes and p50 down; size and p50
+    alone when nothing is scored) with ties: a candidate is dominated only by one of its
+    task at least as good on all three (tied counts) and better beyond the tie on one."""
+    return [r for _, group in scores.by_task(records) for r in _front(group)]
+
+
+def _front(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
     usable = [
         r for r in records
-        if r.status == "ok" and all(r.metric(k) is not None
-                                    for k in ("accuracy", "file_bytes", "latency_p50_ms"))
+        if scores.has_score(r) and all(r.metric(k) is not None
+                                       for k in ("file_bytes", "latency_p50_ms"))
     ]  # fmt: skip
     if not usable:
         return []
@@ -199,13 +211,21 @@ class Pick:
             return ""
         names = [f"{r.policy} · {r.compression} · {r.runtime}" for r in self.tied[:3]]
         more = f" and {len(self.tied) - 3} more" if len(self.tied) > 3 else ""
-        return f"tied on accuracy with {', '.join(names)}{more}; ties go to the smaller, then the faster"
+        on = scores.score_of(self.record).metric or "size and latency"
+        return (
+            f"tied on {on} with {', '.join(names)}{more}; ties go to the smaller, then the faster"
+        )
 
 
 def ranked(records: Sequence[CandidateRecord]) -> list[Pick]:
-    """Best first: the most accurate remaining candidate's accuracy tie group gives up its
-    smallest member (then fastest, latency ties going to the smaller); repeat."""
-    rows = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
+    """Best first within each task (tasks in harness.report.scores order): the best scored
+    remaining candidate's tie group gives up its smallest member (then fastest, latency
+    ties going to the smaller); repeat."""
+    return [p for _, group in scores.by_task(records) for p in _ranked(group)]
+
+
+def _ranked(records: Sequence[CandidateRecord]) -> list[Pick]:
+    rows = [r for r in records if scores.has_score(r)]
     if not rows:
         return []
     ties = Ties.of(rows)
@@ -222,7 +242,8 @@ def ranked(records: Sequence[CandidateRecord]) -> list[Pick]:
 
 def best(records: Sequence[CandidateRecord]) -> Pick | None:
     """The first of `ranked`, in one pass (budget boxes need only the winner)."""
-    rows = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
+    groups = [[r for r in g if scores.has_score(r)] for _, g in scores.by_task(records)]
+    rows = next((g for g in groups if g), [])
     if not rows:
         return None
     ties = Ties.of(rows)
