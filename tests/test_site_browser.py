@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import data as report_data
+from harness.report import tables as report_tables
 from harness.report.render import render
 from harness.report.site import write_site
 from tests.helpers.browser import CHARTS_DRAWN, Browser
