@@ -35,11 +35,11 @@ def array_shapes(outputs: list[np.ndarray]) -> list[Shape]:
     return [(tuple(int(d) for d in o.shape), o.dtype.kind) for o in outputs]
 
 
-def _fits(dim: int | None, want: int) -> bool:
-    return dim is None or dim == want
+def _fits(dim: int | None, want: int | None) -> bool:
+    return dim is None or want is None or dim == want
 
 
-def _class_outputs(outputs: list[Shape], n: int) -> list[int]:
+def _class_outputs(outputs: list[Shape], n: int | None) -> list[int]:
     """Outputs holding one score per class per sample: (N, K) floats, K >= 2."""
     return [
         i
@@ -49,9 +49,9 @@ def _class_outputs(outputs: list[Shape], n: int) -> list[int]:
     ]  # fmt: skip
 
 
-def _value_outputs(outputs: list[Shape], y_shape: tuple[int, ...]) -> list[int]:
+def _value_outputs(outputs: list[Shape], y_shape: tuple[int | None, ...]) -> list[int]:
     """Outputs holding as many float values per sample as y holds targets."""
-    n, per = y_shape[0], int(np.prod(y_shape[1:], dtype=int))
+    n, per = y_shape[0], int(np.prod([d or 1 for d in y_shape[1:]], dtype=int))
     out = []
     for i, (dims, kind) in enumerate(outputs):
         rest = dims[1:]
@@ -65,7 +65,7 @@ def _value_outputs(outputs: list[Shape], y_shape: tuple[int, ...]) -> list[int]:
 def choose_task(
     given: str | None,
     y_kind: str | None,
-    y_shape: tuple[int, ...],
+    y_shape: tuple[int | None, ...],
     outputs: list[Shape],
     where: str,
 ) -> Task:
@@ -82,13 +82,13 @@ def choose_task(
         if not is_ids:
             raise DataError(
                 f"{where}: task classify needs one integer class id per sample in y, got "
-                f"{_kind_name(y_kind)} {y_shape}"
+                f"{_kind_name(y_kind)} {_dims(y_shape)}"
                 + ("; for target values use task regress" if y_kind == "f" else "")
             )
         if not classes:
             raise DataError(
-                f"{where}: no output holds one score per class for {y_shape[0]} samples "
-                f"(outputs: {_shapes(outputs)}); use task none, or task regress with target "
+                f"{where}: no output holds one score per class per sample "
+                f"(outputs: {shapes_text(outputs)}); use task none, or task regress with target "
                 "values"
             )
         return Task("classify", classes[0])
@@ -96,13 +96,14 @@ def choose_task(
     if given == "regress" and y_kind != "f":
         raise DataError(
             f"{where}: task regress needs float target values in y, got {_kind_name(y_kind)} "
-            f"{y_shape}; save y as float32 targets, or use task classify for class ids"
+            f"{_dims(y_shape)}; save y as float32 targets, or use task classify for class ids"
         )
     if given == "regress" or (given is None and y_kind == "f" and values):
         if not values:
             raise DataError(
-                f"{where}: no output has {y_shape[1:] or 'one value'} per sample to compare "
-                f"with y {y_shape}; the outputs are {_shapes(outputs)}"
+                f"{where}: no output has {_dims(y_shape[1:]) if y_shape[1:] else 'one value'} "
+                f"per sample to compare with y {_dims(y_shape)}; the outputs are "
+                f"{shapes_text(outputs)}"
             )
         return Task("regress", values[0])
     return Task("none", None)
@@ -112,9 +113,14 @@ def _kind_name(kind: str) -> str:
     return {"f": "float", "i": "integer", "u": "unsigned integer", "b": "bool"}.get(kind, kind)
 
 
-def _shapes(outputs: list[Shape]) -> str:
-    return ", ".join("(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
-                     for dims, _ in outputs)  # fmt: skip
+def _dims(dims: tuple[int | None, ...]) -> str:
+    text = ", ".join("N" if d is None and i == 0 else "?" if d is None else str(d)
+                     for i, d in enumerate(dims))  # fmt: skip
+    return f"({text},)" if len(dims) == 1 else f"({text})"
+
+
+def shapes_text(outputs: list[Shape]) -> str:
+    return ", ".join(_dims(dims) for dims, _ in outputs)
 
 
 def resolve_task(
@@ -157,12 +163,19 @@ def check_labels(
 
 
 def regression_report(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """MAE and RMSE over every target value."""
+    """MAE and RMSE over every target value, and MAE's 95% interval: the mean of the
+    per-sample mean absolute errors +- 1.96 standard errors (a normal approximation over
+    samples, which are independent where the values of one sample are not)."""
     target = y.reshape(len(y), -1).astype(np.float64)
     error = predicted.reshape(len(y), -1).astype(np.float64) - target
+    per_sample = np.abs(error).mean(axis=1)
+    mae = float(per_sample.mean()) if len(y) else 0.0
+    half = 1.96 * float(per_sample.std(ddof=1)) / np.sqrt(len(y)) if len(y) > 1 else 0.0
     return {
-        "mae": float(np.abs(error).mean()),
-        "rmse": float(np.sqrt((error**2).mean())),
+        "mae": mae,
+        "mae_low": max(0.0, mae - half),
+        "mae_high": mae + half,
+        "rmse": float(np.sqrt((error**2).mean())) if len(y) else 0.0,
         "n_test": len(y),
     }
 
