@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.registry import Registry
-from harness.report.formats import MISSING, fmt_acc_ci, fmt_pct, fmt_sci
+from harness.report.formats import MISSING, fmt_acc_ci, fmt_change, fmt_delta_pt, fmt_pct, fmt_sci
 from harness.store.results import CandidateRecord
 
 TASK_ORDER = ("classify", "regress", "none")
@@ -36,6 +36,9 @@ class Score:
     value_text: Callable[[float | None], str]  # one value, e.g. a budget's limit
     # The leaderboard's columns of this score: (label, title, metric, text of a record).
     columns: tuple[tuple[str, str, str, Callable[[CandidateRecord], str]], ...] = ()
+    section: str = "Score"  # the candidate page's section of it
+    name: str = ""  # in a sentence: "accuracy", "MAE"
+    rows: Callable[[CandidateRecord], list[tuple[str, str]]] = lambda r: []
 
     @property
     def scored(self) -> bool:
@@ -75,6 +78,31 @@ def _mae_text(r: CandidateRecord) -> str:
     return f"{fmt_error(mae)} [{fmt_error(low)}, {fmt_error(high)}]"
 
 
+def _accuracy_rows(r: CandidateRecord) -> list[tuple[str, str]]:
+    return [
+        ("accuracy [95% CI]", _accuracy_text(r)),
+        ("robust accuracy", fmt_pct(r.metric("robust_accuracy"))),
+        ("test samples", _count(r.metric("n_test"))),
+    ]
+
+
+def _error_rows(r: CandidateRecord) -> list[tuple[str, str]]:
+    return [
+        ("MAE [95% CI] (lower is better)", _mae_text(r)),
+        ("RMSE (lower is better)", fmt_error(r.metric("rmse"))),
+        ("test samples", _count(r.metric("n_test"))),
+    ]
+
+
+def _unscored_rows(r: CandidateRecord) -> list[tuple[str, str]]:
+    return [("task", "none: measured without a score (size, load time, latency, memory, "
+                     "parity with ONNX Runtime)")]  # fmt: skip
+
+
+def _count(n: float | None) -> str:
+    return MISSING if n is None else f"{round(n):,}"
+
+
 SCORES: Registry[Score] = Registry("task")
 SCORES.register(
     "classify",
@@ -82,7 +110,8 @@ SCORES.register(
           "accuracy (%)", 1.0, _accuracy_text, fmt_pct,
           (("accuracy [95% CI]", "", "accuracy", _accuracy_text),
            ("robust", "accuracy on the perturbed test set", "robust_accuracy",
-            lambda r: fmt_pct(r.metric("robust_accuracy"))))),
+            lambda r: fmt_pct(r.metric("robust_accuracy")))),
+          "Accuracy", _accuracy_rows, "accuracy"),
 )  # fmt: skip
 SCORES.register(
     "regress",
@@ -91,12 +120,14 @@ SCORES.register(
           (("MAE [95% CI]", "mean absolute error against the targets: lower is better",
             "mae", _mae_text),
            ("RMSE", "root mean squared error against the targets: lower is better", "rmse",
-            lambda r: fmt_error(r.metric("rmse"))))),
+            lambda r: fmt_error(r.metric("rmse")))),
+          "Error against the targets", _error_rows, "MAE"),
 )  # fmt: skip
 SCORES.register(
     "none",
-    Score("none", None, None, None, "score", "", 1.0, lambda r: MISSING, lambda v: MISSING),
-)
+    Score("none", None, None, None, "score", "", 1.0, lambda r: MISSING, lambda v: MISSING,
+          (), "Score", _unscored_rows),
+)  # fmt: skip
 
 
 def task_of(r: CandidateRecord) -> str:
@@ -133,3 +164,23 @@ def has_score(r: CandidateRecord) -> bool:
     """Measured, and scored as its task says (an unscored task always is)."""
     score = score_of(r)
     return r.status == "ok" and (not score.scored or score.value(r) is not None)
+
+
+def score_label(records: Sequence[CandidateRecord]) -> str:
+    """A column header for the score of these candidates: the task's when they share one."""
+    tasks = tasks_in(records)
+    return (SCORES.get(tasks[0]).name or "score") if len(tasks) == 1 else "score"
+
+
+def score_change(pick: CandidateRecord, base: CandidateRecord) -> str:
+    """How `pick`'s score differs from `base`'s, as its task states it: accuracy points,
+    or MAE's relative change (a plain difference: lower is better); "" when unscored."""
+    score = score_of(pick)
+    after, before = score.value(pick), score.value(base)
+    if not score.scored:
+        return ""
+    if after is None or before is None:
+        return MISSING
+    if score.task == "classify":
+        return fmt_delta_pt(after - before)
+    return f"{score.name} {fmt_change(before, after)}"

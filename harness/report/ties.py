@@ -211,7 +211,7 @@ class Pick:
             return ""
         names = [f"{r.policy} · {r.compression} · {r.runtime}" for r in self.tied[:3]]
         more = f" and {len(self.tied) - 3} more" if len(self.tied) > 3 else ""
-        on = scores.score_of(self.record).metric or "size and latency"
+        on = scores.score_of(self.record).name or "size and latency"
         return (
             f"tied on {on} with {', '.join(names)}{more}; ties go to the smaller, then the faster"
         )
