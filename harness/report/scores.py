@@ -111,7 +111,7 @@ SCORES.register(
           (("accuracy [95% CI]", "", "accuracy", _accuracy_text),
            ("robust", "accuracy on the perturbed test set", "robust_accuracy",
             lambda r: fmt_pct(r.metric("robust_accuracy")))),
-          "Accuracy", _accuracy_rows, "accuracy"),
+          section="Accuracy", rows=_accuracy_rows, name="accuracy"),
 )  # fmt: skip
 SCORES.register(
     "regress",
@@ -121,12 +121,12 @@ SCORES.register(
             "mae", _mae_text),
            ("RMSE", "root mean squared error against the targets: lower is better", "rmse",
             lambda r: fmt_error(r.metric("rmse")))),
-          "Error against the targets", _error_rows, "MAE"),
+          section="Error against the targets", rows=_error_rows, name="MAE"),
 )  # fmt: skip
 SCORES.register(
     "none",
     Score("none", None, None, None, "score", "", 1.0, lambda r: MISSING, lambda v: MISSING,
-          (), "Score", _unscored_rows),
+          rows=_unscored_rows),
 )  # fmt: skip
 
 
