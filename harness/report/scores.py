@@ -131,16 +131,12 @@ SCORES.register(
 
 
 def task_of(r: CandidateRecord) -> str:
-    """The task a candidate was measured as: stored with it since schema 7, else read from
-    what it has (rows stored before then are classifiers or unscored)."""
+    """The task a candidate was measured as: stored with it (unscored rows always said
+    so), else a classifier, as every row stored before tasks is."""
     task = r.details.get("task")
     if isinstance(task, str) and task in SCORES:
         return task
-    if r.metric("mae") is not None:
-        return "regress"
-    if r.metric("accuracy") is not None or r.status != "ok":
-        return "classify"
-    return "none"
+    return "regress" if r.metric("mae") is not None else "classify"
 
 
 def score_of(r: CandidateRecord) -> Score:
