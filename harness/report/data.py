@@ -60,18 +60,18 @@ def compression_family(label: str) -> str:
 def rank(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
     """Measured candidates by task (harness.report.scores), each task's best score first;
     ties go to the smaller, then faster model (unscored models: by size, then latency)."""
-    return [
-        r
-        for score, group in scores.by_task(records)
-        for r in sorted(
-            (r for r in group if scores.has_score(r)),
-            key=lambda r, s=score: (
+    out: list[CandidateRecord] = []
+    for score, group in scores.by_task(records):
+
+        def key(r: CandidateRecord, s: scores.Score = score) -> tuple[float, float, float]:
+            return (
                 -s.goodness(r)[0],
                 r.metric("file_bytes") or 0.0,
                 r.metric("latency_p50_ms") or 0.0,
-            ),
-        )
-    ]
+            )
+
+        out += sorted((r for r in group if scores.has_score(r)), key=key)
+    return out
 
 
 # -- Pareto front ---------------------------------------------------------------------

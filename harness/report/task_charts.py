@@ -123,7 +123,8 @@ def cost_scatter(records: Sequence[CandidateRecord]) -> Figure:
     time_format = time_format.replace("%{x", "%{y")
     hover = f"<br>%{{fullData.name}}<br>{size_format}<br>{time_format}<extra></extra>"
     front = sorted(
-        pareto_front(ok, ("file_bytes", "latency_p50_ms")), key=lambda r: r.metric("file_bytes")
+        pareto_front(ok, ("file_bytes", "latency_p50_ms")),
+        key=lambda r: r.metric("file_bytes") or 0.0,
     )
     data = _points(ok, "file_bytes", "latency_p50_ms", size_factor, time_factor, hover)
     if front:
