@@ -86,9 +86,11 @@ def index_page(
         for p in budget_picks(records, budgets)
     ]
     regressed = [s for s in series if s.latest_regressions() and s.points[-1].run_id == ctx.run.id]
+    has_classifier = "classify" in (scores.tasks_in(records) or ["classify"])
     figures = {
         "scatters": task_charts.scatters(records),
-        "heatmap": charts.accuracy_heatmap(records),
+        # Accuracy per policy and compression: only where a classifier was measured.
+        "heatmap": charts.accuracy_heatmap(records) if has_classifier else None,
         "box": charts.latency_box(records),
     }  # fmt: skip
     return ctx.page(
@@ -304,6 +306,7 @@ def _mb(value: float | None) -> str:
 def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
     machine = ctx.run.machine
     m = r.metric
+    score = scores.score_of(r)
     return [
         ("Dataset", r.dataset),
         ("Model", r.model),
@@ -311,7 +314,7 @@ def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
         ("Compression", r.compression),
         ("Runtime", r.runtime),
         ("Arithmetic", _arithmetic_text(r)),
-        ("Accuracy", fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high"))),
+        (score.label[:1].upper() + score.label[1:], score.text(r)),
         ("Size", f"{fmt_kb(m('file_bytes'))} ({fmt_int(m('params'))} parameters)"),
         ("Latency", f"p50 {fmt_ms(m('latency_p50_ms'))}, p90 {fmt_ms(m('latency_p90_ms'))}"),
         ("Measured on", f"{machine.get('cpu', MISSING)}, {machine.get('cores', MISSING)} cores, {machine.get('os', MISSING)}"),
