@@ -29,7 +29,8 @@ min_seconds = 0.0
 
 
 def _mlp_regressor(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
-    """x (batch, 6) -> MatMul, Add, Relu, MatMul, Add -> (batch, 2): random weights."""
+    """x (batch, 6) -> MatMul, Add, Relu, MatMul, Add -> (batch, 2), random weights; the
+    hidden layer (batch, 16) is a second output, as feature outputs often are."""
     rng = np.random.default_rng(seed)
     w = {
         "W1": rng.normal(size=(6, 16)).astype(np.float32),
@@ -45,7 +46,8 @@ def _mlp_regressor(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
     graph = helper.make_graph(
         nodes, "regressor",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 6])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 2]),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, ["batch", 16])],
         [numpy_helper.from_array(v, k) for k, v in w.items()],
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -115,7 +117,7 @@ threads = 1
     for compression in ("int8", "prune 50%"):
         row = by[(compression, "onnxruntime")]
         session = ort.InferenceSession(row[9], providers=["CPUExecutionProvider"])
-        predicted = session.run(None, {"x": x_test})[0]
+        predicted = session.run(["out"], {"x": x_test})[0]
         mae_c, rmse_c = _errors(predicted, y_test)
         assert row[4] == pytest.approx(mae_c, rel=1e-6) and row[7] == pytest.approx(
             rmse_c, rel=1e-6
@@ -125,8 +127,14 @@ threads = 1
         assert (row[5], row[6]) == pytest.approx((mae_c - half, mae_c + half), rel=1e-6)
         assert row[8] == 40 and json.loads(row[10])["task"] == "regress"
     assert by[("int8", "onnxruntime")][4] != by[("fp32", "onnxruntime")][4]  # it did quantize
+    # Parity with ONNX Runtime per output: both outputs of the LiteRT file, fp32 exact.
+    parity = json.loads(by[("fp32", "litert")][10])["parity"]
+    assert [p["output"] for p in parity] == [0, 1] and all(p["max_rel"] < 1e-5 for p in parity)
     assert by[("prune 50%", "onnxruntime")][4] > 2 * mae  # half the weights gone costs error
 
+    pages = [p.read_text() for p in (tmp_path / "site" / "candidates").glob("*.html")]
+    litert_page = next(p for p in pages if "Parity with ONNX Runtime, per output" in p)
+    assert "output 1" in litert_page and "Error against the targets" in litert_page
     page = (tmp_path / "site" / "index.html").read_text()
     assert "MAE vs file size (lower is better)" in page and "MAE (lower is better)" in page
     columns, table = table_cells(page, "leaderboard")

@@ -269,6 +269,12 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("Settings", settings), ("Training", train), (score.section, score.rows(r)),
         ("Latency", timing), ("Size", size), *step_sections(d),
     ]  # fmt: skip
+    if d.get("parity"):  # a model with several outputs: each against ONNX Runtime's
+        sections.append(("Parity with ONNX Runtime, per output", [
+            (f"output {p['output']}", p.get("note") or
+             f"max |diff| {fmt_sci(p.get('max_abs'))} ({fmt_sci(p.get('max_rel'))} of max |ref|)")
+            for p in d["parity"]
+        ]))  # fmt: skip
     for note in d.get("compression_notes") or []:
         if note.get("pass") == "finetune":
             sections.append(
