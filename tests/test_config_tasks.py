@@ -167,3 +167,19 @@ def test_class_ids_stored_as_floats_keep_the_class_id_message(tmp_path: Path) ->
         DataError, match=r"y must be a 1-D integer array of class ids; got float64\(3,\)"
     ):
         labels(np.array([0.0, 1.0, 1.0]), tmp_path / "d.npz")
+
+
+def test_float_targets_load_as_a_regression_dataset_split_without_strata(tmp_path: Path) -> None:
+    from harness.train.datasets import load, split
+
+    y = np.random.default_rng(2).normal(size=(40, 2)).astype(np.float64)
+    np.savez(tmp_path / "d.npz", x=np.zeros((40, 3)), y=y)
+    ds = load("npz", {"path": str(tmp_path / "d.npz")})
+    assert ds.classes == () and ds.y.dtype == np.float32 and ds.y.shape == (40, 2)
+    parts = split(ds, 0, 0.15, 0.25, normalize=False)
+    assert sum(len(p[1]) for p in (parts.train, parts.val, parts.test)) == 40
+    assert len(parts.test[1]) == 10
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([parts.train[1], parts.val[1], parts.test[1]]), axis=0),
+        np.sort(y.astype(np.float32), axis=0),
+    )
