@@ -320,7 +320,7 @@ def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
         ("Compression", r.compression),
         ("Runtime", r.runtime),
         ("Arithmetic", _arithmetic_text(r)),
-        (score.label[:1].upper() + score.label[1:], score.text(r)),
+        (score.title[:1].upper() + score.title[1:], score.text(r)),
         ("Size", f"{fmt_kb(m('file_bytes'))} ({fmt_int(m('params'))} parameters)"),
         ("Latency", f"p50 {fmt_ms(m('latency_p50_ms'))}, p90 {fmt_ms(m('latency_p90_ms'))}"),
         ("Measured on", f"{machine.get('cpu', MISSING)}, {machine.get('cores', MISSING)} cores, {machine.get('os', MISSING)}"),

@@ -29,16 +29,20 @@ class Score:
     metric: str | None  # the stored column; None: nothing is scored
     low: str | None  # its 95% interval's columns
     high: str | None
-    label: str  # a table's column header
-    axis: str  # a chart's axis title
     sign: float  # +1: higher is better; -1: lower is better
-    text: Callable[[CandidateRecord], str]
-    value_text: Callable[[float | None], str]  # one value, e.g. a budget's limit
+    text: Callable[[CandidateRecord], str]  # a candidate's score, as tables show it
+    name: str = ""  # in a sentence and as a short header: "accuracy", "MAE"
+    axis: str = ""  # a chart's axis title
     # The leaderboard's columns of this score: (label, title, metric, text of a record).
     columns: tuple[tuple[str, str, str, Callable[[CandidateRecord], str]], ...] = ()
-    section: str = "Score"  # the candidate page's section of it
-    name: str = ""  # in a sentence: "accuracy", "MAE"
+    section: str = "Score"  # the candidate page's section of it, and its rows
     rows: Callable[[CandidateRecord], list[tuple[str, str]]] = lambda r: []
+    change: Callable[[float, float], str] = lambda before, after: ""  # base -> head
+
+    @property
+    def title(self) -> str:
+        """Its main column's header: "accuracy [95% CI]", "MAE [95% CI]", or "score"."""
+        return self.columns[0][0] if self.columns else "score"
 
     @property
     def scored(self) -> bool:
@@ -55,10 +59,6 @@ class Score:
             return 0.0, 0.0, 0.0
         v, lo, hi = (r.metric(k) or 0.0 for k in (self.metric, self.low, self.high))
         return (v, lo, hi) if self.sign > 0 else (-v, -hi, -lo)
-
-    def better(self, a: float, b: float) -> bool:
-        """a is a better score than b."""
-        return a * self.sign > b * self.sign
 
 
 def _accuracy_text(r: CandidateRecord) -> str:
@@ -106,28 +106,28 @@ def _count(n: float | None) -> str:
 SCORES: Registry[Score] = Registry("task")
 SCORES.register(
     "classify",
-    Score("classify", "accuracy", "accuracy_low", "accuracy_high", "accuracy [95% CI]",
-          "accuracy (%)", 1.0, _accuracy_text, fmt_pct,
-          (("accuracy [95% CI]", "", "accuracy", _accuracy_text),
-           ("robust", "accuracy on the perturbed test set", "robust_accuracy",
-            lambda r: fmt_pct(r.metric("robust_accuracy")))),
-          section="Accuracy", rows=_accuracy_rows, name="accuracy"),
+    Score("classify", "accuracy", "accuracy_low", "accuracy_high", 1.0, _accuracy_text,
+          name="accuracy", axis="accuracy (%)",
+          columns=(("accuracy [95% CI]", "", "accuracy", _accuracy_text),
+                   ("robust", "accuracy on the perturbed test set", "robust_accuracy",
+                    lambda r: fmt_pct(r.metric("robust_accuracy")))),
+          section="Accuracy", rows=_accuracy_rows,
+          change=lambda before, after: fmt_delta_pt(after - before)),
 )  # fmt: skip
 SCORES.register(
     "regress",
-    Score("regress", "mae", "mae_low", "mae_high", "MAE [95% CI]",
-          "MAE (lower is better)", -1.0, _mae_text, fmt_error,
-          (("MAE [95% CI]", "mean absolute error against the targets: lower is better",
-            "mae", _mae_text),
-           ("RMSE", "root mean squared error against the targets: lower is better", "rmse",
-            lambda r: fmt_error(r.metric("rmse")))),
-          section="Error against the targets", rows=_error_rows, name="MAE"),
+    Score("regress", "mae", "mae_low", "mae_high", -1.0, _mae_text,
+          name="MAE", axis="MAE (lower is better)",
+          columns=(("MAE [95% CI]", "mean absolute error against the targets: lower is better",
+                    "mae", _mae_text),
+                   ("RMSE", "root mean squared error against the targets: lower is better",
+                    "rmse", lambda r: fmt_error(r.metric("rmse")))),
+          section="Error against the targets", rows=_error_rows,
+          change=lambda before, after: f"MAE {fmt_change(before, after)}"),
 )  # fmt: skip
 SCORES.register(
-    "none",
-    Score("none", None, None, None, "score", "", 1.0, lambda r: MISSING, lambda v: MISSING,
-          rows=_unscored_rows),
-)  # fmt: skip
+    "none", Score("none", None, None, None, 1.0, lambda r: MISSING, rows=_unscored_rows)
+)
 
 
 def task_of(r: CandidateRecord) -> str:
@@ -175,8 +175,4 @@ def score_change(pick: CandidateRecord, base: CandidateRecord) -> str:
     after, before = score.value(pick), score.value(base)
     if not score.scored:
         return ""
-    if after is None or before is None:
-        return MISSING
-    if score.task == "classify":
-        return fmt_delta_pt(after - before)
-    return f"{score.name} {fmt_change(before, after)}"
+    return MISSING if after is None or before is None else score.change(before, after)

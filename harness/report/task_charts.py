@@ -105,7 +105,7 @@ def error_scatter(records: Sequence[CandidateRecord], metric: str) -> Figure:
     layout = _layout(
         440,
         xaxis=_log_axis(title, xs),
-        yaxis=_axis("MAE (lower is better)", rangemode="tozero"),
+        yaxis=_axis(scores.SCORES.get("regress").axis, rangemode="tozero"),
         legend={"orientation": "h", "y": -0.25, "font": {"size": 11}},
         margin={"l": 64, "r": 24, "t": 16, "b": 110},
     )
