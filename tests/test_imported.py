@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from harness.cli.commands import cli
 from tests.helpers.cli import folder_args
 from tests.helpers.imported_models import SEED, logistic_onnx
+from tests.helpers.site_tables import table_cells
 
 CONFIG = f"""
 name = "imported"
@@ -231,3 +232,7 @@ min_seconds = 0.0
     assert len(rows) == 4 and all(r[2] == "ok" and r[3] is None and r[4] > 0 for r in rows)
     litert_fp32 = next(r for r in rows if r[:2] == ("fp32", "litert"))
     assert litert_fp32[5] < 1e-4
+    # Nothing scored in the run: the rendered leaderboard has no score column at all.
+    columns, cells = table_cells((tmp_path / "site" / "index.html").read_text(), "leaderboard")
+    assert not any("accuracy" in c or "MAE" in c for c in columns) and len(cells) == 4
+    assert all(row[columns.index("status")][0] == "ok" for row in cells)
