@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from harness.compress.training_steps import trains
 from harness.errors import DataError
 from harness.measure.tasks import TASKS, Shape, choose_task, shapes_text
 from harness.registry import nearest
@@ -103,12 +104,12 @@ def _training_steps(
     return [
         (
             f"compression.{c.name}",
-            f"{next(p.name for p in c.passes if getattr(p, 'trains', False))} trains a "
+            f"{next(p.name for p in c.passes if trains(p))} trains a "
             f"classifier on class ids, but models.{model} has task {task}; drop this chain "
             "or that model",
         )
         for c in compressions
-        if any(getattr(p, "trains", False) for p in c.passes)
+        if any(trains(p) for p in c.passes)
     ]
 
 
