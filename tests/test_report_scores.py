@@ -4,8 +4,10 @@ columns follow the tasks present; compare and select say what they can decide.""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from harness.cli.commands import cli
@@ -54,6 +56,28 @@ def test_regression_rows_rank_lower_error_first_and_its_front_minimises_error() 
     pick = ties.best(close)
     assert pick is not None and pick.record.compression == "int8"
     assert pick.tied_text().startswith("tied on MAE with none · fp32 · onnxruntime")
+
+
+def _paired(key: str, errors: np.ndarray, **f: object) -> CandidateRecord:
+    """A regression row with its per-sample errors stored, its interval as measured."""
+    mae, half = float(errors.mean()), 1.96 * float(errors.std(ddof=1)) / np.sqrt(len(errors))
+    r = _reg(key, mae, 1000, 1.0, half=half, **f)
+    packed = errors.astype("<f4").tobytes().hex()
+    return dataclasses.replace(r, details={"task": "regress", "sample_errors": packed})
+
+
+def test_mae_ties_are_decided_by_a_paired_test_on_the_same_samples() -> None:
+    base = np.random.default_rng(0).gamma(2.0, 0.05, 200)
+    # Worse on every sample by 0.002: the intervals overlap wholly, the pairs do not.
+    shifted = [_paired("fp32", base, id=1), _paired("int8", base + 0.002, id=2)]
+    t = ties.Ties.of(shifted)
+    assert t.errors is not None and t.high[1] > t.low[0]  # the intervals alone would tie them
+    assert list(t.accuracy_tied(0)) == [True, False]
+    # The same errors in another order per sample: equal MAE, tied.
+    shuffled = [_paired("fp32", base, id=1), _paired("int8", np.roll(base, 1), id=2)]
+    assert list(ties.Ties.of(shuffled).accuracy_tied(0)) == [True, True]
+    # Without per-sample errors the interval rule stands in.
+    assert ties.Ties.of([_reg("a", 0.1, 1, 1.0), _reg("b", 0.2, 1, 1.0)]).errors is None
 
 
 def test_unscored_rows_are_ranked_and_fronted_by_size_and_latency_alone() -> None:

@@ -125,7 +125,10 @@ threads = 1
         per_sample = np.abs(predicted.astype(np.float64) - y_test).mean(axis=1)
         half = 1.96 * per_sample.std(ddof=1) / np.sqrt(len(per_sample))
         assert (row[5], row[6]) == pytest.approx((mae_c - half, mae_c + half), rel=1e-6)
-        assert row[8] == 40 and json.loads(row[10])["task"] == "regress"
+        details = json.loads(row[10])
+        assert row[8] == 40 and details["task"] == "regress"
+        stored = np.frombuffer(bytes.fromhex(details["sample_errors"]), dtype="<f4")
+        np.testing.assert_allclose(stored, per_sample, rtol=1e-6)  # for the paired MAE test
     assert by[("int8", "onnxruntime")][4] != by[("fp32", "onnxruntime")][4]  # it did quantize
     # Parity with ONNX Runtime per output: both outputs of the LiteRT file, fp32 exact.
     parity = json.loads(by[("fp32", "litert")][10])["parity"]

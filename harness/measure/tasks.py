@@ -180,6 +180,14 @@ def regression_report(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     }
 
 
+def sample_errors(y: np.ndarray, predicted: np.ndarray) -> str:
+    """Each test sample's mean absolute error, as float32 hex (8 characters a sample): what
+    a paired comparison of two regression candidates on the same samples needs."""
+    target = y.reshape(len(y), -1).astype(np.float64)
+    error = np.abs(predicted.reshape(len(y), -1).astype(np.float64) - target).mean(axis=1)
+    return error.astype("<f4").tobytes().hex()
+
+
 def parity_per_output(reference: list[np.ndarray], other: list[np.ndarray]) -> list[dict[str, Any]]:
     """Each output against the reference runtime's: max |diff| and it relative to max |ref|."""
     rows: list[dict[str, Any]] = []

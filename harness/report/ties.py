@@ -9,9 +9,11 @@
   of the log-ratio of two medians of rounds, from the run's pooled round-to-round noise
   of each runtime (harness.report.noise), or by less than LATENCY_TIE_FLOOR.
 - File size is exact bytes: smaller is smaller.
-- A regression model's MAE (harness.report.scores turns it so more is better) ties by
-  its 95% interval, as accuracy without per-sample results does; unscored models all tie
-  on the score, so size and latency decide. Each task is decided on its own.
+- MAE (harness.report.scores turns it so more is better): two regression candidates
+  answered the same test samples too, so they are tied when the mean of the per-sample
+  differences of absolute error lies within PAIRED_Z standard errors of zero (a paired
+  z-test); rows without per-sample errors fall back to the 95% intervals. Unscored models
+  all tie on the score, so size and latency decide. Each task is decided on its own.
 
 Decisions take ties into account: a candidate is off the Pareto front only when another
 is at least as good on every objective (tied counts) and better beyond the tie on one;
@@ -33,6 +35,7 @@ from harness.report.noise import Noise, Z, pooled_by_runtime
 from harness.store.results import CandidateRecord
 
 ACCURACY_ALPHA = 0.05
+PAIRED_Z = 1.96  # two-sided 95% for the paired difference of regression errors
 # The smallest latency difference a decision acts on, whatever the measured noise: the
 # history page's +10% and asv compare's default factor of 1.1. Rounds of one file agree to
 # the timer's resolution, so their spread alone would split two identical graphs by 1%,
@@ -45,10 +48,12 @@ RULE_TEXT = (
     "results: when each accuracy lies inside the other's 95% interval), and on latency when "
     f"their p50s differ by less than {Z:g} standard deviations of the run's round-to-round "
     f"noise or by less than {LATENCY_TIE_FLOOR:.0%}, whichever is wider. A tie is broken by "
-    "the next objective: smaller, then faster. A regression model's MAE ties another's when "
-    "each lies inside the other's 95% interval (mean ± 1.96 standard errors of the "
-    "per-sample absolute errors); a model measured without a score is ranked by size, then "
-    "latency. Candidates of different tasks are never ranked against each other."
+    "the next objective: smaller, then faster. Two regression models are tied on MAE when "
+    "the mean difference of their per-sample absolute errors lies within "
+    f"{PAIRED_Z:g} standard errors of zero (a paired test on the same test samples; rows "
+    "without per-sample errors: when each MAE lies inside the other's 95% interval); a model "
+    "measured without a score is ranked by size, then latency. Candidates of different "
+    "tasks are never ranked against each other."
 )
 
 
@@ -85,6 +90,7 @@ class Ties:
     bits: np.ndarray | None  # (n, words) uint64, when every row stored its samples
     log_p50: np.ndarray
     p50_sd: np.ndarray  # sd of each row's log median-of-rounds p50; 0 when unknown
+    errors: np.ndarray | None = None  # (n, samples) absolute errors, when every row stored them
 
     @classmethod
     def of(cls, records: Sequence[CandidateRecord]) -> Ties:
@@ -108,7 +114,7 @@ class Ties:
         p50 = [r.metric("latency_p50_ms") or math.inf for r in rows]
         return cls(
             rows, acc[:, 0], acc[:, 1], acc[:, 2], bits,
-            np.log(np.maximum(p50, 1e-12)), np.array(sd, dtype=float),
+            np.log(np.maximum(p50, 1e-12)), np.array(sd, dtype=float), _sample_errors(rows),
         )  # fmt: skip
 
     def accuracy_tied(self, i: int, rows: np.ndarray | None = None) -> np.ndarray:
@@ -121,6 +127,11 @@ class Ties:
             b = np.bitwise_count(own & ~other).sum(axis=1)
             c = np.bitwise_count(~own & other).sum(axis=1)
             return np.minimum(b, c) > _most_lopsided(int(self.bits.shape[1] * 64))[b + c]
+        if self.errors is not None:
+            # Paired: the mean per-sample difference of absolute errors against its 95% band.
+            d = self.errors[idx] - self.errors[i]
+            se = d.std(axis=1, ddof=1) / math.sqrt(d.shape[1])
+            return np.abs(d.mean(axis=1)) <= PAIRED_Z * se
         a = self.accuracy[i]
         inside = (self.low[idx] <= a) & (a <= self.high[idx])
         tied = inside & (self.low[i] <= acc) & (acc <= self.high[i])
@@ -129,6 +140,16 @@ class Ties:
     def latency_tied(self, i: int) -> np.ndarray:
         band = np.maximum(Z * np.sqrt(self.p50_sd[i] ** 2 + self.p50_sd**2), _FLOOR)
         return np.abs(self.log_p50 - self.log_p50[i]) <= band
+
+
+def _sample_errors(rows: Sequence[CandidateRecord]) -> np.ndarray | None:
+    """Each row's per-sample absolute errors (regression), when every row stored them for
+    the same number (at least 2) of test samples."""
+    packed = [str(r.details.get("sample_errors") or "") for r in rows]
+    if not rows or not all(packed) or len({len(h) for h in packed}) != 1 or len(packed[0]) < 16:
+        return None
+    raw = np.frombuffer(bytes.fromhex("".join(packed)), dtype="<f4")
+    return raw.reshape(len(rows), -1).astype(np.float64)
 
 
 def _rounds(r: CandidateRecord) -> int:

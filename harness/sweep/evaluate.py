@@ -18,7 +18,7 @@ from harness.errors import HarnessError
 from harness.measure.latency import keep_samples, summarize
 from harness.measure.metrics import accuracy, classification_report, correct_bits, parity
 from harness.measure.runner import WorkerResult
-from harness.measure.tasks import parity_per_output, regression_report
+from harness.measure.tasks import parity_per_output, regression_report, sample_errors
 
 Scored = tuple[dict[str, Any], dict[str, Any]]  # (metrics, details)
 
@@ -57,7 +57,9 @@ def _regressed(
             f"{per} value(s) to compare with the targets {y_true.shape}"
         )
     report = regression_report(y_true, predicted)
-    return {k: report[k] for k in ("mae", "mae_low", "mae_high", "rmse", "n_test")}, {}
+    metrics = {k: report[k] for k in ("mae", "mae_low", "mae_high", "rmse", "n_test")}
+    # Per-sample errors: MAE ties are decided by a paired test on them.
+    return metrics, {"sample_errors": sample_errors(y_true, predicted)}
 
 
 def _unscored(
