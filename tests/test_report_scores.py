@@ -140,6 +140,24 @@ def test_compare_reports_an_mae_change_as_a_plain_difference_and_gates_on_it(
     )
 
 
+def test_compare_pairs_mae_changes_on_the_test_samples_when_both_runs_kept_them() -> None:
+    errors = np.random.default_rng(3).gamma(2.0, 0.05, 200)
+    (rule,) = parse_thresholds("mae>+1%")
+    worse = compare_runs(
+        *_runs(), [_paired("int8", errors)], [_paired("int8", errors + 0.002)], [rule]
+    )
+    (mae,) = [c for c in worse if c.metric == "mae"]
+    assert mae.note == "plain difference; paired on the test samples: beyond the noise"
+    assert mae.crossed == ("mae>+1%",)  # the gate is the plain difference, as stated
+    same = compare_runs(
+        *_runs(), [_paired("int8", errors)], [_paired("int8", np.roll(errors, 1))], []
+    )
+    assert [c.note for c in same if c.metric == "mae"] in (
+        [],
+        ["plain difference; paired on the test samples: within the noise (tied)"],
+    )
+
+
 def test_compare_and_select_on_unscored_rows_decide_on_size_and_latency(tmp_path: Path) -> None:
     rows = [_none("fp32", 4000, 1.0), _none("int8", 1000, 1.0)]
     (rule,) = parse_thresholds("accuracy<-0.5pt")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from harness.errors import ConfigError
 from harness.registry import nearest
-from harness.report import noise
+from harness.report import noise, ties
 from harness.store.results import CandidateRecord, Run
 
 # Threshold names users write -> stored metric columns.
@@ -107,8 +107,15 @@ def threshold_problem(
 
 
 def _mae_note(before: CandidateRecord, after: CandidateRecord) -> str:
-    """A plain difference of MAE, with whether each run's MAE lies in the other's 95%
-    interval (what the report's tie rule calls tied)."""
+    """A plain difference of MAE, with the tie rule of the report: paired on the per-sample
+    errors when both rows kept them (the same key is the same data and split, so the same
+    test samples), else whether each MAE lies in the other's 95% interval."""
+    pair = ties.Ties.of([before, after])
+    if pair.errors is not None:
+        tied = bool(pair.accuracy_tied(0)[1])
+        return "plain difference; paired on the test samples: " + (
+            "within the noise (tied)" if tied else "beyond the noise"
+        )
     low_b, high_b = before.metric("mae_low"), before.metric("mae_high")
     low_a, high_a = after.metric("mae_low"), after.metric("mae_high")
     b, a = before.metric("mae"), after.metric("mae")
