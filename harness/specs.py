@@ -52,7 +52,9 @@ class ModelSpec:
     depth: int
     onnx: str | None = None  # absolute path of an imported model
     sha256: str | None = None  # of that file: its identity in cache and history keys
-    task: str = "classify"  # an imported model may be "none": measured, not scored
+    # An imported model's task: classify (accuracy), regress (MAE, RMSE) or none (measured,
+    # not scored); harness.config.tasks_section decides it when the config does not say.
+    task: str = "classify"
 
     @property
     def imported(self) -> bool:

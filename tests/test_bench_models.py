@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
@@ -255,6 +256,10 @@ def test_a_regressor_gets_mae_not_accuracy(tmp_path: Path) -> None:
     status, accuracy, _, details = _stored(tmp_path)["onnxruntime"]
     assert accuracy is None and details["task"] == "regress"
     assert abs(details["regression"]["rmse"] - 0.25) < 1e-6
+    # Every error is exactly 0.25: MAE's interval has no width, and the columns hold it too.
+    db = sqlite3.connect(tmp_path / "r.db")
+    stored = db.execute("SELECT mae, mae_low, mae_high, rmse FROM candidates").fetchall()
+    assert stored and all(r == pytest.approx((0.25,) * 4, abs=1e-6) for r in stored)
 
 
 def test_external_weights_from_another_folder_count_in_the_size(tmp_path: Path) -> None:
@@ -303,5 +308,6 @@ def test_the_leaderboard_lists_unscored_candidates_as_ok_without_accuracy(tmp_pa
     table = leaderboard_table(records, set(), inline=True)
     cells = [[c.text for c in row.cells] for row in table.rows]
     assert len(cells) == 2
+    assert not any("accuracy" in c.label for c in table.columns)  # nothing scored: no column
     for row in cells:
-        assert row[5] == "–" and row[-1] == "ok"
+        assert row[5].endswith("KB") and row[-1] == "ok"

@@ -287,5 +287,5 @@ def test_a_bad_rule_is_named_with_how_to_write_one() -> None:
     with pytest.raises(ConfigError) as err:
         parse_thresholds("latency>+10%")
     assert str(err.value).endswith(
-        "; choose from: accuracy, robust_accuracy, size, compressed, params, macs, p50, p90, p99"
+        "; choose from: accuracy, robust_accuracy, size, compressed, params, macs, p50, p90, p99, mae, rmse"
     )

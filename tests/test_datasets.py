@@ -62,7 +62,7 @@ def test_npz_images_and_tabular(tmp_path: Path) -> None:
         ({"x": np.zeros((0, 3)), "y": np.zeros(0, int)}, "x holds no samples"),
         ({"x": np.full((6, 3), np.nan), "y": np.repeat([0, 1], 3)}, "NaN"),
         ({"x": np.zeros((6, 3)), "y": np.array([0, 0, 0, -1, 1, 1])}, "class ids 0..K-1"),
-        ({"x": np.zeros((6, 3)), "y": np.array([0.5] * 6)}, "1-D integer array"),
+        ({"x": np.zeros((6, 3)), "y": np.array([0.5] * 5 + [np.nan])}, "NaN or infinite targets"),
         (
             {"x": np.zeros((7, 3)), "y": np.array([0, 0, 0, 2, 2, 2, 2])},
             r"1 class\(es\) have fewer than 3 samples \(1\)",

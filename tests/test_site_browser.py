@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import data as report_data
+from harness.report import tables as report_tables
 from harness.report.render import render
 from harness.report.site import write_site
 from tests.helpers.browser import CHARTS_DRAWN, Browser
@@ -153,7 +153,7 @@ def test_screenshot_of_the_index(browser: Browser, site_dir: Path, tmp_path: Pat
 def test_long_tables_show_a_page_of_rows_at_a_time(
     browser: Browser, fx: Fixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report_data, "TABLE_PAGE_ROWS", 10)
+    monkeypatch.setattr(report_tables, "TABLE_PAGE_ROWS", 10)
     out = write_site(render(fx.store, inline_rows=0), tmp_path / "site")
     _load(browser, out / "index.html")
     rows = "document.querySelectorAll('#leaderboard tbody tr').length"

@@ -93,7 +93,7 @@ def test_a_version_1_store_migrates_forward_keeping_its_rows(tmp_path: Path) -> 
     store = Store(db)
     run_id = _start(store)
     store.put_extra(run_id, "policy_previews", {"none": {"describe": "identity"}})
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     indexes = {r[1] for r in store._db.execute("PRAGMA index_list(candidates)")}
     assert "candidates_run_status" in indexes
     assert store.extra(run_id, "policy_previews") == {"none": {"describe": "identity"}}

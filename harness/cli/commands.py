@@ -280,7 +280,8 @@ def _pick_runs(store: Any, base: int | None, head: int | None) -> tuple[int, int
 @click.argument("head", required=False, type=int)
 @click.option(
     "--fail-on", default="", metavar="RULES",
-    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%'; "
+    help="Exit 1 when a change crosses a rule, e.g. 'accuracy<-0.5pt,p50>+10%,size>+0%' "
+    "(regression models: 'mae>+5%'); "
     "exit 4 when a latency change crosses one but stays inside the measured noise.",
 )  # fmt: skip
 @db_option
@@ -290,7 +291,7 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
     Exit status: 0 no threshold crossed, 1 a threshold crossed (latency: beyond the noise
     too), 4 inconclusive (a latency change crossed a threshold inside the noise), 2 bad input.
     """
-    from harness.report.compare import compare_runs, parse_thresholds
+    from harness.report.compare import compare_runs, parse_thresholds, threshold_problem
     from harness.report.history_rows import noise_inputs
     from harness.report.leaderboard import compare_table
     from harness.store.results import Store
@@ -299,10 +300,12 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
     with Store.open_existing(db) as store:
         base, head = _pick_runs(store, base, head)
         base_run, head_run = store.run(base), store.run(head)
+        base_rows, head_rows = store.candidates(base), store.candidates(head)
+        if problem := threshold_problem(thresholds, [*base_rows, *head_rows]):
+            raise HarnessError(problem)
         changes = compare_runs(
-            base_run, head_run, store.candidates(base), store.candidates(head), thresholds,
-            noise_inputs(store, base, head),
-        )  # fmt: skip
+            base_run, head_run, base_rows, head_rows, thresholds, noise_inputs(store, base, head)
+        )
     click.echo(f"run {base} -> run {head}")
     if base_run.machine_hash != head_run.machine_hash:
         click.echo("latency not compared: the runs were measured on different machines")
@@ -319,77 +322,6 @@ def compare(base: int | None, head: int | None, fail_on: str, db: Path) -> None:
             err=True,
         )
         sys.exit(INCONCLUSIVE_EXIT)
-
-
-@cli.command()
-@click.option("--max-size", help="Largest model file, e.g. 64KB.")
-@click.option("--max-p50", help="Slowest median latency, e.g. 1ms or 250us.")
-@click.option("--min-accuracy", help="Lowest test accuracy, e.g. 0.97 or 97%.")
-@click.option(
-    "--runtime", "--target", "runtime",
-    help="Only candidates on this target (as the config names it, e.g. 'litert int8') "
-    "or on every target of this runtime (e.g. litert).",
-)  # fmt: skip
-@click.option("--run", "run_id", type=int, help="Run to choose from (default: latest).")
-@click.option(
-    "--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
-    help="Copy the best pick's model file and model card here.",
-)  # fmt: skip
-@db_option
-def select(
-    max_size: str | None,
-    max_p50: str | None,
-    min_accuracy: str | None,
-    runtime: str | None,
-    run_id: int | None,
-    export_dir: Path | None,
-    db: Path,
-) -> None:
-    """The Pareto-optimal candidates that meet a budget, best first."""
-    from harness.report.leaderboard import select_table, select_ties
-    from harness.report.modelcard import export
-    from harness.report.select import (
-        Budget,
-        explain_none,
-        parse_accuracy,
-        parse_duration,
-        parse_size,
-        select_picks,
-        unknown_target,
-    )
-    from harness.report.ties import RULE_TEXT
-    from harness.store.results import Store
-
-    budget = Budget(
-        max_size=parse_size(max_size) if max_size else None,
-        max_p50=parse_duration(max_p50) if max_p50 else None,
-        min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
-        runtime=runtime,
-    )
-    with Store.open_existing(db) as store:
-        run_id = run_id if run_id is not None else store.latest_run_id()
-        if run_id is None:
-            raise HarnessError(f"no runs in {db}; run 'harness run' first")
-        run_record = store.run(run_id)
-        records = store.candidates(run_id)
-        facts = store.extra(run_id, "data")
-    if runtime is not None and (problem := unknown_target(records, runtime)):
-        raise HarnessError(f"--runtime: {problem}")
-    tied_picks = select_picks(records, budget)
-    picks = [p.record for p in tied_picks]
-    if not picks:
-        click.echo(f"no candidate of run {run_id} meets the budget:")
-        for line in explain_none(records, budget):
-            click.echo(f"  {line}")
-        sys.exit(1)
-    click.echo(f"run {run_id}: {len(picks)} Pareto-optimal candidate(s) within the budget")
-    click.echo(select_table(picks))
-    if select_ties(tied_picks):
-        click.echo(select_ties(tied_picks))
-        click.echo(RULE_TEXT)
-    if export_dir is not None:
-        written = export(picks[0], run_record, export_dir, facts)
-        click.echo(f"exported: {', '.join(str(p) for p in written)}")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness.config import latency_section, report_section, sections, targets_section
+from harness.config import latency_section, report_section, sections, targets_section, tasks_section
 from harness.config.examples import DEFAULT_EXAMPLE, example_source, example_text
 from harness.errors import ConfigError
 from harness.specs import (
@@ -129,6 +129,7 @@ def parse_config(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         else sections.policies(raw_policies or {}, errors, data_kind)
     )
     compressions = sections.compressions(top.get("compression", dict) or {}, errors)
+    models = tasks_section.resolve(models, dataset, compressions, errors)
     skipped: list[str] = []
     raw_runtimes = top.get("runtimes", dict) or {}
     runtimes = sections.runtimes(raw_runtimes, errors, skipped)

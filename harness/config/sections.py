@@ -183,22 +183,14 @@ def models(
     return out
 
 
-def _sweep_task(value: str) -> str | None:
-    """classify or none; regress is named as bench's, since a sweep has no regression scores."""
-    if value == "regress":
-        return (
-            "a sweep scores classifiers (classify) or measures without a score (none); score "
-            "a regression model with `harness bench MODEL --data D.npz --task regress` (MAE, RMSE)"
-        )
-    return _one_of(["classify", "none"])(value)
-
-
 def _imported_model(sec: Section, name: str, base_dir: Path) -> ModelSpec:
     """`onnx = "file.onnx"`: a model trained elsewhere, checked now (see harness.train.imported)."""
+    from harness.config.tasks_section import check_task
     from harness.train.imported import read_model
 
     given = sec.get("onnx", str)
-    task = sec.get("task", str, default="classify", check=_sweep_task)
+    # "infer": decided from the data and the outputs by harness.config.tasks_section
+    task = sec.get("task", str, default="infer", check=check_task)
     for key in ("arch", "width", "depth"):
         if key in sec.data:
             sec.error(key, "give either arch (a built-in model to train) or onnx (your own "
@@ -219,7 +211,7 @@ def _imported_model(sec: Section, name: str, base_dir: Path) -> ModelSpec:
         sec.error("onnx", str(exc))
         sha256 = None
     return ModelSpec(
-        name=name, arch="", width=0, depth=0, onnx=str(path), sha256=sha256, task=task or "classify"
+        name=name, arch="", width=0, depth=0, onnx=str(path), sha256=sha256, task=task or "infer"
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from harness.errors import ConfigError
 from harness.registry import nearest
-from harness.report import noise
+from harness.report import noise, ties
 from harness.store.results import CandidateRecord, Run
 
 # Threshold names users write -> stored metric columns.
@@ -26,7 +26,12 @@ METRICS = {
     "p50": "latency_p50_ms",
     "p90": "latency_p90_ms",
     "p99": "latency_p99_ms",
+    "mae": "mae",  # regression models: a plain difference, lower is better
+    "rmse": "rmse",
 }
+# A score metric names the task scored by it: a threshold on it needs such candidates.
+SCORE_TASKS = {"accuracy": "classify", "robust_accuracy": "classify", "mae": "regress",
+               "rmse": "regress"}  # fmt: skip
 LATENCY = {"latency_p50_ms", "latency_p90_ms", "latency_p99_ms"}
 _RULE = re.compile(r"^\s*([a-z_0-9]+)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*(pt|%)?\s*$")
 
@@ -73,9 +78,52 @@ def parse_thresholds(text: str) -> list[Threshold]:
                 f"choose from: {', '.join(METRICS)}"
             )
         if unit == "pt" and METRICS[name] not in ("accuracy", "robust_accuracy"):
-            raise ConfigError(f"--fail-on: 'pt' (accuracy points) does not apply to {name}; use %")
+            raise ConfigError(
+                f"--fail-on: 'pt' (accuracy points) does not apply to {name}; use % or a plain "
+                "difference"
+            )
         rules.append(Threshold(name, METRICS[name], op, float(value), unit or ""))
     return rules
+
+
+def threshold_problem(
+    thresholds: Sequence[Threshold], rows: Sequence[CandidateRecord]
+) -> str | None:
+    """A threshold on a score no candidate of either run is scored by (accuracy on a run of
+    regression models): one line, rather than a gate that can never fail."""
+    from harness.report.scores import tasks_in
+
+    tasks = tasks_in(rows)
+    for t in thresholds:
+        task = SCORE_TASKS.get(t.metric)
+        if task and task not in tasks:
+            usable = [n for n, task_of in SCORE_TASKS.items() if task_of in tasks]
+            hint = f"use {' or '.join(usable)}" if usable else "gate on size and p50"
+            return (
+                f"--fail-on: {t}: no candidate of these runs has {t.name} (their tasks: "
+                f"{', '.join(tasks) or 'none measured'}); {hint}"
+            )
+    return None
+
+
+def _mae_note(before: CandidateRecord, after: CandidateRecord) -> str:
+    """A plain difference of MAE, with the tie rule of the report: paired on the per-sample
+    errors when both rows kept them (the same key is the same data and split, so the same
+    test samples), else whether each MAE lies in the other's 95% interval."""
+    pair = ties.Ties.of([before, after])
+    if pair.errors is not None:
+        tied = bool(pair.accuracy_tied(0)[1])
+        return "plain difference; paired on the test samples: " + (
+            "within the noise (tied)" if tied else "beyond the noise"
+        )
+    low_b, high_b = before.metric("mae_low"), before.metric("mae_high")
+    low_a, high_a = after.metric("mae_low"), after.metric("mae_high")
+    b, a = before.metric("mae"), after.metric("mae")
+    if None in (low_b, high_b, low_a, high_a, a, b):
+        return "plain difference"
+    inside = low_b <= a <= high_b and low_a <= b <= high_a  # type: ignore[operator]
+    return "plain difference; " + ("inside both 95% intervals (tied)" if inside
+                                    else "outside the 95% interval")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -171,7 +219,7 @@ def compare_runs(
         if after.status != "ok":
             continue
         for metric in dict.fromkeys(
-            [t.metric for t in thresholds] + ["accuracy", "file_bytes", "latency_p50_ms"]
+            [t.metric for t in thresholds] + ["accuracy", "mae", "file_bytes", "latency_p50_ms"]
         ):
             b, a = before.metric(metric), after.metric(metric)
             if b is None or a is None or a == b:
@@ -179,7 +227,7 @@ def compare_runs(
             if metric in LATENCY and _timed_on(base, before) != _timed_on(head, after):
                 continue
             crossed = tuple(str(t) for t in thresholds if t.metric == metric and t.crossed(b, a))
-            note, inconclusive = "", False
+            note, inconclusive = (_mae_note(before, after) if metric == "mae" else ""), False
             if metric in LATENCY and (crossed or _same_file(before, after)):
                 sd = _noise_sd(before, after, metric, pairs, within, inputs)
                 verdict = noise.judge(b, a, 0.0, sd, _same_file(before, after))

@@ -6,17 +6,15 @@ number formats are in harness.report.formats, the history series in harness.repo
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from harness.report import ties
+from harness.report import scores, ties
 from harness.report.formats import (
     MISSING,
-    fmt_acc_ci,
     fmt_change,
     fmt_delta_pt,
     fmt_int,
@@ -26,6 +24,16 @@ from harness.report.formats import (
     fmt_si,
 )
 from harness.report.history import Series
+from harness.report.tables import (  # noqa: F401  (the tables' types, imported from here too)
+    TABLE_PAGE_ROWS,
+    Cell,
+    Column,
+    Row,
+    SelectFilter,
+    Table,
+    _num,
+    _select,
+)
 from harness.report.throughput import fmt_throughput, macs_per_second
 from harness.report.ties import Pick
 from harness.specs import DEFAULT_BUDGETS, BudgetSpec
@@ -39,8 +47,6 @@ MAXIMIZE = frozenset(
 )  # fmt: skip
 FRONT_METRICS = ("accuracy", "file_bytes", "latency_p50_ms")
 
-TABLE_PAGE_ROWS = 500
-
 
 def compression_family(label: str) -> str:
     """The first word of a compression label: 'prune 50% + int8' -> 'prune'."""
@@ -52,16 +58,20 @@ def compression_family(label: str) -> str:
 
 
 def rank(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    """Measured candidates, best accuracy first; ties go to the smaller, then faster model."""
-    ok = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
-    return sorted(
-        ok,
-        key=lambda r: (
-            -(r.metric("accuracy") or 0.0),
-            r.metric("file_bytes") or 0.0,
-            r.metric("latency_p50_ms") or 0.0,
-        ),
-    )
+    """Measured candidates by task (harness.report.scores), each task's best score first;
+    ties go to the smaller, then faster model (unscored models: by size, then latency)."""
+    out: list[CandidateRecord] = []
+    for score, group in scores.by_task(records):
+
+        def key(r: CandidateRecord, s: scores.Score = score) -> tuple[float, float, float]:
+            return (
+                -s.goodness(r)[0],
+                r.metric("file_bytes") or 0.0,
+                r.metric("latency_p50_ms") or 0.0,
+            )
+
+        out += sorted((r for r in group if scores.has_score(r)), key=key)
+    return out
 
 
 # -- Pareto front ---------------------------------------------------------------------
@@ -91,7 +101,8 @@ def pareto_mask(costs: np.ndarray) -> np.ndarray:
 def pareto_front(
     records: Sequence[CandidateRecord], metrics: Sequence[str] = FRONT_METRICS
 ) -> list[CandidateRecord]:
-    """Measured candidates that no other beats on every metric (more accuracy, less of the rest)."""
+    """Measured candidates that no other beats on every metric (more accuracy, less of the
+    rest: MAE and RMSE are costs too); callers pass records of one task."""
     usable = [
         r for r in records if r.status == "ok" and all(r.metric(m) is not None for m in metrics)
     ]
@@ -124,9 +135,7 @@ def best_pick_under(records: Sequence[CandidateRecord], budget: BudgetSpec) -> P
     fits = [
         r
         for r in records
-        if r.status == "ok"
-        and r.metric("accuracy") is not None
-        and _at_most(r.metric(budget.metric), budget.limit)
+        if scores.has_score(r) and _at_most(r.metric(budget.metric), budget.limit)
     ]
     return ties.best(fits)
 
@@ -184,85 +193,15 @@ def budget_picks(
 # -- tables ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Column:
-    label: str
-    numeric: bool = False
-    title: str = ""
-
-
-class Cell(NamedTuple):  # a tuple: a big table has hundreds of thousands
-    text: str
-    value: float | str | None = None  # the sort key, when it is not the text
-    href: str | None = None  # relative to the site root
-    note: str | None = None  # a second, smaller line (a failure's reason)
-
-    def compact(self, ref: Callable[[str], int]) -> int | list[object]:
-        """The cell as table.js reads it from embedded JSON: ref(text), or
-        [ref(text), value, href, ref(note)] without trailing nulls."""
-        text = ref(self.text)  # strings are numbered in the order they are met
-        if self.note is not None:
-            return [text, self.value, self.href, ref(self.note)]
-        if self.href is not None:
-            return [text, self.value, self.href]
-        return text if self.value is None else [text, self.value]
-
-
-class Row(NamedTuple):
-    cells: tuple[Cell, ...]
-    kind: str = "ok"  # a CSS class: ok, failed, regressed
-
-
-@dataclass(frozen=True)
-class SelectFilter:
-    label: str
-    column: int
-    options: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    """A sortable, filterable table; `inline` False embeds the rows as JSON for table.js."""
-
-    id: str
-    columns: tuple[Column, ...]
-    rows: tuple[Row, ...]
-    filters: tuple[SelectFilter, ...] = ()
-    inline: bool = True
-    # Matching rows in the document at once; "Show more" adds as many again.
-    page_size: int = field(default_factory=lambda: TABLE_PAGE_ROWS)
-
-    def rows_json(self) -> dict[str, list[Any]]:
-        """The rows for table.js: {"strings": [...], "rows": [[kind, cell, ...], ...]}, every
-        text an index into strings (shown values repeat a lot; a 10,000-row table halves)."""
-        strings: dict[str, int] = {}
-
-        def ref(text: str) -> int:
-            return strings.setdefault(text, len(strings))
-
-        rows = [[ref(row.kind), *(c.compact(ref) for c in row.cells)] for row in self.rows]
-        return {"strings": list(strings), "rows": rows}
-
-
-def _num(value: float | None) -> float | int | None:
-    """A sort key: finite, rounded, and an int when whole (shorter in JSON)."""
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() else round(value, 6)
-
-
-def _select(label: str, column: int, rows: Iterable[Row]) -> SelectFilter:
-    return SelectFilter(label, column, tuple(sorted({r.cells[column].text for r in rows})))
-
-
 def candidate_href(record: CandidateRecord) -> str:
     return f"candidates/{record.id}.html"
 
 
-LEADERBOARD_COLUMNS = (
-    Column("★", title="Pareto-optimal: no other candidate is more accurate, smaller and faster"),
+_HEAD_COLUMNS = (
+    Column("★", title="Pareto-optimal: no other candidate of its task has a better score and is smaller and faster"),
     Column("model"), Column("policy"), Column("compression"), Column("runtime"),
-    Column("accuracy [95% CI]", numeric=True), Column("robust", numeric=True, title="accuracy on the perturbed test set"),
+)  # fmt: skip
+_TAIL_COLUMNS = (
     Column("file", numeric=True), Column("compressed", numeric=True, title="file size after zlib"),
     Column("params", numeric=True), Column("MACs", numeric=True),
     Column("p50", numeric=True), Column("p90", numeric=True),
@@ -271,24 +210,48 @@ LEADERBOARD_COLUMNS = (
 )  # fmt: skip
 
 
+def _score_columns(tasks: Sequence[str]) -> tuple[Column, ...]:
+    """The columns of each task's score present (none for unscored models)."""
+    return tuple(
+        Column(label, numeric=True, title=title)
+        for t in tasks for label, title, _, _ in scores.SCORES.get(t).columns
+    )  # fmt: skip
+
+
+# A run of classifiers (and any run stored before tasks): accuracy and robust accuracy.
+LEADERBOARD_COLUMNS = _HEAD_COLUMNS + _score_columns(["classify"]) + _TAIL_COLUMNS
+
+
 def leaderboard_table(
     records: Sequence[CandidateRecord],
     front_ids: set[int | None],
     inline: bool,
     peak: float | None = None,
 ) -> Table:
-    """Every candidate: ranked first, then failed ones with their reason; MAC/s vs `peak`."""
+    """Every candidate: ranked first, then failed ones with their reason; MAC/s vs `peak`.
+    A score's columns appear when a candidate of its task is measured (a run of unscored
+    models has none); other tasks' candidates show "–" in them."""
     ranked = rank(records)
     ranked_ids = {r.id for r in ranked}
     ordered = ranked + [r for r in records if r.id not in ranked_ids]
-    rows = tuple(_leaderboard_row(r, r.id in front_ids, peak) for r in ordered)
-    filters = (_select("runtime", 4, rows), _select("status", 14, rows))
-    return Table("leaderboard", LEADERBOARD_COLUMNS, rows, filters, inline)
+    tasks = scores.tasks_in(records) or ["classify"]
+    shown = [(t, c) for t in tasks for c in scores.SCORES.get(t).columns]
+    rows = tuple(_leaderboard_row(r, r.id in front_ids, peak, shown) for r in ordered)
+    columns = _HEAD_COLUMNS + _score_columns(tasks) + _TAIL_COLUMNS
+    filters = (_select("runtime", 4, rows), _select("status", len(columns) - 1, rows))
+    return Table("leaderboard", columns, rows, filters, inline)
 
 
-def _leaderboard_row(r: CandidateRecord, on_front: bool, peak: float | None) -> Row:
+def _leaderboard_row(
+    r: CandidateRecord, on_front: bool, peak: float | None, shown: Sequence[tuple[Any, ...]]
+) -> Row:
     m = r.metric
     rate = macs_per_second(r)
+    task = scores.task_of(r)
+    score_cells = tuple(
+        Cell(text(r), _num(m(metric))) if task == owner else Cell(MISSING)
+        for owner, (_, _, metric, text) in shown
+    )
     return Row(
         (
             Cell("★" if on_front else ""),  # blanks sort last: a click brings the front up
@@ -296,11 +259,7 @@ def _leaderboard_row(r: CandidateRecord, on_front: bool, peak: float | None) -> 
             Cell(r.policy),
             Cell(r.compression),
             Cell(r.runtime),
-            Cell(
-                fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high")),
-                _num(m("accuracy")),
-            ),
-            Cell(fmt_pct(m("robust_accuracy")), _num(m("robust_accuracy"))),
+            *score_cells,
             Cell(fmt_kb(m("file_bytes")), _num(m("file_bytes"))),
             Cell(fmt_kb(m("compressed_bytes")), _num(m("compressed_bytes"))),
             Cell(fmt_int(m("params")), _num(m("params"))),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.report import scores
 from harness.report.data import (
     rank,
 )
 from harness.report.formats import (
-    fmt_acc_ci,
     fmt_kb,
     fmt_ms,
 )
@@ -35,16 +35,17 @@ def text_leaderboard(records: Sequence[CandidateRecord], top: int = 10) -> str:
     unsupported = sum(r.status == "unsupported" for r in records)
     rows = []
     for i, r in enumerate(ranked, 1):
-        acc, low, high = (r.metric(k) for k in ("accuracy", "accuracy_low", "accuracy_high"))
         rows.append(
             (
                 str(i), r.model, r.policy, r.compression, r.runtime,
-                fmt_acc_ci(acc, low, high),
+                scores.score_of(r).text(r),
                 f"{(r.metric('file_bytes') or 0) / 1024:.1f}",
                 f"{r.metric('latency_p50_ms') or 0:.4f}",
             )
         )  # fmt: skip
-    header = ("#", "model", "policy", "compression", "runtime", "accuracy [95% CI]", "KB", "p50 ms")
+    label = scores.score_label(records)
+    label = {"accuracy": "accuracy [95% CI]", "MAE": "MAE [95% CI]"}.get(label, label)
+    header = ("#", "model", "policy", "compression", "runtime", label, "KB", "p50 ms")
     text = f"top {len(rows)} of {len(records)} candidates\n" + _table(header, rows, {0, 6, 7})
     if failed:
         text += f"\n{failed} candidate(s) failed; their reasons are in the report"
@@ -117,6 +118,8 @@ def _metric_text(metric: str, value: float | None) -> str:
         return ""
     if metric in ("accuracy", "robust_accuracy"):
         return f"{value * 100:.2f}%"
+    if metric in ("mae", "rmse"):
+        return f"{value:.4g}"
     if metric.endswith("_ms"):
         return fmt_ms(value)
     if metric.endswith("bytes"):
@@ -158,14 +161,21 @@ def select_table(records: Sequence[CandidateRecord]) -> str:
     rows = [
         (
             str(i), r.model, r.policy, r.compression, r.runtime,
-            _metric_text("accuracy", r.metric("accuracy")),
+            _score_text(r),
             _metric_text("file_bytes", r.metric("file_bytes")),
             _metric_text("latency_p50_ms", r.metric("latency_p50_ms")),
         )
         for i, r in enumerate(records, 1)
     ]  # fmt: skip
-    header = ("#", "model", "policy", "compression", "runtime", "accuracy", "size", "p50")
+    header = ("#", "model", "policy", "compression", "runtime", scores.score_label(records),
+              "size", "p50")  # fmt: skip
     return _table(header, rows, {0, 5, 6, 7})
+
+
+def _score_text(r: CandidateRecord) -> str:
+    """The score a pick is chosen on: accuracy, MAE, or '-' for an unscored model."""
+    score = scores.score_of(r)
+    return _metric_text(score.metric, score.value(r)) if score.metric else "-"
 
 
 def timings_text(timings: dict[str, float]) -> str:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from harness import __version__
-from harness.report import arithmetic, charts, detail_charts, ties
+from harness.report import arithmetic, charts, detail_charts, scores, task_charts, ties
 from harness.report.data import (
     budget_picks,
     candidate_href,
@@ -21,7 +21,6 @@ from harness.report.data import (
 from harness.report.formats import (
     MISSING,
     fmt_acc_ci,
-    fmt_delta_pt,
     fmt_int,
     fmt_kb,
     fmt_ms,
@@ -87,10 +86,11 @@ def index_page(
         for p in budget_picks(records, budgets)
     ]
     regressed = [s for s in series if s.latest_regressions() and s.points[-1].run_id == ctx.run.id]
+    has_classifier = "classify" in (scores.tasks_in(records) or ["classify"])
     figures = {
-        "size": charts.accuracy_scatter(records, "file_bytes"),
-        "latency": charts.accuracy_scatter(records, "latency_p50_ms"),
-        "heatmap": charts.accuracy_heatmap(records),
+        "scatters": task_charts.scatters(records),
+        # Accuracy per policy and compression: only where a classifier was measured.
+        "heatmap": charts.accuracy_heatmap(records) if has_classifier else None,
         "box": charts.latency_box(records),
     }  # fmt: skip
     return ctx.page(
@@ -102,6 +102,7 @@ def index_page(
         started=fmt_time(ctx.run.started_at),
         cpu=str(ctx.run.machine.get("cpu", MISSING)),
         front_count=len(front_ids),
+        score_label=scores.score_label(records),
         baselines=[
             {"record": r, "href": candidate_href(r), "summary": summary(r)}
             for r in baselines.values()
@@ -138,6 +139,7 @@ def summary(r: CandidateRecord) -> dict[str, str]:
     m = r.metric
     return {
         "accuracy": fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high")),
+        "score": scores.score_of(r).text(r),
         "file": fmt_kb(m("file_bytes")),
         "p50": fmt_ms(m("latency_p50_ms")),
     }
@@ -148,13 +150,12 @@ def _versus(pick: CandidateRecord, base: CandidateRecord | None) -> str:
         return "no fp32 baseline for this model and runtime"
     if base.id == pick.id:
         return "is the fp32 baseline"
-    acc, base_acc = pick.metric("accuracy"), base.metric("accuracy")
-    delta = fmt_delta_pt(acc - base_acc) if acc is not None and base_acc is not None else MISSING
+    delta = scores.score_change(pick, base)
     size = fmt_ratio(base.metric("file_bytes"), pick.metric("file_bytes"), "smaller", "larger")
     speed = fmt_ratio(
         base.metric("latency_p50_ms"), pick.metric("latency_p50_ms"), "faster", "slower"
     )
-    return f"{delta}, {size}, {speed} than fp32"
+    return ", ".join(p for p in (delta, size, speed) if p) + " than fp32"
 
 
 class ClassRow(NamedTuple):
@@ -244,11 +245,7 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         ("training time", fmt_seconds(training.get("train_seconds"))),
         ("seed", str(training.get("seed", MISSING))),
     ]
-    accuracy = [
-        ("accuracy [95% CI]", fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high"))),
-        ("robust accuracy", fmt_pct(m("robust_accuracy"))),
-        ("test samples", fmt_int(m("n_test"))),
-    ]
+    score = scores.score_of(r)
     timing = [
         ("mean ± std", f"{fmt_ms(m('latency_mean_ms'))} ± {fmt_ms(m('latency_std_ms'))}"),
         *((name, fmt_ms(m(f"latency_{name}_ms"))) for name in ("min", "p50", "p90", "p99")),
@@ -269,9 +266,15 @@ def _candidate_sections(r: CandidateRecord) -> list[tuple[str, Pairs]]:
         *((f"  {k}", fmt_kb(v)) for k, v in sorted((d.get("size_breakdown") or {}).items())),
     ]  # fmt: skip
     sections = [
-        ("Settings", settings), ("Training", train), ("Accuracy", accuracy),
+        ("Settings", settings), ("Training", train), (score.section, score.rows(r)),
         ("Latency", timing), ("Size", size), *step_sections(d),
     ]  # fmt: skip
+    if d.get("parity"):  # a model with several outputs: each against ONNX Runtime's
+        sections.append(("Parity with ONNX Runtime, per output", [
+            (f"output {p['output']}", p.get("note") or
+             f"max |diff| {fmt_sci(p.get('max_abs'))} ({fmt_sci(p.get('max_rel'))} of max |ref|)")
+            for p in d["parity"]
+        ]))  # fmt: skip
     for note in d.get("compression_notes") or []:
         if note.get("pass") == "finetune":
             sections.append(
@@ -309,6 +312,7 @@ def _mb(value: float | None) -> str:
 def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
     machine = ctx.run.machine
     m = r.metric
+    score = scores.score_of(r)
     return [
         ("Dataset", r.dataset),
         ("Model", r.model),
@@ -316,7 +320,7 @@ def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
         ("Compression", r.compression),
         ("Runtime", r.runtime),
         ("Arithmetic", _arithmetic_text(r)),
-        ("Accuracy", fmt_acc_ci(m("accuracy"), m("accuracy_low"), m("accuracy_high"))),
+        (score.title[:1].upper() + score.title[1:], score.text(r)),
         ("Size", f"{fmt_kb(m('file_bytes'))} ({fmt_int(m('params'))} parameters)"),
         ("Latency", f"p50 {fmt_ms(m('latency_p50_ms'))}, p90 {fmt_ms(m('latency_p90_ms'))}"),
         ("Measured on", f"{machine.get('cpu', MISSING)}, {machine.get('cores', MISSING)} cores, {machine.get('os', MISSING)}"),

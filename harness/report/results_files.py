@@ -13,10 +13,11 @@ from harness.report.arithmetic import of_details
 from harness.report.data import (
     candidate_href,
 )
+from harness.report.scores import task_of
 from harness.store.results import CandidateRecord, Run
 from harness.store.schema import METRIC_COLUMNS
 
-RESULTS_SCHEMA_VERSION = 2  # 2: status may be "unsupported"
+RESULTS_SCHEMA_VERSION = 3  # 2: status may be "unsupported"; 3: task, and MAE/RMSE
 # A spreadsheet runs a cell starting with these as a formula; names come from configs.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -50,7 +51,7 @@ def results_json(
             {
                 "id": r.id, "key": r.key, "dataset": r.dataset, "model": r.model,
                 "policy": r.policy, "compression": r.compression, "runtime": r.runtime,
-                "arithmetic": of_details(r.details).kind or None,
+                "arithmetic": of_details(r.details).kind or None, "task": task_of(r),
                 "status": r.status, "error": r.error, "pareto": r.id in front_ids,
                 "page": candidate_href(r),
                 "model_file": f"models/{models[r.id][0]}" if r.id in models else None,

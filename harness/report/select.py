@@ -10,7 +10,7 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.registry import nearest
-from harness.report import ties
+from harness.report import scores, ties
 from harness.report.data import (
     engine,
     matches_target,
@@ -18,7 +18,7 @@ from harness.report.data import (
 from harness.store.results import CandidateRecord
 from harness.units import duration_ms, size_bytes
 
-SELECT_METRICS = ("accuracy", "file_bytes", "latency_p50_ms")
+SELECT_METRICS = ("file_bytes", "latency_p50_ms")  # and the candidate's score, by its task
 
 
 def parse_size(text: str) -> float:
@@ -49,12 +49,24 @@ def parse_accuracy(text: str) -> float:
     return number
 
 
+def parse_error(text: str) -> float:
+    """'0.05' -> 0.05: a largest mean absolute error, in the targets' units."""
+    try:
+        number = float(text.strip())
+    except ValueError:
+        number = -1.0
+    if not number >= 0.0:
+        raise ConfigError(f"--max-mae: cannot read '{text}'; write a number >= 0, e.g. 0.05")
+    return number
+
+
 @dataclass(frozen=True)
 class Budget:
     max_size: float | None = None  # bytes
     max_p50: float | None = None  # milliseconds
     min_accuracy: float | None = None
     runtime: str | None = None
+    max_mae: float | None = None  # a regression model's error, in its targets' units
 
     def limits(self) -> list[tuple[str, str, float]]:
         """(label, metric, limit) for each constraint given; a limit on accuracy is a minimum."""
@@ -65,7 +77,48 @@ class Budget:
             out.append((f"p50 <= {self.max_p50:g} ms", "latency_p50_ms", self.max_p50))
         if self.min_accuracy is not None:
             out.append((f"accuracy >= {self.min_accuracy:g}", "accuracy", self.min_accuracy))
+        if self.max_mae is not None:
+            out.append((f"MAE <= {self.max_mae:g}", "mae", self.max_mae))
         return out
+
+
+# A budget on a score: its option, its Budget field, and the task scored by it.
+SCORE_BUDGETS = (
+    ("--min-accuracy", "min_accuracy", "classify"),
+    ("--max-mae", "max_mae", "regress"),
+)
+
+
+def score_budget_problem(records: Sequence[CandidateRecord], budget: Budget) -> str | None:
+    """A budget on a score that no measured candidate of the run is scored by: one line
+    naming the run's tasks and what would apply, rather than an empty pick."""
+    tasks = scores.tasks_in(records)
+    for option, field, task in SCORE_BUDGETS:
+        if getattr(budget, field) is None or task in tasks:
+            continue
+        others = [o for o, _, t in SCORE_BUDGETS if t in tasks]
+        hint = f"use {others[0]}" if others else "budget --max-size and --max-p50 only"
+        return (
+            f"{option}: no candidate of this run is scored by {scores.SCORES.get(task).name} "
+            f"(its tasks: {', '.join(tasks) or 'none measured'}); {hint}"
+        )
+    return None
+
+
+def decides(records: Sequence[CandidateRecord], budget: Budget) -> list[str]:
+    """What the pick is decided on, when it is not only accuracy."""
+    tasks = scores.tasks_in(eligible(records, budget))
+    lines = []
+    if "regress" in tasks:
+        lines.append("regression models: picked on MAE (lower is better), then size, then p50")
+    if "none" in tasks:
+        lines.append(
+            "models measured without a score: picked on size and p50 only (no accuracy or "
+            "error to compare)"
+        )
+    if len(tasks) > 1:
+        lines.append("each task is ranked on its own: an accuracy and an error are not one scale")
+    return lines
 
 
 def unknown_target(records: Sequence[CandidateRecord], name: str) -> str | None:
@@ -95,7 +148,7 @@ def eligible(records: Sequence[CandidateRecord], budget: Budget) -> list[Candida
     pool = [
         r
         for r in records
-        if r.status == "ok" and all(r.metric(m) is not None for m in SELECT_METRICS)
+        if scores.has_score(r) and all(r.metric(m) is not None for m in SELECT_METRICS)
     ]
     if budget.runtime:
         pool = [r for r in pool if matches_target(r, budget.runtime)]
@@ -120,11 +173,11 @@ def select_picks(records: Sequence[CandidateRecord], budget: Budget) -> list[tie
         return picks
     # What each pick is tied with among everything within the budget, not only the front:
     # a tied, more accurate candidate it beat on size is what a reader needs to know.
-    pool = ties.Ties.of(within)
-    index = {id(r): i for i, r in enumerate(pool.records)}
+    pools = {s.task: ties.Ties.of(group) for s, group in scores.by_task(within)}
     out = []
     for pick in picks:
-        i = index[id(pick.record)]
+        pool = pools[scores.task_of(pick.record)]
+        i = next(k for k, r in enumerate(pool.records) if r is pick.record)
         tied = pool.accuracy_tied(i) & (pool.accuracy >= pool.accuracy[i])
         tied[i] = False
         out.append(ties.Pick(pick.record, tuple(pool.records[j] for j in np.flatnonzero(tied))))
@@ -145,11 +198,13 @@ def explain_none(records: Sequence[CandidateRecord], budget: Budget) -> list[str
         others = [
             r for r in pool if all(_meets(r, m, lim) for lab, m, lim in limits if lab != label)
         ]
-        values = [r.metric(metric) or 0.0 for r in others]
+        values = [v for r in others if (v := r.metric(metric)) is not None]
         if not values:
             reach = "nothing meets the other limits either"
         elif metric == "accuracy":
             reach = f"best under the other limits: {max(values):.4f}"
+        elif metric == "mae":
+            reach = f"lowest MAE under the other limits: {min(values):.4g}"
         elif metric == "file_bytes":
             reach = f"smallest under the other limits: {min(values) / 1024:.1f} KB"
         else:

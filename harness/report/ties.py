@@ -9,6 +9,11 @@
   of the log-ratio of two medians of rounds, from the run's pooled round-to-round noise
   of each runtime (harness.report.noise), or by less than LATENCY_TIE_FLOOR.
 - File size is exact bytes: smaller is smaller.
+- MAE (harness.report.scores turns it so more is better): two regression candidates
+  answered the same test samples too, so they are tied when the mean of the per-sample
+  differences of absolute error lies within PAIRED_Z standard errors of zero (a paired
+  z-test); rows without per-sample errors fall back to the 95% intervals. Unscored models
+  all tie on the score, so size and latency decide. Each task is decided on its own.
 
 Decisions take ties into account: a candidate is off the Pareto front only when another
 is at least as good on every objective (tied counts) and better beyond the tie on one;
@@ -25,10 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.report import scores
 from harness.report.noise import Noise, Z, pooled_by_runtime
 from harness.store.results import CandidateRecord
 
 ACCURACY_ALPHA = 0.05
+PAIRED_Z = 1.96  # two-sided 95% for the paired difference of regression errors
 # The smallest latency difference a decision acts on, whatever the measured noise: the
 # history page's +10% and asv compare's default factor of 1.1. Rounds of one file agree to
 # the timer's resolution, so their spread alone would split two identical graphs by 1%,
@@ -41,7 +48,12 @@ RULE_TEXT = (
     "results: when each accuracy lies inside the other's 95% interval), and on latency when "
     f"their p50s differ by less than {Z:g} standard deviations of the run's round-to-round "
     f"noise or by less than {LATENCY_TIE_FLOOR:.0%}, whichever is wider. A tie is broken by "
-    "the next objective: smaller, then faster."
+    "the next objective: smaller, then faster. Two regression models are tied on MAE when "
+    "the mean difference of their per-sample absolute errors lies within "
+    f"{PAIRED_Z:g} standard errors of zero (a paired test on the same test samples; rows "
+    "without per-sample errors: when each MAE lies inside the other's 95% interval); a model "
+    "measured without a score is ranked by size, then latency. Candidates of different "
+    "tasks are never ranked against each other."
 )
 
 
@@ -78,13 +90,15 @@ class Ties:
     bits: np.ndarray | None  # (n, words) uint64, when every row stored its samples
     log_p50: np.ndarray
     p50_sd: np.ndarray  # sd of each row's log median-of-rounds p50; 0 when unknown
+    errors: np.ndarray | None = None  # (n, samples) absolute errors, when every row stored them
 
     @classmethod
     def of(cls, records: Sequence[CandidateRecord]) -> Ties:
+        """`records` share one task: `accuracy` is its score turned so more is better
+        (harness.report.scores), the same for every row when nothing is scored."""
         rows = tuple(records)
-        m = [[r.metric(k) or 0.0 for k in ("accuracy", "accuracy_low", "accuracy_high")]
-             for r in rows]  # fmt: skip
-        acc = np.array(m, dtype=float).reshape(len(rows), 3)
+        score = scores.score_of(rows[0]) if rows else scores.SCORES.get("classify")
+        acc = np.array([score.goodness(r) for r in rows], dtype=float).reshape(len(rows), 3)
         packed = [str(r.details.get("correct_bits") or "") for r in rows]
         bits = None
         if rows and all(packed) and len({len(h) for h in packed}) == 1:
@@ -100,7 +114,7 @@ class Ties:
         p50 = [r.metric("latency_p50_ms") or math.inf for r in rows]
         return cls(
             rows, acc[:, 0], acc[:, 1], acc[:, 2], bits,
-            np.log(np.maximum(p50, 1e-12)), np.array(sd, dtype=float),
+            np.log(np.maximum(p50, 1e-12)), np.array(sd, dtype=float), _sample_errors(rows),
         )  # fmt: skip
 
     def accuracy_tied(self, i: int, rows: np.ndarray | None = None) -> np.ndarray:
@@ -113,6 +127,11 @@ class Ties:
             b = np.bitwise_count(own & ~other).sum(axis=1)
             c = np.bitwise_count(~own & other).sum(axis=1)
             return np.minimum(b, c) > _most_lopsided(int(self.bits.shape[1] * 64))[b + c]
+        if self.errors is not None:
+            # Paired: the mean per-sample difference of absolute errors against its 95% band.
+            d = self.errors[idx] - self.errors[i]
+            se = d.std(axis=1, ddof=1) / math.sqrt(d.shape[1])
+            return np.abs(d.mean(axis=1)) <= PAIRED_Z * se
         a = self.accuracy[i]
         inside = (self.low[idx] <= a) & (a <= self.high[idx])
         tied = inside & (self.low[i] <= acc) & (acc <= self.high[i])
@@ -121,6 +140,16 @@ class Ties:
     def latency_tied(self, i: int) -> np.ndarray:
         band = np.maximum(Z * np.sqrt(self.p50_sd[i] ** 2 + self.p50_sd**2), _FLOOR)
         return np.abs(self.log_p50 - self.log_p50[i]) <= band
+
+
+def _sample_errors(rows: Sequence[CandidateRecord]) -> np.ndarray | None:
+    """Each row's per-sample absolute errors (regression), when every row stored them for
+    the same number (at least 2) of test samples."""
+    packed = [str(r.details.get("sample_errors") or "") for r in rows]
+    if not rows or not all(packed) or len({len(h) for h in packed}) != 1 or len(packed[0]) < 16:
+        return None
+    raw = np.frombuffer(bytes.fromhex("".join(packed)), dtype="<f4")
+    return raw.reshape(len(rows), -1).astype(np.float64)
 
 
 def _rounds(r: CandidateRecord) -> int:
@@ -138,13 +167,17 @@ def run_noise(records: Sequence[CandidateRecord]) -> dict[str, Noise]:
 
 
 def front(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    """The Pareto front (accuracy up, file bytes and p50 down) with ties: a candidate is
-    dominated only by one at least as good on all three (tied counts) and better beyond
-    the tie on one."""
+    """The Pareto front of each task (its score up, file bytes and p50 down; size and p50
+    alone when nothing is scored) with ties: a candidate is dominated only by one of its
+    task at least as good on all three (tied counts) and better beyond the tie on one."""
+    return [r for _, group in scores.by_task(records) for r in _front(group)]
+
+
+def _front(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
     usable = [
         r for r in records
-        if r.status == "ok" and all(r.metric(k) is not None
-                                    for k in ("accuracy", "file_bytes", "latency_p50_ms"))
+        if scores.has_score(r) and all(r.metric(k) is not None
+                                       for k in ("file_bytes", "latency_p50_ms"))
     ]  # fmt: skip
     if not usable:
         return []
@@ -199,13 +232,21 @@ class Pick:
             return ""
         names = [f"{r.policy} · {r.compression} · {r.runtime}" for r in self.tied[:3]]
         more = f" and {len(self.tied) - 3} more" if len(self.tied) > 3 else ""
-        return f"tied on accuracy with {', '.join(names)}{more}; ties go to the smaller, then the faster"
+        on = scores.score_of(self.record).name or "size and latency"
+        return (
+            f"tied on {on} with {', '.join(names)}{more}; ties go to the smaller, then the faster"
+        )
 
 
 def ranked(records: Sequence[CandidateRecord]) -> list[Pick]:
-    """Best first: the most accurate remaining candidate's accuracy tie group gives up its
-    smallest member (then fastest, latency ties going to the smaller); repeat."""
-    rows = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
+    """Best first within each task (tasks in harness.report.scores order): the best scored
+    remaining candidate's tie group gives up its smallest member (then fastest, latency
+    ties going to the smaller); repeat."""
+    return [p for _, group in scores.by_task(records) for p in _ranked(group)]
+
+
+def _ranked(records: Sequence[CandidateRecord]) -> list[Pick]:
+    rows = [r for r in records if scores.has_score(r)]
     if not rows:
         return []
     ties = Ties.of(rows)
@@ -222,7 +263,8 @@ def ranked(records: Sequence[CandidateRecord]) -> list[Pick]:
 
 def best(records: Sequence[CandidateRecord]) -> Pick | None:
     """The first of `ranked`, in one pass (budget boxes need only the winner)."""
-    rows = [r for r in records if r.status == "ok" and r.metric("accuracy") is not None]
+    groups = [[r for r in g if scores.has_score(r)] for _, g in scores.by_task(records)]
+    rows = next((g for g in groups if g), [])
     if not rows:
         return None
     ties = Ties.of(rows)

@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 from harness.store.rounds import add_rounds_table
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
-# Numeric metrics stored as real columns, so SQL (and other tools) can query them.
-METRIC_COLUMNS: tuple[str, ...] = (
+# Numeric metrics stored as real columns, so SQL (and other tools) can query them: those of
+# the first schema, then each later version's.
+V1_METRIC_COLUMNS: tuple[str, ...] = (
     "accuracy",
     "accuracy_low",
     "accuracy_high",
@@ -37,10 +38,13 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "parity_max_abs",
     "parity_agreement",
 )
+# v7: a regression model's errors against its targets, and MAE's 95% interval.
+REGRESSION_COLUMNS: tuple[str, ...] = ("mae", "mae_low", "mae_high", "rmse")
+METRIC_COLUMNS: tuple[str, ...] = V1_METRIC_COLUMNS + REGRESSION_COLUMNS
 
 
 def _create_v1(db: sqlite3.Connection) -> None:
-    metric_defs = ",\n".join(f"    {name} REAL" for name in METRIC_COLUMNS)
+    metric_defs = ",\n".join(f"    {name} REAL" for name in V1_METRIC_COLUMNS)
     db.executescript(
         f"""
         CREATE TABLE runs (
@@ -119,6 +123,13 @@ def _add_measured_on(db: sqlite3.Connection) -> None:
     )
 
 
+def _add_regression_errors(db: sqlite3.Connection) -> None:
+    """v7: imported regression models are scored by MAE and RMSE (lower is better)."""
+    db.executescript(
+        "".join(f"ALTER TABLE candidates ADD COLUMN {name} REAL;\n" for name in REGRESSION_COLUMNS)
+    )
+
+
 # Forward migrations: MIGRATIONS[v] takes a store at version v to v + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_v1,
@@ -127,4 +138,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: add_rounds_table,
     4: _index_history,
     5: _add_measured_on,
+    6: _add_regression_errors,
 }

@@ -36,6 +36,9 @@ def score(
         )
     elif task.name == "regress" and y is not None and task.output is not None:
         details["regression"] = regression_report(y, outputs[task.output])
+        metrics.update(
+            {k: details["regression"][k] for k in ("mae", "mae_low", "mae_high", "rmse")}
+        )
     metrics.update(summarize(result.samples_ns, batch))
     metrics["load_ms"] = result.load_ms
     metrics["peak_rss_mb"] = result.peak_rss_mb

@@ -19,8 +19,8 @@ import numpy as np
 from harness.errors import one_line
 from harness.measure.latency import combine_rounds, keep_samples, round_summary
 from harness.specs import LatencySpec
+from harness.sweep.evaluate import evaluate, reference_outputs
 from harness.sweep.plan import Candidate
-from harness.sweep.stages import evaluate
 from harness.train.datasets import Splits
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ def _rounds(
     from harness.measure.runner import run_round
 
     total = max(1, latency.rounds)
-    references: dict[str, np.ndarray] = {}  # compression job -> ONNX Runtime's outputs
+    references: dict[str, list[np.ndarray]] = {}  # compression job -> ONNX Runtime's outputs
     for r, p in round_robin(pending, total):
         if p.error is not None:
             continue
@@ -95,7 +95,7 @@ def _rounds(
                     task=p.cand.job.train.model.task,
                 )
                 if p.cand.runtime.engine == "onnxruntime":
-                    references[p.cand.job.key] = result.outputs[0]
+                    references[p.cand.job.key] = reference_outputs(result)
                 p.metrics.update(measured)
                 p.details.update(extra)
                 p.version = result.version

@@ -1,7 +1,8 @@
 """The sweep's stages, each a function of its inputs, cached by content hash.
 
 train -> compress -> convert produce files in the artifacts folder; `evaluate`
-turns a worker's outputs into metrics. None of them touch the store or print.
+(harness.sweep.evaluate) turns a worker's outputs into metrics. None of them touch the
+store or print.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from typing import Any
 import numpy as np
 
 from harness.errors import CompressionError, HarnessError
-from harness.measure.latency import keep_samples, summarize
-from harness.measure.metrics import accuracy, classification_report, correct_bits, parity
-from harness.measure.runner import WorkerResult
 from harness.store.artifacts import Artifacts
 from harness.sweep.keys import compressed_key, converted_key
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
@@ -192,81 +190,12 @@ def convert_stage(
     return Built(path, meta, reused=False)
 
 
-def evaluate(
-    result: WorkerResult,
-    y_true: np.ndarray,
-    classes: tuple[str, ...],
-    batch: int,
-    reference: np.ndarray | None,
-    task: str = "classify",
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics and details of one measured candidate, from its worker's outputs.
-
-    outputs[0] answers the test set; outputs[1], when present, its perturbed copy. A
-    model of task "none" gets no accuracy: latency, memory and parity only.
-    """
-    logits = result.outputs[0]
-    if task == "none":
-        return _unscored(result, batch, reference)
-    if logits.ndim != 2 or len(logits) != len(y_true):
-        raise HarnessError(f"model output has shape {logits.shape}; expected ({len(y_true)}, K)")
-    report = classification_report(y_true, logits.argmax(1), classes)
-    metrics: dict[str, Any] = {
-        key: report[key] for key in ("accuracy", "accuracy_low", "accuracy_high", "n_test")
-    }
-    # Per-sample right/wrong: accuracy ties are decided by a paired test on them.
-    details_bits = correct_bits(logits.argmax(1) == np.asarray(y_true))
-    if len(result.outputs) > 1:
-        metrics["robust_accuracy"] = accuracy(y_true, result.outputs[1].argmax(1))
-    metrics.update(summarize(result.samples_ns, batch))
-    metrics["load_ms"] = result.load_ms
-    metrics["peak_rss_mb"] = result.peak_rss_mb
-    if reference is not None:
-        metrics.update(parity(reference, logits))
-    details: dict[str, Any] = {
-        key: report[key] for key in ("confusion", "classes", "per_class", "binary") if key in report
-    }
-    details["correct_bits"] = details_bits
-    details["latency"] = {
-        "samples_ms": keep_samples(result.samples_ns),
-        "runs": len(result.samples_ns),
-        "warmup": result.warmup,
-        "threads": result.threads,
-        "batch": batch,
-    }
-    details["memory"] = {
-        "model_rss_mb": result.model_rss_mb,
-        "process_peak_rss_mb": result.peak_rss_mb,
-    }
-    if result.profile:
-        details["operator_profile"] = result.profile
-    if result.extra_samples:
-        details["latency_batches"] = {
-            str(size): {**summarize(samples, size), "runs": len(samples)}
-            for size, samples in result.extra_samples.items()
-        }
-    return metrics, details
-
-
-def _unscored(
-    result: WorkerResult, batch: int, reference: np.ndarray | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Latency, load time, memory and output parity of a model that is measured, not scored."""
-    metrics: dict[str, Any] = {**summarize(result.samples_ns, batch)}
-    metrics["load_ms"] = result.load_ms
-    metrics["peak_rss_mb"] = result.peak_rss_mb
-    out = result.outputs[0]
-    if reference is not None and reference.shape == out.shape:
-        metrics["parity_max_abs"] = float(np.abs(reference - out).max(initial=0.0))
-    samples = {"samples_ms": keep_samples(result.samples_ns), "runs": len(result.samples_ns)}
-    return metrics, {"task": "none", "latency": {**samples, "batch": batch}}
-
-
 def candidate_details(cand: Candidate, trained: Built, compressed: Built | None) -> dict[str, Any]:
     """What a candidate's page shows about how it was made, stored with its row."""
     job = cand.job
     return {
         "model_spec": job.train.model.spec(),
+        "task": job.train.model.task,
         "policy_spec": job.train.policy.spec(),
         "policy_describe": (
             "trained elsewhere (imported ONNX file)"

@@ -24,7 +24,8 @@ __all__ = ["DATASETS", "Dataset", "Normalization", "Splits", "load", "read_npz",
 
 @dataclass(frozen=True)
 class Dataset:
-    """Samples as float32: images (N, H, W, C) in [0, 1], tabular (N, F); labels int64."""
+    """Samples as float32: images (N, H, W, C) in [0, 1], tabular (N, F); labels int64, or
+    float32 targets (no classes) for imported regression models."""
 
     name: str
     kind: str  # "image" or "tabular"
@@ -107,7 +108,8 @@ def _npz(params: dict[str, Any]) -> Dataset:
     kind = _kind_of(x, path)
     if kind == "image":
         x = _images_last(x)
-    y, classes = labels(np.asarray(arrays["y"]), path)
+    raw_y = np.asarray(arrays["y"])
+    y, classes = (targets(raw_y, path), ()) if raw_y.dtype.kind == "f" else labels(raw_y, path)
     assignment = _assignment(arrays.get("split"), len(y), path)
     return validate(Dataset(path.stem, kind, x, y, classes, assignment))
 
@@ -192,6 +194,16 @@ def labels(y: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     return y.astype(np.int64), tuple(str(i) for i in range(n))
 
 
+def targets(y: np.ndarray, path: Path) -> np.ndarray:
+    """Float targets of a regression model (one value or an array per sample) as float32;
+    which models may use them is checked with the config (harness.config.tasks_section)."""
+    if y.ndim == 0 or len(y) == 0:
+        raise DataError(f"{path}: y holds no targets; give one value (or array) per sample")
+    if not np.isfinite(y).all():
+        raise DataError(f"{path}: y holds NaN or infinite targets; clean or drop those samples")
+    return np.asarray(y, dtype=np.float32)
+
+
 def check_samples(x: np.ndarray, y: np.ndarray, name: str) -> None:
     """One label per sample, and only finite inputs."""
     if len(x) != len(y):
@@ -203,6 +215,8 @@ def check_samples(x: np.ndarray, y: np.ndarray, name: str) -> None:
 def validate(ds: Dataset) -> Dataset:
     """Reject data no model could be trained on, with a message naming the fix."""
     check_samples(ds.x, ds.y, ds.name)
+    if not ds.classes:  # regression targets: nothing to count per class
+        return ds
     if ds.y.min(initial=0) < 0:
         raise DataError(f"{ds.name}: labels must be class ids 0..K-1; found {int(ds.y.min())}")
     counts = np.bincount(ds.y, minlength=ds.n_classes)
@@ -310,13 +324,15 @@ def split(
         train, val, test = (np.flatnonzero(ds.assignment == v) for v in (0, 1, 2))
     else:
         idx = np.arange(len(ds.y))
+        strata = ds.y if ds.classes else None  # regression targets: a plain seeded split
         rest, test = train_test_split(
-            idx, test_size=test_fraction, random_state=seed, stratify=ds.y
+            idx, test_size=test_fraction, random_state=seed, stratify=strata
         )
         val_share = val_fraction / (1.0 - test_fraction)
         train, val = train_test_split(
-            rest, test_size=val_share, random_state=seed + 1, stratify=ds.y[rest]
-        )
+            rest, test_size=val_share, random_state=seed + 1,
+            stratify=None if strata is None else strata[rest],
+        )  # fmt: skip
     x_train = ds.x[train]
     axes = (0, 1, 2) if ds.kind == "image" else (0,)
     mean = x_train.mean(axis=axes)
