@@ -46,6 +46,7 @@ from harness.convert import (  # noqa: F401
 )
 from harness.convert.as_2d import as_2d
 from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
+from harness.convert.recurrent import unrolled
 from harness.convert.run_shapes import completed
 from harness.convert.tflite_context import (
     CONVERTERS,
@@ -91,8 +92,9 @@ def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
 
 
 def _onnx_to_tflite(model: onnx.ModelProto) -> bytes:
-    _check_ops(model.graph)
     opset = _opset(model)
+    model = unrolled(model, opset)  # LSTM and GRU as the ops below
+    _check_ops(model.graph)
     model = as_2d(model, opset)  # 1-D conv and pooling as their 2-D forms
     graph = model.graph
     shapes, dynamic = _infer(model)
