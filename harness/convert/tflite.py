@@ -46,6 +46,7 @@ from harness.convert import (  # noqa: F401
 )
 from harness.convert.as_2d import as_2d
 from harness.convert.control_flow import straightened
+from harness.convert.decompose import decomposed
 from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
 from harness.convert.recurrent import unrolled
 from harness.convert.run_shapes import completed
@@ -94,7 +95,8 @@ def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
 
 def _onnx_to_tflite(model: onnx.ModelProto) -> bytes:
     opset = _opset(model)
-    model = unrolled(straightened(model, opset), opset)  # If/Loop decided here, LSTM, GRU
+    # If/Loop decided before running, LSTM, GRU and LayerNormalization as the ops below
+    model = decomposed(unrolled(straightened(model, opset), opset), opset)
     _check_ops(model.graph)
     model = as_2d(model, opset)  # 1-D conv and pooling as their 2-D forms
     graph = model.graph
