@@ -15,7 +15,6 @@ KEEP = frozenset({"DequantizeLinear", "QuantizeLinear", "Constant"})
 
 # Standard ops with no LiteRT builtin: why they cannot run there.
 NO_BUILTIN = {
-    "Erf": "LiteRT has no erf; export GELU as one Gelu op (opset 20) instead",
     "If": "its condition depends on the input data; a LiteRT model here is one "
     "straight-line subgraph (an If decided by constants or shapes converts)",
     "Loop": "its trip count or stop condition depends on the input data, or it runs over "
