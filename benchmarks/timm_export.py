@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -39,11 +40,13 @@ def _timm(name: str, size: int, **kwargs: object) -> Build:
     return build
 
 
-def _tv(name: str, size: int, inputs: int = 1, **kwargs: object) -> Build:
+def _tv(name: str, size: int, inputs: int = 1, video: bool = False, **kwargs: object) -> Build:
     def build() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         import torchvision
 
         net = torchvision.models.get_model(name, weights=None, **kwargs)
+        if video:  # (N, C, frames, H, W)
+            return net, (torch.randn(1, 3, 4, size, size),)
         return net, tuple(_image(size)[0] for _ in range(inputs))
 
     return build
@@ -126,6 +129,19 @@ MODELS: dict[str, Build] = {
         "fcos_resnet50_fpn", 128, weights_backbone=None, num_classes=5, min_size=128, max_size=128
     ),
     "raft_small": _tv("raft_small", 128, inputs=2),
+    "mixnet_s": _timm("mixnet_s", 64),
+    "rexnet_100": _timm("rexnet_100", 64),
+    "dla34": _timm("dla34", 64),
+    "fastvit_t8": _timm("fastvit_t8", 64),
+    "edgenext_xx_small": _timm("edgenext_xx_small", 64),
+    "mobilevitv2_050": _timm("mobilevitv2_050", 64),
+    "efficientvit_m0": _timm("efficientvit_m0", 224),
+    "poolformer_s12": _timm("poolformer_s12", 64),
+    "densenet121": _tv("densenet121", 64),
+    "shufflenet_v2_x1_0": _tv("shufflenet_v2_x1_0", 64),
+    "squeezenet1_0": _tv("squeezenet1_0", 64),
+    "mnasnet0_5": _tv("mnasnet0_5", 64),
+    "r3d_18": _tv("r3d_18", 32, video=True),
     "lstm": _module(lambda: Recurrent(nn.LSTM, 1, False), 1, 10, 16),
     "lstm_2layer_bidir": _module(lambda: Recurrent(nn.LSTM, 2, True), 1, 10, 16),
     "gru": _module(lambda: Recurrent(nn.GRU, 1, False), 1, 10, 16),
@@ -135,8 +151,13 @@ MODELS: dict[str, Build] = {
 
 
 def _randomise(net: nn.Module) -> None:
-    """BatchNorm statistics away from identity, so folding them matters in the parity."""
+    """BatchNorm statistics away from identity, so folding them matters in the parity; and
+    weights initialised to zero (torchvision's ViT head) random, so the outputs are not
+    all zero and the parity means something."""
     for m in net.modules():
+        weight = getattr(m, "weight", None)
+        if isinstance(m, nn.Linear | nn.Conv2d) and weight is not None and not weight.any():
+            nn.init.normal_(weight, 0.0, 0.05)
         if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None:
             nn.init.uniform_(m.weight, 0.5, 1.5)
             nn.init.uniform_(m.bias, -0.2, 0.2)
@@ -179,8 +200,10 @@ def main() -> None:
             try:
                 target.write_bytes(export(MODELS[name], exporter == "dynamo"))
             except Exception as exc:  # an exporter's failure is recorded, not raised
-                lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-                why = lines[0] if lines else type(exc).__name__
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+                lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+                cause = [ln for ln in lines if ln.startswith("<class '")]  # torch.export's own
+                why = (cause or lines or [type(exc).__name__])[0]
                 failures[f"{name}.{exporter}"] = f"{type(exc).__name__}: {why}"[:200]
                 traceback.print_exc(limit=1)
             log_path.write_text(json.dumps(failures, indent=1))

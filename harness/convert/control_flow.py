@@ -173,7 +173,9 @@ def _loop(
     if count > MAX_ITERATIONS or count * len(body.node) > MAX_NODES or (n_scan and not count):
         return None
     prefix = f"{node.name or node.output[0]}/"
-    nodes, inits, scans = [], [], [[] for _ in range(n_scan)]
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    scans: list[list[str]] = [[] for _ in range(n_scan)]
     for i in range(count):
         step = f"{prefix}{i}/"
         iteration = numpy_helper.from_array(np.array(i, np.int64), f"{step}iteration")
@@ -189,9 +191,10 @@ def _loop(
         for k, name in enumerate(outs[1 + len(carried) :]):
             axes = numpy_helper.from_array(np.array([0], np.int64), f"{step}axes{k}")
             inits.append(axes)
-            kw = {} if opset >= 13 else {"axes": [0]}
-            ins = [name, axes.name] if opset >= 13 else [name]
-            nodes.append(helper.make_node("Unsqueeze", ins, [f"{step}scan{k}"], **kw))
+            if opset >= 13:
+                nodes.append(helper.make_node("Unsqueeze", [name, axes.name], [f"{step}scan{k}"]))
+            else:
+                nodes.append(helper.make_node("Unsqueeze", [name], [f"{step}scan{k}"], axes=[0]))
             scans[k].append(f"{step}scan{k}")
     for out, final in zip(node.output, carried, strict=False):
         if out:

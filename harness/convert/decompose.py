@@ -7,6 +7,8 @@ defines it, so the result is the same computation in float32.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -14,10 +16,10 @@ from onnx import helper, numpy_helper
 from harness.convert.tflite_context import unsupported
 
 
-def _attr(node: onnx.NodeProto, name: str, default: float | int) -> float | int:
+def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
     for a in node.attribute:
         if a.name == name:
-            return helper.get_attribute_value(a)  # type: ignore[no-any-return]
+            return helper.get_attribute_value(a)
     return default
 
 
@@ -34,7 +36,7 @@ def _layer_norm(
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     p = f"{node.name or node.output[0]}/"
     inits = [
-        numpy_helper.from_array(np.float32(_attr(node, "epsilon", 1e-5)).reshape(()), p + "eps"),
+        numpy_helper.from_array(np.array(_attr(node, "epsilon", 1e-5), np.float32), p + "eps"),
         numpy_helper.from_array(np.array(axes, np.int64), p + "axes"),
     ]
 

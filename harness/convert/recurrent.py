@@ -12,6 +12,8 @@ Sigmoid/Tanh/Relu stay unsupported, with the reason.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -41,7 +43,7 @@ class _Emitter:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], out: str | None = None, **kw: object) -> str:
+    def op(self, op_type: str, inputs: list[str], out: str | None = None, **kw: Any) -> str:
         out = out or self.name()
         self.nodes.append(helper.make_node(op_type, inputs, [out], **kw))
         return out
@@ -56,7 +58,7 @@ class _Emitter:
         return self.op("Unsqueeze", [x], axes=[axis])
 
 
-def _attr(node: onnx.NodeProto, name: str, default: object) -> object:
+def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
     for a in node.attribute:
         if a.name == name:
             return helper.get_attribute_value(a)
@@ -66,7 +68,7 @@ def _attr(node: onnx.NodeProto, name: str, default: object) -> object:
 def _activations(node: onnx.NodeProto, directions: int) -> list[str]:
     default = ["Sigmoid", "Tanh", "Tanh"] if node.op_type == "LSTM" else ["Sigmoid", "Tanh"]
     given = [a.decode() if isinstance(a, bytes) else str(a)
-             for a in _attr(node, "activations", [])]  # type: ignore[attr-defined]  # fmt: skip
+             for a in _attr(node, "activations", [])]  # fmt: skip
     names = given or default * directions
     odd = sorted(set(names) - ACTIVATIONS)
     if odd:
@@ -104,7 +106,7 @@ def _unrolled(
     acts = _activations(node, directions)
     hidden = int(_attr(node, "hidden_size", 0)) or consts[node.input[2]].shape[-1]
     gates = GATES[node.op_type]
-    layout = int(_attr(node, "layout", 0))  # type: ignore[call-overload]
+    layout = int(_attr(node, "layout", 0))
     clip = _attr(node, "clip", None)
     e = _Emitter(node.name or node.output[0] or "rnn", opset)
     get = lambda i: node.input[i] if len(node.input) > i and node.input[i] else ""  # noqa: E731
@@ -160,10 +162,12 @@ def _outputs(e: _Emitter, node: onnx.NodeProto, layout: int, ys: list, hs: list,
             )
 
 
-def _act(e: _Emitter, name: str, x: str, clip: object) -> str:
+def _act(e: _Emitter, name: str, x: str, clip: float | None) -> str:
     if clip is not None:
-        bound = float(clip)  # type: ignore[arg-type]
-        x = e.op("Clip", [x, e.const(np.float32(-bound)), e.const(np.float32(bound))])
+        bound = float(clip)
+        x = e.op(
+            "Clip", [x, e.const(np.array(-bound, np.float32)), e.const(np.array(bound, np.float32))]
+        )
     return e.op(name, [x])
 
 
@@ -196,7 +200,7 @@ Step = tuple[str, "str | None"]
 
 
 def _lstm_step(e: _Emitter, node: onnx.NodeProto, xw: str, h: str | None, c: str | None,
-               k: dict[str, str], hidden: int, fn: list[str], clip: object) -> Step:  # fmt: skip
+               k: dict[str, str], hidden: int, fn: list[str], clip: float | None) -> Step:  # fmt: skip
     """ONNX's LSTM step, gates in the order i, o, f, c."""
     pre = e.op("Add", [xw, k["B"]])
     if h is not None:
@@ -214,10 +218,10 @@ def _lstm_step(e: _Emitter, node: onnx.NodeProto, xw: str, h: str | None, c: str
 
 
 def _gru_step(e: _Emitter, node: onnx.NodeProto, xw: str, h: str | None, c: str | None,
-              k: dict[str, str], hidden: int, fn: list[str], clip: object) -> Step:  # fmt: skip
+              k: dict[str, str], hidden: int, fn: list[str], clip: float | None) -> Step:  # fmt: skip
     """ONNX's GRU step, gates in the order z, r, h, with `linear_before_reset` as given.
     With no initial state the first step's state is zero: R's products vanish."""
-    before = int(_attr(node, "linear_before_reset", 0))  # type: ignore[call-overload]
+    before = int(_attr(node, "linear_before_reset", 0))
     xw = e.op("Add", [xw, k["Wb"]])
     hzr = e.op("Add", [e.op("MatMul", [h, k["Rzr"]]), k["Rbzr"]]) if h else k["Rbzr"]
     z = _act(e, fn[0], e.op("Add", [_gate(e, xw, 0, hidden), _gate(e, hzr, 0, hidden)]), clip)
@@ -247,7 +251,7 @@ def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
 def _steps(model: onnx.ModelProto, node: onnx.NodeProto) -> int:
     """The sequence length of the node's input, from onnx's shape inference (0: unknown)."""
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    axis = int(_attr(node, "layout", 0))  # type: ignore[call-overload]
+    axis = int(_attr(node, "layout", 0))
     for value in [*inferred.graph.input, *inferred.graph.value_info]:
         if value.name == node.input[0]:
             dims = value.type.tensor_type.shape.dim
