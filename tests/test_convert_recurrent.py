@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from harness.convert.recurrent import MAX_STEPS
@@ -110,11 +110,42 @@ def test_what_does_not_unroll_is_unsupported_with_the_reason(make, reason: str) 
 
 def test_weights_computed_at_run_time_are_refused() -> None:
     model = rnn("LSTM")
-    model.graph.node.insert(0, node("Identity", ["W"], ["W2"]))
-    model.graph.node[2].input[1] = "W2"
-    model.graph.node[0].op_type = "Neg"  # not folded away: W is a weight the graph changes
+    scale = [node("ReduceMax", ["x"], ["top"], keepdims=0), node("Mul", ["W", "top"], ["W2"])]
+    model.graph.node[1].input[1] = "W2"  # W scaled by the input: not a weight
+    for n in reversed(scale):
+        model.graph.node.insert(1, n)
     with pytest.raises(UnsupportedOpError, match="LSTM .*W is computed at run time"):
         onnx_to_tflite(model)
+
+
+def test_weights_and_zero_states_built_from_constants_unroll() -> None:
+    """As exporters write them: float16 weights cast up, and a zero initial state expanded
+    to the batch, which is no state at all (the first step has none)."""
+    model = rnn("LSTM", 1)
+    w16 = numpy_helper.from_array(
+        numpy_helper.to_array(model.graph.initializer[0]).astype(np.float16), "W16"
+    )
+    model.graph.initializer.append(w16)
+    zero = numpy_helper.from_array(np.zeros((1, 1, HIDDEN), np.float32), "zero")
+    model.graph.initializer.append(zero)
+    built = [
+        node("Cast", ["W16"], ["Wc"], to=TensorProto.FLOAT),
+        node("Shape", ["x"], ["sx"]),
+        node("Gather", ["sx", "first"], ["n"], axis=0),
+        node("Concat", ["one", "n", "hid"], ["state_shape"], axis=0),
+        node("Expand", ["zero", "state_shape"], ["h0"]),
+    ]
+    for extra in (numpy_helper.from_array(np.array([0], np.int64), "first"),
+                  numpy_helper.from_array(np.array([1], np.int64), "one"),
+                  numpy_helper.from_array(np.array([HIDDEN], np.int64), "hid")):  # fmt: skip
+        model.graph.initializer.append(extra)
+    lstm = model.graph.node[1]
+    lstm.input[1] = "Wc"
+    lstm.input.extend(["h0", "h0"])
+    for n in reversed(built):
+        model.graph.node.insert(1, n)
+    data = check(model, (1, STEPS, FEATURES), atol=1e-3)  # float16 weights: 1e-3
+    assert "CAST" not in op_names(data)
 
 
 @pytest.mark.parametrize(
@@ -136,3 +167,13 @@ def test_gather_along_the_batch_axis_is_unsupported() -> None:
     )  # fmt: skip
     with pytest.raises(UnsupportedOpError, match="Gather .*batch axis"):
         onnx_to_tflite(model)
+
+
+def test_harness_ops_says_an_lstm_converts_and_it_does() -> None:
+    from harness.convert.explain import check_conversion
+    from harness.convert.tflite import supported_ops
+
+    result = check_conversion(rnn("LSTM"))
+    status = {o.op: o.status for o in result.ops}
+    assert status["LSTM"].startswith("converts: unrolled") and result.converted
+    assert {"LSTM", "GRU", "LayerNormalization"} <= set(supported_ops())

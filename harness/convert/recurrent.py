@@ -18,6 +18,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from harness.convert.folding import fold, is_standard
+from harness.convert.run_shapes import measured_shapes
 from harness.convert.tflite_context import unsupported
 
 MAX_STEPS = 512  # direction x time steps unrolled for one node
@@ -239,24 +241,69 @@ def _gru_step(e: _Emitter, node: onnx.NodeProto, xw: str, h: str | None, c: str 
     return new_h, None
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    """Initializers and Constant nodes' values: the weights a recurrent node may read."""
-    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+def _constants(graph: onnx.GraphProto, opset: int) -> dict[str, np.ndarray]:
+    """The values a recurrent node's weights, biases, lengths and zero states are computed
+    from when no input is involved (initializers, Constant nodes, and what exporters build
+    from them: float16 Casts, gates sliced and concatenated into ONNX's order)."""
+    producers = {o: n for n in graph.node for o in n.output if o}
+    todo = [n.input[i] for n in graph.node if n.op_type in GATES
+            for i in (1, 2, 3, 4, 5, 6, 7) if len(n.input) > i and n.input[i]]  # fmt: skip
+    wanted: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            node = producers.get(name)
+            todo += [i for i in node.input if i] if node is not None else []
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer if t.name in wanted}
     for n in graph.node:
+        if not any(o in wanted for o in n.output):
+            continue
         if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
             values[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+        elif is_standard(n) and n.op_type not in GATES and all(i in values for i in n.input if i):
+            try:
+                values.update(
+                    zip(n.output, fold(n, [values.get(i) for i in n.input], opset), strict=False)
+                )
+            except Exception:  # noqa: BLE001  # what does not fold stays unknown
+                continue
     return values
 
 
 def _steps(model: onnx.ModelProto, node: onnx.NodeProto) -> int:
-    """The sequence length of the node's input, from onnx's shape inference (0: unknown)."""
+    """The sequence length of the node's input (0: unknown): from onnx's shape inference,
+    or where that stops (an audio front end's arithmetic) from a run at batch 1. Only the
+    batch is open by now (bench and sweeps fix the other axes), so the length is static."""
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     axis = int(_attr(node, "layout", 0))
     for value in [*inferred.graph.input, *inferred.graph.value_info]:
         if value.name == node.input[0]:
             dims = value.type.tensor_type.shape.dim
-            return dims[axis].dim_value if len(dims) == 3 else 0
-    return 0
+            if len(dims) == 3 and dims[axis].dim_value > 0:
+                return int(dims[axis].dim_value)
+    shape = measured_shapes(model).get(node.input[0], ())
+    return shape[axis] if len(shape) == 3 else 0
+
+
+# Ops that only place or broadcast their first input's values: zeros stay zeros.
+_PLACING = {"Expand", "Unsqueeze", "Squeeze", "Reshape", "Tile", "Identity", "Cast", "Transpose"}
+
+
+def _zeros(name: str, producers: dict, consts: dict[str, np.ndarray], depth: int = 0) -> bool:
+    """`name` is all zeros whatever the input (an initial state built as Expand(0, (B, H)),
+    as exporters write a state the caller does not pass)."""
+    if name in consts:
+        return not np.any(consts[name])
+    node = producers.get(name)
+    if node is None or depth > 16:
+        return False
+    if node.op_type == "ConstantOfShape":
+        value = next((a.t for a in node.attribute if a.name == "value"), None)
+        return value is None or not np.any(numpy_helper.to_array(value))
+    if node.op_type == "Concat":
+        return all(_zeros(i, producers, consts, depth + 1) for i in node.input)
+    return node.op_type in _PLACING and _zeros(node.input[0], producers, consts, depth + 1)
 
 
 def unrolled(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
@@ -267,13 +314,19 @@ def unrolled(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
         return model
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-    consts = _constants(copy.graph)
+    consts = _constants(copy.graph, opset)
+    producers = {o: n for n in copy.graph.node for o in n.output if o}
     nodes: list[onnx.NodeProto] = []
     for n in copy.graph.node:
         if n.op_type not in GATES:
             nodes.append(n)
             continue
-        new_nodes, inits = _unrolled(n, consts, _steps(copy, n), opset)
+        rnn = onnx.NodeProto()
+        rnn.CopyFrom(n)
+        for i in (5, 6):  # a zero initial state is no state: its products vanish
+            if len(rnn.input) > i and rnn.input[i] and _zeros(rnn.input[i], producers, consts):
+                rnn.input[i] = ""
+        new_nodes, inits = _unrolled(rnn, consts, _steps(copy, n), opset)
         nodes.extend(new_nodes)
         copy.graph.initializer.extend(inits)
     del copy.graph.node[:]

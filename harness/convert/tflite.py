@@ -70,9 +70,21 @@ DOMAINS = {
 Shapes = dict[str, tuple[int, ...]]
 
 
+# Ops written as other ops before conversion (recurrent.py, decompose.py, control_flow.py).
+REWRITTEN = {
+    "LSTM": "unrolled into MatMul/Sigmoid/Tanh steps (a sequence of fixed length)",
+    "GRU": "unrolled into MatMul/Sigmoid/Tanh steps (a sequence of fixed length)",
+    "LayerNormalization": "written out as ReduceMean/Sub/Mul/Sqrt/Div",
+    "If": "the branch taken, when constants or static shapes decide it; else unsupported",
+    "Loop": "unrolled, when its trip count is known before running; else unsupported",
+}
+
+
 def supported_ops() -> list[str]:
-    """ONNX op types the converter handles (some only on constants, e.g. Gather, Slice)."""
-    return sorted(set(CONVERTERS) | set(FOLDERS))
+    """ONNX op types the converter handles (some only on constants, e.g. Gather, Slice;
+    Erf only inside an exact GELU)."""
+    always = {op for op in REWRITTEN if op not in ("If", "Loop")}
+    return sorted(set(CONVERTERS) | set(FOLDERS) | always)
 
 
 def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
