@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper
 
 from harness.convert.decompose import decomposed
 from harness.convert.tflite import onnx_to_tflite
@@ -56,12 +56,19 @@ def _gelu_nodes(variant: str) -> tuple[list, dict]:
         tail = [node("Mul", ["r", "half"], ["h"]), node("Mul", ["h", "p"])]
     else:
         tail = [node("Mul", ["r", "p"], ["m"]), node("Mul", ["m", "half"])]
+    if variant == "constants placed late":  # TorchScript puts each Constant by its reader
+        one = helper.make_node("Constant", [], ["one_late"], value=helper.make_tensor(
+            "v", TensorProto.FLOAT, [], [1.0]))  # fmt: skip
+        head[3] = node("Add", ["e", "one_late"], ["p"])
+        head.insert(3, one)
     consts = {"s2": SQRT2, "inv": np.float32(1 / SQRT2), "one": np.float32(1.0),
               "half": np.float32(0.5), "w": weights(3, 2, 1, 1)}  # fmt: skip
     return head + tail, consts
 
 
-@pytest.mark.parametrize("variant", ["torchscript", "half first", "mul by 1/sqrt2"])
+@pytest.mark.parametrize(
+    "variant", ["torchscript", "half first", "mul by 1/sqrt2", "constants placed late"]
+)
 def test_an_exact_gelu_written_with_erf_becomes_one_gelu(variant: str) -> None:
     nodes, consts = _gelu_nodes(variant)
     model = make_model(nodes, (1, 2, 5, 6), {k: np.asarray(v) for k, v in consts.items()})

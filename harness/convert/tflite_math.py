@@ -14,6 +14,7 @@ import math
 import numpy as np
 import onnx
 from ai_edge_litert import schema_py_generated as fb
+from onnx import numpy_helper
 
 from harness.convert.tflite_context import OP, Context, attrs, converts, unsupported
 from harness.convert.tflite_ops import _unary
@@ -178,8 +179,12 @@ def _const_near(ctx: Context, node: onnx.NodeProto, other: str, value: float) ->
     names = list(node.input)
     if other not in names or len(names) != 2:
         return False
-    const = ctx.input(node, 1 - names.index(other))
-    return isinstance(const, Const) and np.allclose(const.value, value, rtol=1e-6)
+    name = names[1 - names.index(other)]
+    known = ctx.values.get(name)
+    source = ctx.producer(name)
+    if known is None and source is not None and source.op_type == "Constant":
+        known = Const.of(numpy_helper.to_array(source.attribute[0].t))  # placed after Erf
+    return isinstance(known, Const) and np.allclose(known.value, value, rtol=1e-6)
 
 
 def _erf_gelu(ctx: Context, erf: onnx.NodeProto) -> tuple[str, list[onnx.NodeProto]] | None:
