@@ -177,3 +177,11 @@ def test_harness_ops_says_an_lstm_converts_and_it_does() -> None:
     status = {o.op: o.status for o in result.ops}
     assert status["LSTM"].startswith("converts: unrolled") and result.converted
     assert {"LSTM", "GRU", "LayerNormalization"} <= set(supported_ops())
+
+
+def test_a_sequence_fed_as_the_batch_is_unsupported_with_the_reason() -> None:
+    """Frames fed as the batch (silero's sequence export): the time axis is the open one."""
+    model = rnn("LSTM")
+    model.graph.node[0].attribute[0].ints[:] = [0, 1, 2]  # x (N, 4, 3) read as (T, B, F)
+    with pytest.raises(UnsupportedOpError, match="sequence length follows the input's batch"):
+        onnx_to_tflite(model)

@@ -81,6 +81,8 @@ def _activations(node: onnx.NodeProto, directions: int) -> list[str]:
 def _check(
     node: onnx.NodeProto, consts: dict[str, np.ndarray], steps: int, directions: int
 ) -> None:
+    if steps == -1:  # a model that feeds frames as its batch (silero's sequence export)
+        raise unsupported(node, "its sequence length follows the input's batch axis")
     if steps <= 0:
         raise unsupported(node, "a sequence of unknown length; fix the input's size")
     if steps * directions > MAX_STEPS:
@@ -272,7 +274,8 @@ def _constants(graph: onnx.GraphProto, opset: int) -> dict[str, np.ndarray]:
 
 
 def _steps(model: onnx.ModelProto, node: onnx.NodeProto) -> int:
-    """The sequence length of the node's input (0: unknown): from onnx's shape inference,
+    """The sequence length of the node's input (0: unknown, -1: the batch's): from onnx's
+    shape inference,
     or where that stops (an audio front end's arithmetic) from a run at batch 1. Only the
     batch is open by now (bench and sweeps fix the other axes), so the length is static."""
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -282,6 +285,8 @@ def _steps(model: onnx.ModelProto, node: onnx.NodeProto) -> int:
             dims = value.type.tensor_type.shape.dim
             if len(dims) == 3 and dims[axis].dim_value > 0:
                 return int(dims[axis].dim_value)
+            if len(dims) == 3 and dims[axis].dim_param:
+                return -1  # named after an open input axis: by now only the batch is open
     shape = measured_shapes(model).get(node.input[0], ())
     return shape[axis] if len(shape) == 3 else 0
 
