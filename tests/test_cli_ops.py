@@ -34,7 +34,7 @@ def test_ops_lists_each_op_and_what_blocks_conversion(tmp_path: Path) -> None:
     assert any(line.split() == ["HardSigmoid", "1", "converts"] for line in lines)
     blocked = next(line for line in lines if line.startswith("bad.onnx"))
     assert blocked == (
-        "bad.onnx: litert: unsupported on litert: Erf (LiteRT has no erf; export GELU as one "
-        "Gelu op (opset 20) instead; node 'e')"
+        "bad.onnx: litert: unsupported on litert: Erf (LiteRT has no erf; only erf inside an "
+        "exact GELU converts; node 'e')"
     )
     assert "1 of 2 model(s) do not convert to litert" in result.output

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import onnx
 
 from harness.convert.folding import NO_BUILTIN, is_standard
-from harness.convert.tflite import DOMAINS, ONNX_DOMAINS, onnx_to_tflite
+from harness.convert.tflite import DOMAINS, ONNX_DOMAINS, REWRITTEN, onnx_to_tflite
 from harness.convert.tflite_context import CONVERTERS, FOLDERS
 from harness.errors import ConversionError
 
@@ -32,6 +32,10 @@ def op_status(node: onnx.NodeProto) -> str:
     """What the converter does with this kind of node, before trying it."""
     if node.domain not in ONNX_DOMAINS:
         return f"unsupported: {DOMAINS.get(node.domain, 'custom domain')}"
+    if node.op_type in REWRITTEN:
+        return f"converts: {REWRITTEN[node.op_type]}"
+    if node.op_type == "Erf":
+        return "converts inside an exact GELU (x * 0.5 * (1 + erf(x / sqrt 2))); else unsupported"
     if node.op_type in NO_BUILTIN:
         return f"unsupported: {NO_BUILTIN[node.op_type]}"
     if node.op_type in CONVERTERS:

@@ -15,9 +15,10 @@ KEEP = frozenset({"DequantizeLinear", "QuantizeLinear", "Constant"})
 
 # Standard ops with no LiteRT builtin: why they cannot run there.
 NO_BUILTIN = {
-    "Erf": "LiteRT has no erf; export GELU as one Gelu op (opset 20) instead",
-    "If": "control flow; a LiteRT model here is one straight-line subgraph",
-    "Loop": "control flow; a LiteRT model here is one straight-line subgraph",
+    "If": "its condition depends on the input data; a LiteRT model here is one "
+    "straight-line subgraph (an If decided by constants or shapes converts)",
+    "Loop": "its trip count or stop condition depends on the input data, or it runs over "
+    "256 times; a LiteRT model here is one straight-line subgraph",
     "Scan": "control flow; a LiteRT model here is one straight-line subgraph",
     "NonZero": "its output size depends on the data; LiteRT needs shapes before running",
     "Unique": "its output size depends on the data; LiteRT needs shapes before running",

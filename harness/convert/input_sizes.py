@@ -29,8 +29,32 @@ def with_input_sizes(model: onnx.ModelProto, sizes: Sizes) -> onnx.ModelProto:
                 dim.Clear()
                 dim.dim_value = size
                 changed = True
-    if changed:  # shapes recorded for the symbolic sizes would contradict the new ones
+    if changed:  # shapes recorded for the symbolic sizes may contradict the new ones
         del copy.graph.value_info[:]
-        for value in copy.graph.output:
-            value.type.tensor_type.ClearField("shape")
+        for value in copy.graph.output:  # rank kept: onnx's checker wants a shape
+            for dim in value.type.tensor_type.shape.dim:
+                dim.Clear()
     return copy
+
+
+def sized_for_samples(data: bytes, sample_shape: tuple[int, ...]) -> tuple[bytes, str]:
+    """(the serialized model with its main input's dynamic axes after the batch set to the
+    samples' shape, a note naming them); the bytes as given, and no note, when those axes
+    are fixed already. A sweep of an imported model feeds one shape of sample, so its
+    image sides or sequence length become as static as bench makes them, and every stage
+    after the import (compression's shape inference, conversion) sees them."""
+    from harness.compress.graph import graph_inputs
+
+    model = onnx.load_from_string(data)
+    main = graph_inputs(model.graph)[0]
+    before = main.type.tensor_type.shape.dim[1:]
+    if len(before) != len(sample_shape) or all(d.dim_value > 0 for d in before):
+        return data, ""
+    named = [
+        f"{d.dim_param or '?'}={size}"
+        for d, size in zip(before, sample_shape, strict=True)
+        if d.dim_value <= 0
+    ]
+    fixed = with_input_sizes(model, {main.name: (None, *sample_shape)})
+    note = f"input {main.name}: {', '.join(named)} fixed to the dataset's sample shape"
+    return fixed.SerializeToString(), note

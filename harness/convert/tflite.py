@@ -45,7 +45,10 @@ from harness.convert import (  # noqa: F401
     tflite_slice,
 )
 from harness.convert.as_2d import as_2d
+from harness.convert.control_flow import straightened
+from harness.convert.decompose import decomposed
 from harness.convert.folding import KEEP, NO_BUILTIN, fold, is_standard, simplified
+from harness.convert.recurrent import unrolled
 from harness.convert.run_shapes import completed
 from harness.convert.tflite_context import (
     CONVERTERS,
@@ -67,9 +70,21 @@ DOMAINS = {
 Shapes = dict[str, tuple[int, ...]]
 
 
+# Ops written as other ops before conversion (recurrent.py, decompose.py, control_flow.py).
+REWRITTEN = {
+    "LSTM": "unrolled into MatMul/Sigmoid/Tanh steps (a sequence of fixed length)",
+    "GRU": "unrolled into MatMul/Sigmoid/Tanh steps (a sequence of fixed length)",
+    "LayerNormalization": "written out as ReduceMean/Sub/Mul/Sqrt/Div",
+    "If": "the branch taken, when constants or static shapes decide it; else unsupported",
+    "Loop": "unrolled, when its trip count is known before running; else unsupported",
+}
+
+
 def supported_ops() -> list[str]:
-    """ONNX op types the converter handles (some only on constants, e.g. Gather, Slice)."""
-    return sorted(set(CONVERTERS) | set(FOLDERS))
+    """ONNX op types the converter handles (some only on constants, e.g. Gather, Slice;
+    Erf only inside an exact GELU)."""
+    always = {op for op in REWRITTEN if op not in ("If", "Loop")}
+    return sorted(set(CONVERTERS) | set(FOLDERS) | always)
 
 
 def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
@@ -91,8 +106,10 @@ def onnx_to_tflite(model: onnx.ModelProto) -> bytes:
 
 
 def _onnx_to_tflite(model: onnx.ModelProto) -> bytes:
-    _check_ops(model.graph)
     opset = _opset(model)
+    # If/Loop decided before running, LSTM, GRU and LayerNormalization as the ops below
+    model = decomposed(unrolled(straightened(model, opset), opset), opset)
+    _check_ops(model.graph)
     model = as_2d(model, opset)  # 1-D conv and pooling as their 2-D forms
     graph = model.graph
     shapes, dynamic = _infer(model)

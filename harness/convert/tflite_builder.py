@@ -7,6 +7,7 @@ TensorFlow is needed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,6 +66,9 @@ class TfliteBuilder:
         self._opcodes: dict[int, fb.OperatorCodeT] = {}
         self._opcode_index: dict[int, int] = {}
         self._names: set[str] = set()
+        # (type, shape, sha256 of the bytes) -> tensor: a weight read by many ops (an
+        # unrolled LSTM's recurrent matrix, once per time step) is stored once.
+        self._constants: dict[tuple[int, tuple[int, ...], bytes], int] = {}
 
     def _unique(self, name: str) -> str:
         candidate, n = name, 1
@@ -104,17 +108,21 @@ class TfliteBuilder:
         shape: Sequence[int] | None = None,
         quant: fb.QuantizationParametersT | None = None,
     ) -> int:
-        """Add a constant tensor. `dtype`/`shape` override numpy's for packed storage (INT4)."""
-        index = self.tensor(
-            name,
-            data.shape if shape is None else shape,
-            TENSOR_TYPES[data.dtype] if dtype is None else dtype,
-            quant=quant,
-        )
+        """Add a constant tensor, or reuse an equal one (same type, shape and bytes, no
+        quantization). `dtype`/`shape` override numpy's for packed storage (INT4)."""
+        kind = TENSOR_TYPES[data.dtype] if dtype is None else dtype
+        dims = tuple(int(d) for d in (data.shape if shape is None else shape))
+        raw = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+        key = (kind, dims, hashlib.sha256(raw.tobytes()).digest())
+        if quant is None and key in self._constants:
+            return self._constants[key]
+        index = self.tensor(name, dims, kind, quant=quant)
         buffer = _AlignedBufferT()
-        buffer.data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+        buffer.data = raw
         self._buffers.append(buffer)
         self.tensors[index].buffer = len(self._buffers) - 1
+        if quant is None:
+            self._constants[key] = index
         return index
 
     def rename(self, index: int, name: str) -> None:

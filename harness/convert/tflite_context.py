@@ -93,6 +93,7 @@ class Context:
                 if name:
                     self._readers[name].append(node)
         self._graph_outputs = {o.name for o in graph.output}
+        self._producers = {out: node for node in graph.node for out in node.output if out}
         # (tensor, TRANSPOSE permutation) -> transposed tensor. Keyed by the permutation
         # applied, not the target layout: a Transpose node's output shares its input's
         # tensor under another layout, and both may ask for the same target.
@@ -107,6 +108,10 @@ class Context:
         if len(readers) != 1 or name in self._graph_outputs:
             return None
         return readers[0]
+
+    def producer(self, name: str) -> onnx.NodeProto | None:
+        """The node computing `name`; None for a graph input or an initializer."""
+        return self._producers.get(name)
 
     def fuse(self, node: onnx.NodeProto) -> None:
         """Mark `node` as converted by the converter of the node before it."""

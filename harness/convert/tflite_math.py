@@ -14,10 +14,11 @@ import math
 import numpy as np
 import onnx
 from ai_edge_litert import schema_py_generated as fb
+from onnx import numpy_helper
 
 from harness.convert.tflite_context import OP, Context, attrs, converts, unsupported
 from harness.convert.tflite_ops import _unary
-from harness.convert.tflite_values import NHWC, Act, identity
+from harness.convert.tflite_values import NHWC, Act, Const, identity
 
 BOOL = fb.TensorType.BOOL
 
@@ -171,3 +172,64 @@ def split(ctx: Context, node: onnx.NodeProto) -> None:
     ctx.emit(OP.SPLIT_V, [x, ctx.int32(sizes, f"{node.output[0]}_sizes"), axis_t], outs, options)
     for name, out in zip(node.output, outs, strict=True):
         ctx.set(name, out)
+
+
+def _const_near(ctx: Context, node: onnx.NodeProto, other: str, value: float) -> bool:
+    """`node` reads `other` and a constant equal to `value` (to float32 precision)."""
+    names = list(node.input)
+    if other not in names or len(names) != 2:
+        return False
+    name = names[1 - names.index(other)]
+    known = ctx.values.get(name)
+    source = ctx.producer(name)
+    if known is None and source is not None and source.op_type == "Constant":
+        known = Const.of(numpy_helper.to_array(source.attribute[0].t))  # placed after Erf
+    return isinstance(known, Const) and np.allclose(known.value, value, rtol=1e-6)
+
+
+def _erf_gelu(ctx: Context, erf: onnx.NodeProto) -> tuple[str, list[onnx.NodeProto]] | None:
+    """(x, the nodes after Erf) when Erf is the middle of x * 0.5 * (1 + erf(x / sqrt 2)),
+    as torch's TorchScript exporter writes an exact GELU; else None."""
+    scale = ctx.producer(erf.input[0])
+    if scale is None or scale.op_type not in ("Div", "Mul") or not scale.input[0]:
+        return None
+    x = scale.input[0]
+    factor = math.sqrt(2) if scale.op_type == "Div" else 1 / math.sqrt(2)
+    add = ctx.only_reader(erf.output[0])
+    if not _const_near(ctx, scale, x, factor) or add is None or add.op_type != "Add":
+        return None
+    times = ctx.only_reader(add.output[0])
+    if not _const_near(ctx, add, erf.output[0], 1.0) or times is None or times.op_type != "Mul":
+        return None
+    other = next((i for i in times.input if i != add.output[0]), "")
+    half = ctx.producer(other)
+    if other == x:  # (x * (1 + erf)) * 0.5
+        last = ctx.only_reader(times.output[0])
+        if (
+            last is not None
+            and last.op_type == "Mul"
+            and _const_near(ctx, last, times.output[0], 0.5)
+        ):
+            return x, [add, times, last]
+    elif half is not None and half.op_type == "Mul" and _const_near(ctx, half, x, 0.5):
+        return x, [add, times]  # (x * 0.5) * (1 + erf)
+    return None
+
+
+@converts("Erf")
+def erf_in_gelu(ctx: Context, node: onnx.NodeProto) -> None:
+    """LiteRT has no erf, but has GELU: the exact GELU written out around an Erf becomes one
+    GELU op (the x / sqrt 2 before it is left unread)."""
+    found = _erf_gelu(ctx, node)
+    if found is None:
+        raise unsupported(node, "LiteRT has no erf; only erf inside an exact GELU converts")
+    x_name, after = found
+    x = ctx.values.get(x_name)
+    if not isinstance(x, Act):
+        raise unsupported(node, "GELU of a constant")
+    name = after[-1].output[0]
+    out = ctx.output(name, x.perm)
+    ctx.emit(OP.GELU, [x], [out], fb.GeluOptionsT())
+    ctx.set(name, out)
+    for fused in after:
+        ctx.fuse(fused)

@@ -1,4 +1,4 @@
-"""Slice of a run-time tensor -> STRIDED_SLICE. Detection heads (YOLO's box/class split),
+"""Slice of a run-time tensor -> STRIDED_SLICE; Gather of one by constant indices -> GATHER. Detection heads (YOLO's box/class split),
 attention blocks and audio front ends slice activations, not only shape arithmetic (which
 folds, harness.convert.tflite_consts). The bounds must be constants; the batch axis can
 only be taken whole (a LiteRT model here keeps its batch dynamic).
@@ -11,7 +11,7 @@ import onnx
 from ai_edge_litert import schema_py_generated as fb
 
 from harness.convert.tflite_context import OP, Context, attrs, converts, unsupported
-from harness.convert.tflite_values import Act
+from harness.convert.tflite_values import Act, identity
 
 
 def _bounds(ctx: Context, node: onnx.NodeProto, rank: int) -> list[tuple[int, int, int, int]]:
@@ -61,4 +61,27 @@ def slice_activation(ctx: Context, node: onnx.NodeProto) -> None:
         ctx.int32([stride[a] for a in order], f"{name}_strides"),
     ]
     ctx.emit(OP.STRIDED_SLICE, inputs, [out], options, version=4 if x.rank > 4 else 1)
+    ctx.set(name, out)
+
+
+@converts("Gather")
+def gather_activation(ctx: Context, node: onnx.NodeProto) -> None:
+    """Constant indices into a run-time tensor (a sequence's last step `out[:, -1]`, a
+    vision transformer's class token `x[:, 0]`) -> GATHER, in ONNX order. Shape arithmetic
+    on constants folds before this is reached."""
+    x = ctx.act(node, 0)
+    axis = int(attrs(node).get("axis", 0)) % x.rank
+    if x.dynamic[axis]:
+        raise unsupported(node, "gathers along the batch axis")
+    indices = ctx.const(node, 1, "indices").value.astype(np.int64)
+    size = x.shape[axis]
+    if np.any(indices >= size) or np.any(indices < -size):
+        raise unsupported(node, f"an index outside the axis of size {size}")
+    x = ctx.view(x, identity(x.rank))
+    name = node.output[0]
+    out = ctx.output(name)
+    options = fb.GatherOptionsT()
+    options.axis = axis
+    index = ctx.builder.constant(f"{name}_indices", (indices % size).astype(np.int32))
+    ctx.emit(OP.GATHER, [x, index], [out], options)
     ctx.set(name, out)

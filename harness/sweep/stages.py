@@ -49,7 +49,7 @@ def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts
     if cached:
         return Built(cached[0], cached[1], reused=True)
     if job.model.imported:
-        return _import_model(job, artifacts)
+        return _import_model(job, artifacts, splits.input_shape)
     from harness.train.training import train
 
     trained = train(splits, job.model, job.policy, config.training, config.seed)
@@ -59,14 +59,18 @@ def train_stage(job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts
     return Built(path, meta, reused=False)
 
 
-def _import_model(job: TrainJob, artifacts: Artifacts) -> Built:
+def _import_model(job: TrainJob, artifacts: Artifacts, sample_shape: tuple[int, ...]) -> Built:
+    from harness.convert.input_sizes import sized_for_samples
     from harness.measure.model_files import model_digest, self_contained
 
     source = Path(job.model.onnx or "")
     if model_digest(source) != job.model.sha256:
         raise HarnessError(f"{job.model.onnx} changed while the sweep ran; run it again")
     data = self_contained(source)  # external weights are cached with the graph
+    data, sized = sized_for_samples(data, sample_shape)
     meta = {"imported": job.model.onnx, "policy": job.policy.spec(), "model": job.model.spec()}
+    if sized:
+        meta["input_sizes"] = sized
     path = artifacts.put("trained", job.key, "onnx", data, meta)
     return Built(path, meta, reused=False)
 
