@@ -128,7 +128,13 @@ def make(name: str) -> tuple[Executor, list[subprocess.Popen[bytes]]]:
     if name == "ray2":
         address, nodes, _ = start_two_nodes(cores)
         executor = connect_when_up(address)
+        deadline = time.monotonic() + 180
         while sum(n["Alive"] for n in executor.ray.nodes()) < 2:  # type: ignore[attr-defined]
+            if time.monotonic() > deadline or any(n.poll() is not None for n in nodes):
+                executor.close()
+                for node in nodes:
+                    os.killpg(node.pid, 9)
+                raise RuntimeError("the second Ray node did not join (a busy machine?)")
             time.sleep(0.2)
         return executor, nodes
     return make_executor(name), []
@@ -159,6 +165,7 @@ def one_sweep(config_path: Path | None, name: str, workdir: Path) -> dict[str, f
     row["tree cores"] = (sampler.cpu_at(ends["end"]) - sampler.cpu_at(ends["setup"])) / whole
     for _, stage in OPENERS:
         row[f"{stage} s"], row[f"{stage} cores"] = stages.get(stage, (0.0, float("nan")))
+    row["tree cpu s"] = row["tree cores"] * whole
     row["machine cores"] = (machine_busy_seconds() - machine0) / wall
     row["ok"] = summary.ok
     row["failed"] = summary.failed
@@ -181,7 +188,7 @@ def config_file(sweep: str, folder: Path) -> Path | None:
 
 ROWS = (
     "wall", "train s", "train cores", "compress+convert s", "compress+convert cores",
-    "measure s", "measure cores", "tree cores", "machine cores", "ok", "failed",
+    "measure s", "measure cores", "tree cores", "tree cpu s", "machine cores", "ok", "failed",
 )  # fmt: skip
 
 
@@ -193,12 +200,16 @@ def sweeps(args: argparse.Namespace) -> None:
             with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
                 config = args.config or config_file(sweep, Path(tmp))
                 print(f"{sweep} sweep cold on the {name} executor (load {load()}) ...", flush=True)
-                rows[name] = one_sweep(config, name, Path(tmp))
+                try:
+                    rows[name] = one_sweep(config, name, Path(tmp))
+                except Exception as exc:  # a Ray that did not start: the others still count
+                    print(f"  {name} failed: {exc}", flush=True)
+                    continue
                 print("  " + ", ".join(f"{k} {v:.2f}" for k, v in rows[name].items()), flush=True)
         print(f"\n{sweep} sweep, cold; cores busy = CPU seconds of the sweep's process tree / wall")
-        print(f"{'':<24}" + "".join(f"{n:>10}" for n in names))
+        print(f"{'':<24}" + "".join(f"{n:>10}" for n in rows))
         for key in ROWS:
-            print(f"{key:<24}" + "".join(f"{rows[n][key]:>10.2f}" for n in names))
+            print(f"{key:<24}" + "".join(f"{rows[n][key]:>10.2f}" for n in rows))
         if "serial" in rows and "local" in rows:
             print(f"local / serial wall: {rows['local']['wall'] / rows['serial']['wall']:.2f}")
         print(flush=True)
