@@ -119,14 +119,23 @@ class SerialExecutor:
 
 class LocalExecutor:
     """Jobs in processes on this machine, as many at a time as the cores hold their
-    threads; each job in its own process, forked from a server with the libraries the
-    jobs use imported (harness.sweep.forks), and run once more if its process dies."""
+    threads, in processes forked from a server with the libraries the jobs use imported
+    (harness.sweep.forks) and kept from training to compression until close(); a job
+    whose process dies is run once more in a new one."""
 
     name = "local"
 
     def __init__(self, cores: int | None = None, measure_parallel: int = 1) -> None:
         self.cores = cores or available_cores()
         self.measure_parallel = measure_parallel
+        self.workers: Any = None  # forks.Workers, kept from training to compression
+
+    def _kept(self) -> Any:
+        from harness.sweep.forks import Workers
+
+        if self.workers is None:
+            self.workers = Workers()
+        return self.workers
 
     def slots(self, tasks: Sequence[Task], limit: int | None) -> int:
         threads = max((t.num_cpus for t in tasks), default=1)
@@ -144,7 +153,7 @@ class LocalExecutor:
         if workers < 2:
             yield from SerialExecutor().run(tasks)
             return
-        yield from run_in_processes(tasks, workers, on_retry)
+        yield from run_in_processes(tasks, workers, on_retry, kept=self._kept())
 
     def train(
         self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
@@ -157,11 +166,13 @@ class LocalExecutor:
         if slots < 2:
             return SerialExecutor().train(jobs, splits, config, artifacts, 1, on_done, on_retry)
         return train_in_processes(
-            jobs, splits, config, artifacts, slots, on_done, on_retry, preload(config)
-        )
+            jobs, splits, config, artifacts, slots, on_done, on_retry, preload(config),
+            self._kept(),
+        )  # fmt: skip
 
     def close(self) -> None:
-        pass
+        if self.workers is not None:
+            self.workers.close()
 
 
 EXECUTORS: Registry[Callable[[str | None, int], Executor]] = Registry("executor")

@@ -30,7 +30,7 @@ from harness.measure.lifeline import die_with_parent, ignore_sigint, sigint_bloc
 if TYPE_CHECKING:
     from harness.sweep.executors import Task
 
-__all__ = ["ATTEMPTS", "PRELOAD", "fork_context", "run_in_processes"]
+__all__ = ["ATTEMPTS", "PRELOAD", "Workers", "fork_context", "run_in_processes"]
 
 # A worker that dies is retried once; a job's own error (bad data, a bug) is not retried,
 # since it would fail the same way.
@@ -99,6 +99,28 @@ class _Worker:
     task: Task | None = None
 
 
+class Workers:
+    """Worker processes kept from one batch of jobs to the next (training, then
+    compression), so each pays its first-use costs once per sweep; stopped by close()."""
+
+    def __init__(self) -> None:
+        self.pool: list[_Worker] = []
+
+    def close(self) -> None:
+        for worker in list(self.pool):
+            _retire(worker, self.pool)
+
+
+def _retire(worker: _Worker, pool: list[_Worker]) -> None:
+    try:
+        worker.conn.send(None)
+    except OSError:
+        pass  # already gone
+    worker.process.join()
+    worker.conn.close()
+    pool.remove(worker)
+
+
 def death(exitcode: int | None) -> str:
     """How a worker ended without a result, in words."""
     if exitcode is not None and exitcode < 0:
@@ -115,20 +137,22 @@ def run_in_processes(
     on_retry: Callable[[Task, str], None] | None = None,
     what: str = "job",
     name: str = "job",
+    kept: Workers | None = None,
 ) -> Iterator[tuple[Task, Any]]:
     """Each task's result (or the error it raised, as a HarnessError) as it finishes, on
     at most `workers` forked processes, each running one job at a time and kept for the
     next (a job's first-use costs, such as torch.export's, are paid once per worker, not
     per job). A task whose worker died runs once more in a new one (`on_retry(task, why)`),
     then fails with "`what` worker killed by ...". A worker is named
-    `harness-{name}-{key[:8]}` after the task it starts with."""
+    `harness-{name}-{key[:8]}` after the task it starts with. With `kept`, its idle
+    workers are used first and this call's are left to it, idle, at the end."""
     preload = sorted({m for t in tasks for m in t.preload})
     ctx = fork_context(preload)
     server = _server_pid()
     pending: deque[Task] = deque(tasks)
     again: deque[Task] = deque()  # tasks whose worker died: each starts a new worker
     attempts: dict[str, int] = {}
-    pool: list[_Worker] = []
+    pool: list[_Worker] = kept.pool if kept is not None else []
 
     def give(worker: _Worker, task: Task) -> None:
         attempts[task.key] = attempts.get(task.key, 0) + 1
@@ -170,33 +194,32 @@ def run_in_processes(
             return None
         return task, HarnessError(f"{why} (tried {attempts[task.key]} times)")
 
-    def retire(worker: _Worker) -> None:
-        worker.conn.send(None)
-        worker.process.join()
-        worker.conn.close()
-        pool.remove(worker)
+    def busy() -> int:
+        return sum(w.task is not None for w in pool)
 
     try:
-        while pending or again or any(w.task for w in pool):
+        while pending or again or busy():
             for worker in [w for w in pool if w.task is None]:
                 if again and len(pool) >= workers:
-                    retire(worker)  # its slot goes to a retried task's new worker
-                elif pending:
+                    _retire(worker, pool)  # its slot goes to a retried task's new worker
+                elif pending and busy() < workers:
                     give(worker, pending.popleft())
             while again and len(pool) < workers:
                 start(again.popleft())
             while pending and len(pool) < workers:
                 start(pending.popleft())
-            busy = [w for w in pool if w.task is not None]
-            ready = wait([w.conn for w in busy])
-            for worker in [w for w in busy if w.conn in ready]:
+            running = [w for w in pool if w.task is not None]
+            ready = wait([w.conn for w in running])
+            for worker in [w for w in running if w.conn in ready]:
                 done = collect(worker)
                 if done is not None:
                     yield done
-        for worker in list(pool):  # done: each idle worker is told to stop
-            retire(worker)
+        if kept is None:
+            for worker in list(pool):  # done: each idle worker is told to stop
+                _retire(worker, pool)
     finally:
-        for worker in pool:  # interrupted: stop every worker still running
+        for worker in [w for w in pool if w.task is not None]:  # interrupted: stop them
             worker.process.kill()
             worker.process.join()
             worker.conn.close()
+            pool.remove(worker)

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.store.artifacts import Artifacts
 from harness.sweep.executors import Task
-from harness.sweep.forks import ATTEMPTS, run_in_processes
+from harness.sweep.forks import ATTEMPTS, Workers, run_in_processes
 from harness.sweep.plan import TrainJob
 from harness.sweep.stages import Built, train_stage
 from harness.train.datasets import Splits
@@ -35,10 +35,12 @@ def train_in_processes(
     on_done: Callable[[TrainJob, Built | Exception], None],
     on_retry: Callable[[TrainJob, str], None] | None = None,
     preload: Iterable[str] = (),
+    kept: Workers | None = None,
 ) -> dict[str, Built | Exception]:
     """{job key: the trained model, or why it failed}, `workers` jobs at a time; `on_done`
     is called in this process as each one finishes, `on_retry` when a worker died.
-    `preload`: more modules for the fork server, if this starts it (the sweep's later jobs')."""
+    `preload`: more modules for the fork server, if this starts it (the sweep's later jobs');
+    `kept`: workers to use and keep for the sweep's next jobs (forks.Workers)."""
     by_key = {job.key: job for job in jobs}
     threads = config.training.threads
     modules = tuple(preload)
@@ -48,7 +50,7 @@ def train_in_processes(
     ]
     retry = None if on_retry is None else (lambda task, why: on_retry(by_key[task.key], why))
     results: dict[str, Built | Exception] = {}
-    for task, outcome in run_in_processes(tasks, workers, retry, "training", "train"):
+    for task, outcome in run_in_processes(tasks, workers, retry, "training", "train", kept):
         results[task.key] = outcome
         on_done(by_key[task.key], outcome)
     return results
