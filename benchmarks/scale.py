@@ -1,17 +1,18 @@
 """Scaling a sweep: the default sweep cold on each executor, measurement lanes on pinned
 cores, and what starting a measuring process costs.
 
-    python benchmarks/scale.py sweeps [--executors serial,local,ray,ray2] [--config FILE]
+    python benchmarks/scale.py sweeps [--sweep default,4x6] [--executors serial,local,ray,ray2]
     python benchmarks/scale.py lanes [--lanes 2]
     python benchmarks/scale.py overhead
 
-sweeps: wall time per stage and cores busy, for serial (one process), local (a process
-  pool), ray (one Ray node started here, sized to this process's cores) and ray2 (two
-  Ray nodes on loopback, `ray start` head + worker, the cores split between them).
-  Cores busy is CPU seconds over wall seconds: for this process tree (os.times; Ray's
-  workers belong to its daemons, so they count only machine-wide), machine-wide from
-  /proc/stat (every process on the machine, other users' included: on a shared machine
-  an upper bound), and machine-wide during training + compression alone (sampled).
+sweeps: the default sweep (3 policies x 6 settings) and a 4-policy x 6-setting one, cold,
+  for serial (one process), local (the fork-server pool), ray (one Ray node started here,
+  sized to this process's cores) and ray2 (two Ray nodes on loopback, `ray start` head +
+  worker, the cores split between them): wall time and cores busy per stage. Cores busy
+  is CPU seconds of this process's tree (the driver, its workers, their children, and the
+  Ray daemons and workers it started) over wall seconds, sampled from /proc every 0.2 s
+  (harness.measure.proctree); machine-wide CPU (/proc/stat, every user's) is printed
+  beside it only as context.
 lanes: the same candidates measured serially and in N lanes pinned to disjoint cores
   (--measure-parallel N): per-candidate p50 parallel/serial and each one's round spread.
 overhead: one latency round of a small model, a fresh spawned Python (before) against a
@@ -27,18 +28,19 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+import harness.config
 from harness.config.load import load_config
+from harness.measure.proctree import TreeSampler
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
 from harness.sweep.executors import Executor, available_cores, make_executor
 
-STAGES = ("train", "compress", "convert", "measure", "total")
+STAGES = ("train", "compress", "convert", "measure", "total")  # the driver's own timings
 
 
 def machine_busy_seconds() -> float:
@@ -48,25 +50,16 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+# The driver's progress notes that open each stage, and the stage's name in the table.
+OPENERS = (("training", "train"), ("compressing", "compress+convert"), ("measuring", "measure"))
 
 
 class Phases:
-    """A Progress that notes when the sweep starts measuring, sampling /proc/stat meanwhile."""
+    """A Progress that marks each stage's start on a process-tree sampler."""
 
-    def __init__(self) -> None:
-        self.samples: list[tuple[float, float]] = []
-        self.measuring: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.perf_counter(), machine_busy_seconds()))
-            time.sleep(0.25)
+    def __init__(self, sampler: TreeSampler) -> None:
+        self.sampler = sampler
+        self.seen: set[str] = set()
 
     def begin(self, total: int) -> None:
         pass
@@ -75,18 +68,10 @@ class Phases:
         pass
 
     def note(self, message: str) -> None:
-        if message.startswith("measuring") and self.measuring is None:
-            self.measuring = time.perf_counter()
-
-    def busy_until_measuring(self, start: float) -> float:
-        """Machine-wide cores busy from `start` until measurement began."""
-        self._stop.set()
-        self._thread.join()
-        end = self.measuring or self.samples[-1][0]
-        window = [(t, b) for t, b in self.samples if start <= t <= end]
-        if len(window) < 2:
-            return float("nan")
-        return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+        for opener, stage in OPENERS:
+            if message.startswith(opener) and stage not in self.seen:
+                self.seen.add(stage)
+                self.sampler.mark(stage)
 
 
 def start_two_nodes(cores: int) -> tuple[str, list[subprocess.Popen[bytes]], Path]:
@@ -143,7 +128,13 @@ def make(name: str) -> tuple[Executor, list[subprocess.Popen[bytes]]]:
     if name == "ray2":
         address, nodes, _ = start_two_nodes(cores)
         executor = connect_when_up(address)
+        deadline = time.monotonic() + 180
         while sum(n["Alive"] for n in executor.ray.nodes()) < 2:  # type: ignore[attr-defined]
+            if time.monotonic() > deadline or any(n.poll() is not None for n in nodes):
+                executor.close()
+                for node in nodes:
+                    os.killpg(node.pid, 9)
+                raise RuntimeError("the second Ray node did not join (a busy machine?)")
             time.sleep(0.2)
         return executor, nodes
     return make_executor(name), []
@@ -152,11 +143,14 @@ def make(name: str) -> tuple[Executor, list[subprocess.Popen[bytes]]]:
 def one_sweep(config_path: Path | None, name: str, workdir: Path) -> dict[str, float]:
     config = load_config(config_path)
     executor, nodes = make(name)
-    phases = Phases()
-    wall0, tree0, machine0 = time.perf_counter(), tree_cpu_seconds(), machine_busy_seconds()
+    sampler = TreeSampler()
+    phases = Phases(sampler)
+    wall0, machine0 = time.perf_counter(), machine_busy_seconds()
     try:
-        with Store(workdir / "results.db") as store:
+        with sampler, Store(workdir / "results.db") as store:
+            sampler.mark("setup")
             summary = run_sweep(config, store, workdir / "artifacts", phases, executor)
+            sampler.mark("end")  # before Ray's shutdown: its daemons' exit is not the sweep
     finally:
         executor.close()
         for node in nodes:
@@ -165,26 +159,64 @@ def one_sweep(config_path: Path | None, name: str, workdir: Path) -> dict[str, f
     wall = time.perf_counter() - wall0
     row = {stage: summary.timings.get(stage, 0.0) for stage in STAGES}
     row["wall"] = wall
-    row["tree cores"] = (tree_cpu_seconds() - tree0) / wall
+    stages = sampler.stages()
+    ends = dict(sampler.marks)
+    whole = ends["end"] - ends["setup"]
+    row["tree cores"] = (sampler.cpu_at(ends["end"]) - sampler.cpu_at(ends["setup"])) / whole
+    for _, stage in OPENERS:
+        row[f"{stage} s"], row[f"{stage} cores"] = stages.get(stage, (0.0, float("nan")))
+    row["tree cpu s"] = row["tree cores"] * whole
     row["machine cores"] = (machine_busy_seconds() - machine0) / wall
-    row["train+compress cores"] = phases.busy_until_measuring(wall0)
     row["ok"] = summary.ok
     row["failed"] = summary.failed
     return row
 
 
+def config_file(sweep: str, folder: Path) -> Path | None:
+    """The built-in default sweep (None), or it with a fourth policy: 4 policies x 6
+    compression settings."""
+    if sweep == "default":
+        return None
+    default = Path(harness.config.__file__).with_name("default.toml").read_text()
+    line = 'randaugment = { preset = "randaugment", n = 2, m = 5 }\n'
+    assert line in default, "default.toml changed: update benchmarks/scale.py"
+    text = default.replace(line, line + 'trivialaugment = "trivialaugment"\n')
+    path = folder / "sweep-4x6.toml"
+    path.write_text(text.replace('name = "digits-default"', 'name = "digits-4x6"'))
+    return path
+
+
+ROWS = (
+    "wall", "train s", "train cores", "compress+convert s", "compress+convert cores",
+    "measure s", "measure cores", "tree cores", "tree cpu s", "machine cores", "ok", "failed",
+)  # fmt: skip
+
+
 def sweeps(args: argparse.Namespace) -> None:
     names = args.executors.split(",")
-    rows = {}
-    for name in names:
-        with tempfile.TemporaryDirectory() as tmp:
-            print(f"running the sweep cold on the {name} executor ...", flush=True)
-            rows[name] = one_sweep(args.config, name, Path(tmp))
-            print("  " + ", ".join(f"{k} {v:.2f}" for k, v in rows[name].items()), flush=True)
-    print(f"\n{'':<22}" + "".join(f"{n:>10}" for n in names))
-    keys = ("wall", *STAGES, "tree cores", "machine cores", "train+compress cores", "ok", "failed")
-    for key in keys:
-        print(f"{key:<22}" + "".join(f"{rows[n][key]:>10.2f}" for n in names))
+    for sweep in args.sweep.split(","):
+        rows = {}
+        for name in names:
+            with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+                config = args.config or config_file(sweep, Path(tmp))
+                print(f"{sweep} sweep cold on the {name} executor (load {load()}) ...", flush=True)
+                try:
+                    rows[name] = one_sweep(config, name, Path(tmp))
+                except Exception as exc:  # a Ray that did not start: the others still count
+                    print(f"  {name} failed: {exc}", flush=True)
+                    continue
+                print("  " + ", ".join(f"{k} {v:.2f}" for k, v in rows[name].items()), flush=True)
+        print(f"\n{sweep} sweep, cold; cores busy = CPU seconds of the sweep's process tree / wall")
+        print(f"{'':<24}" + "".join(f"{n:>10}" for n in rows))
+        for key in ROWS:
+            print(f"{key:<24}" + "".join(f"{rows[n][key]:>10.2f}" for n in rows))
+        if "serial" in rows and "local" in rows:
+            print(f"local / serial wall: {rows['local']['wall'] / rows['serial']['wall']:.2f}")
+        print(flush=True)
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def lanes(args: argparse.Namespace) -> None:
@@ -281,6 +313,7 @@ def main() -> None:
     parser.add_argument("part", choices=("sweeps", "lanes", "overhead"))
     parser.add_argument("--config", type=Path, help="sweep config (default: the built-in one)")
     parser.add_argument("--executors", default="serial,local,ray,ray2")
+    parser.add_argument("--sweep", default="default,4x6", help="default, 4x6, or both")
     parser.add_argument("--lanes", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()

@@ -126,7 +126,7 @@ class Sweep:
             self.out.close()
 
 
-TRAINING = "spawn_main"  # a training worker (a spawned interpreter)
+TRAINING = "multiprocessing.forkserver"  # the fork server training workers fork from
 # A round runs forked from the per-runtime fork server, or spawned as the worker module.
 MEASURING = ("harness.measure.zygote", "harness.measure.worker")
 

@@ -28,6 +28,7 @@ from harness.measure.lifeline import die_with_parent, die_with_parent_from_env, 
 PRELOAD = {
     "onnxruntime": ("onnxruntime",),
     "litert": ("ai_edge_litert.interpreter",),
+    "executorch": ("executorch.runtime",),
 }
 _POLL_SECONDS = 0.002
 

@@ -324,7 +324,7 @@ def _history_row(s: Series, href: str | None, machine_hash: str) -> Row:
     ok = [p for p in s.points if p.status == "ok"]
     last = ok[-1] if ok else s.points[-1]
     prev = ok[-2] if len(ok) > 1 else None
-    timed = [p.latency_p50_ms for p in ok if p.machine_hash == machine_hash]
+    timed = [p.latency_p50_ms for p in ok if p.machine_hash == (s.machine_hash or machine_hash)]
     p50 = timed[-1] if timed else None
     d_acc = _diff(prev.accuracy, last.accuracy) if prev else None
     d_file = _diff(prev.file_bytes, last.file_bytes) if prev else None

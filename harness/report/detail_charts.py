@@ -143,7 +143,11 @@ def trend(series: Series, machine_hash: str) -> Figure:
         points = [
             p
             for p in series.points
-            if p.status == "ok" and (metric != "latency_p50_ms" or p.machine_hash == machine_hash)
+            if p.status == "ok"
+            and (
+                metric != "latency_p50_ms"
+                or p.machine_hash == (series.machine_hash or machine_hash)
+            )
         ]
         xs = [p.run_id for p in points]
         ys = [_round(getattr(p, metric), factors[metric]) for p in points]

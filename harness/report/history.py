@@ -72,6 +72,7 @@ class Series:
     points: tuple[HistoryPoint, ...]  # oldest first
     regressions: tuple[Regression, ...]
     inconclusive: tuple[Regression, ...] = ()  # p50 rises beyond 10% but inside the noise
+    machine_hash: str = ""  # the machine its latency is compared on (series_machine)
 
     def latest_regressions(self) -> tuple[Regression, ...]:
         last = self.points[-1].run_id
@@ -157,15 +158,26 @@ def _rise(before: float | None, after: float | None, fraction: float) -> bool:
     return before is not None and after is not None and after > before * (1 + fraction) + _EPSILON
 
 
+def series_machine(points: Sequence[HistoryPoint], head: int, machine_hash: str) -> str:
+    """The machine a series' latency is compared on: the one that timed its point in run
+    `head` (a target's node, for a candidate measured on a device), else `machine_hash`,
+    the head run's own machine."""
+    return next((p.machine_hash for p in reversed(points) if p.run_id == head), machine_hash)
+
+
 def run_pair_noise(
-    points: Mapping[SeriesLabel, Sequence[HistoryPoint]], machine_hash: str
+    points: Mapping[SeriesLabel, Sequence[HistoryPoint]],
+    machine_hash: str,
+    machines: Mapping[SeriesLabel, str] | None = None,
 ) -> Callable[[str], NoiseOf]:
     """runtime -> (run a, run b) -> across-run noise sd: from the same-file changes between
-    exactly those runs when there are MIN_PAIRS of them, else from all of the runtime's."""
+    exactly those runs when there are MIN_PAIRS of them, else from all of the runtime's.
+    A series' changes count on its own machine (`machines`, default `machine_hash`)."""
     pairs: dict[tuple[str, int, int], list[float]] = {}
     overall: dict[str, list[float]] = {}
     for label, pts in points.items():
-        timed = [p for p in pts if p.status == "ok" and p.machine_hash == machine_hash]
+        on = (machines or {}).get(label, machine_hash)
+        timed = [p for p in pts if p.status == "ok" and p.machine_hash == on]
         for a, b in zip(timed, timed[1:], strict=False):
             if _same_file(a, b) and a.latency_p50_ms and b.latency_p50_ms:
                 change = math.log(b.latency_p50_ms / a.latency_p50_ms)
@@ -186,15 +198,20 @@ def run_pair_noise(
 
 
 def history_series(
-    points: Mapping[SeriesLabel, Sequence[HistoryPoint]], machine_hash: str
+    points: Mapping[SeriesLabel, Sequence[HistoryPoint]], machine_hash: str, head: int = 0
 ) -> list[Series]:
-    """Series with their regressions; those regressed in their latest run first."""
-    noise_of = run_pair_noise(points, machine_hash)
+    """Series with their regressions; those regressed in their latest run first.
+    `machine_hash` is the reported run's machine and `head` its id: each series' latency
+    is compared on the machine that timed it in that run (series_machine; a device's
+    node), or on `machine_hash` when the series has no point there or `head` is not given."""
+    machines = {label: series_machine(pts, head, machine_hash) for label, pts in points.items()}
+    noise_of = run_pair_noise(points, machine_hash, machines)
     series = []
     for label, pts in points.items():
         if pts:
-            found, unsure = scan(pts, machine_hash, noise_of(label.runtime))
-            series.append(Series(label, tuple(pts), tuple(found), tuple(unsure)))
+            on = machines[label]
+            found, unsure = scan(pts, on, noise_of(label.runtime))
+            series.append(Series(label, tuple(pts), tuple(found), tuple(unsure), on))
     return sorted(
         series,
         key=lambda s: (

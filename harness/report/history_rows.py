@@ -3,8 +3,10 @@ to what a series needs (the candidates_history index answers it without the deta
 
 from __future__ import annotations
 
+import json
+
 from harness.report.compare import NoiseInputs
-from harness.report.history import HistoryPoint, SeriesLabel
+from harness.report.history import HistoryPoint, SeriesLabel, series_machine
 from harness.report.noise import same_file_changes
 from harness.store.results import Store
 
@@ -12,11 +14,14 @@ from harness.store.results import Store
 def history_points(
     store: Store, machines: dict[int, str], up_to: int
 ) -> dict[SeriesLabel, list[HistoryPoint]]:
-    """Every stored candidate of runs up to `up_to`, reduced to what the history draws."""
+    """Every stored candidate of runs up to `up_to`, reduced to what the history draws.
+    A point's machine is the one that timed it: its target's node for a candidate measured
+    on a device, else its run's machine."""
     columns = (
         "run_id", "key", "model", "policy", "compression", "runtime", "status",
         "accuracy", "file_bytes", "latency_p50_ms", "artifact_sha256", "runtime_version",
     )  # fmt: skip
+    nodes = node_machine_hashes(store, machines, up_to)
     labels: dict[str, SeriesLabel] = {}
     points: dict[str, list[HistoryPoint]] = {}
     for run_id, key, model, policy, compression, runtime, *values in store.metric_rows(
@@ -27,8 +32,29 @@ def history_points(
         if key not in labels:
             labels[key] = SeriesLabel(key, model, policy, compression, runtime)
             points[key] = []
-        points[key].append(HistoryPoint(run_id, machines[run_id], *values))
+        machine = nodes.get((run_id, key), machines[run_id])
+        points[key].append(HistoryPoint(run_id, machine, *values))
     return {labels[key]: pts for key, pts in points.items()}
+
+
+def node_machine_hashes(
+    store: Store, machines: dict[int, str], up_to: int
+) -> dict[tuple[int, str], str]:
+    """{(run, key): hash of the node machine that timed it} for candidates measured on a
+    target's node; only runs whose config declares targets can have any, so only those are
+    read (the covering index of the history has no node column)."""
+    from harness.measure.machine import machine_hash
+
+    found: dict[tuple[int, str], str] = {}
+    hashes: dict[str, str] = {}  # one hash per distinct description
+    for run in store.runs():
+        if run.id in machines and run.id <= up_to and run.config.get("targets"):
+            for key, machine in store.node_machines(run.id).items():
+                text = json.dumps(machine, sort_keys=True)
+                if text not in hashes:
+                    hashes[text] = machine_hash(machine)
+                found[(run.id, key)] = hashes[text]
+    return found
 
 
 def noise_inputs(store: Store, base: int, head: int) -> NoiseInputs:
@@ -40,7 +66,8 @@ def noise_inputs(store: Store, base: int, head: int) -> NoiseInputs:
     for label, points in history_points(store, machines, head).items():
         # (run, machine, status, p50, sha256, runtime version) of each point
         rows = [(p.run_id, p.machine_hash, p.status, *p[5:8]) for p in points]
-        history.setdefault(label.runtime, []).extend(same_file_changes(rows, machines[head]))
+        timed_on = series_machine(points, head, machines[head])
+        history.setdefault(label.runtime, []).extend(same_file_changes(rows, timed_on))
 
     def p50s(run_id: int) -> dict[str, list[float]]:
         return {k: [r["p50_ms"] for r in v] for k, v in store.rounds(run_id).items()}

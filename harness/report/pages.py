@@ -331,4 +331,5 @@ def _model_card(ctx: Context, r: CandidateRecord) -> Pairs:
 def other_machine_runs(series: Series | None, machine_hash: str) -> int:
     if series is None:
         return 0
-    return sum(p.status == "ok" and p.machine_hash != machine_hash for p in series.points)
+    on = series.machine_hash or machine_hash
+    return sum(p.status == "ok" and p.machine_hash != on for p in series.points)

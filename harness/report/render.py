@@ -101,7 +101,7 @@ def render(
     with _gc_paused():
         records = store.candidates(run.id)
         points = history_points(store, machines, run.id)
-        series = history_series(points, run.machine_hash)
+        series = history_series(points, run.machine_hash, run.id)
     by_key = {s.label.key: s for s in series}
     models = _model_files(records)
     env = environment()

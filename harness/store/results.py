@@ -321,6 +321,15 @@ class Store:
         query = f"SELECT {', '.join(columns)} FROM candidates WHERE run_id <= ? ORDER BY run_id, id"
         yield from self._db.execute(query, (up_to_run,))
 
+    def node_machines(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """{candidate key: the machine description of the node that timed it} of the run's
+        candidates measured on a target's node (the others were timed on the run's machine)."""
+        query = (
+            "SELECT key, node_machine_json FROM candidates"
+            " WHERE run_id = ? AND node_machine_json IS NOT NULL"
+        )
+        return {k: json.loads(m) for k, m in self._db.execute(query, (run_id,))}
+
     def all_candidates(self) -> list[CandidateRecord]:
         rows = self._db.execute("SELECT * FROM candidates ORDER BY run_id, id").fetchall()
         return [_candidate_from_row(r) for r in rows]

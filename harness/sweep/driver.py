@@ -82,6 +82,7 @@ class Sweep:
     ) -> None:
         self.config = config
         self.executor: Executor = executor or LocalExecutor()
+        self.own_executor = executor is None  # closed here at the end, else by its owner
         self.made: set[str] = set()  # compressed models made ahead by the executor
         self.store = store
         self.artifacts = Artifacts(artifacts)
@@ -133,6 +134,8 @@ class Sweep:
             summary.timings["data"] += data_seconds
             self._run_todo(summary, done, splits, started)
         finally:
+            if self.own_executor:
+                self.executor.close()
             self.lock.release()
         return summary
 
@@ -388,12 +391,10 @@ def _format(cand: Candidate) -> str:
 
 
 def run_sweep(
-    config: Config,
-    store: Store,
-    artifacts: Path,
-    progress: Progress | None = None,
+    config: Config, store: Store, artifacts: Path, progress: Progress | None = None,
     executor: Executor | None = None,
-) -> SweepSummary:
+) -> SweepSummary:  # fmt: skip
     """Run (or resume) the sweep of `config`, committing each candidate to `store`;
-    training, compression and conversion run on `executor` (default: a local pool)."""
+    training, compression and conversion run on `executor` (default: a local pool,
+    closed at the end; a given executor is closed by its owner)."""
     return Sweep(config, store, artifacts, progress or QuietProgress(), executor).run()

@@ -66,18 +66,26 @@ def pte_stage(
     from harness.convert.executorch import lower, require_executorch
 
     require_executorch()
-    backend, quantize = runtime.settings["backend"], runtime.settings["quantize"]
+    quantize = runtime.settings["quantize"]
     max_batch = max(config.latency.batches)
-    et = version("executorch")
-    key = f"{compressed_key(job)}-et{PTE_VERSION}-{et}-{backend}-{quantize}-b{max_batch}"
+    key = pte_key(job, runtime, config)
     cached = artifacts.get("pte", key, "pte")
     if cached:
         return Built(cached[0], cached[1], reused=True)
     program, form = torch_program(job, splits, config, artifacts, max_batch)
+    backend, et = runtime.settings["backend"], version("executorch")
     pte = lower(program, backend, quantize, calibration if quantize != "none" else None)
     meta = {"source": compressed_key(job), "executorch": et, **pte.notes, "pytorch_form": form}
     path = artifacts.put("pte", key, "pte", pte.data, meta)
     return Built(path, meta, reused=False)
+
+
+def pte_key(job: CompressJob, runtime: RuntimeSpec, config: Any) -> str:
+    """The cache key of the candidate's .pte (what pte_stage makes)."""
+    backend, quantize = runtime.settings["backend"], runtime.settings["quantize"]
+    max_batch = max(config.latency.batches)
+    et = version("executorch")
+    return f"{compressed_key(job)}-et{PTE_VERSION}-{et}-{backend}-{quantize}-b{max_batch}"
 
 
 def torch_program(

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Any, Protocol
 
 from harness.errors import ConfigError, HarnessError, one_line
-from harness.measure.lifeline import die_with_parent, ignore_sigint, sigint_blocked
 from harness.registry import Registry
 
 __all__ = ["EXECUTORS", "Executor", "Task", "available_cores", "make_executor"]
@@ -32,6 +29,7 @@ class Task:
     args: tuple[Any, ...]
     num_cpus: int = 1
     resources: dict[str, float] = field(default_factory=dict)
+    preload: tuple[str, ...] = ()  # modules it imports: a fork server loads them once
 
 
 Outcome = tuple[Task, Any]  # the task, and its result or the exception it raised
@@ -119,23 +117,25 @@ class SerialExecutor:
         pass
 
 
-def _worker_start(parent: int) -> None:
-    """In a pool worker: die with the sweep, and leave Ctrl-C to it (it stops the pool)."""
-    die_with_parent(parent)
-    ignore_sigint()
-
-
 class LocalExecutor:
-    """A pool of fresh (spawned) processes on this machine, as many jobs at a time as the
-    cores hold their threads. Spawned, not forked: forking a process that has used
-    torch's thread pool can hang. Training keeps its own process per model
-    (`pool.train_in_processes`), which retries a model whose worker died."""
+    """Jobs in processes on this machine, as many at a time as the cores hold their
+    threads, in processes forked from a server with the libraries the jobs use imported
+    (harness.sweep.forks) and kept from training to compression until close(); a job
+    whose process dies is run once more in a new one."""
 
     name = "local"
 
     def __init__(self, cores: int | None = None, measure_parallel: int = 1) -> None:
         self.cores = cores or available_cores()
         self.measure_parallel = measure_parallel
+        self.workers: Any = None  # forks.Workers, kept from training to compression
+
+    def _kept(self) -> Any:
+        from harness.sweep.forks import Workers
+
+        if self.workers is None:
+            self.workers = Workers()
+        return self.workers
 
     def slots(self, tasks: Sequence[Task], limit: int | None) -> int:
         threads = max((t.num_cpus for t in tasks), default=1)
@@ -145,41 +145,34 @@ class LocalExecutor:
     def run(
         self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
     ) -> Iterator[Outcome]:
+        from harness.sweep.forks import run_in_processes
+
         yield from ((t, unplaceable(t, self.name)) for t in tasks if t.resources)
         tasks = [t for t in tasks if not t.resources]
         workers = self.slots(tasks, limit)
         if workers < 2:
             yield from SerialExecutor().run(tasks)
             return
-        pool = ProcessPoolExecutor(
-            workers, get_context("spawn"), initializer=_worker_start, initargs=(os.getpid(),)
-        )
-        try:
-            with sigint_blocked():  # workers start on submit; see lifeline.sigint_blocked
-                futures: dict[Future[Any], Task] = {
-                    pool.submit(call, t.fn, t.args): t for t in tasks
-                }
-            for future in as_completed(futures):
-                try:
-                    yield futures[future], future.result()
-                except Exception as exc:  # the job's error, or a worker that died
-                    yield futures[future], exc
-        finally:  # interrupted: queued jobs are dropped, running ones finish
-            pool.shutdown(wait=True, cancel_futures=True)
+        yield from run_in_processes(tasks, workers, on_retry, kept=self._kept())
 
     def train(
         self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
         on_done: OnDone, on_retry: OnRetry,
     ) -> dict[str, Any]:  # fmt: skip
+        from harness.sweep.fanout import preload
         from harness.sweep.pool import train_in_processes
 
-        slots = max(1, min(workers, self.cores // max(1, config.training.threads)))
+        slots = max(1, min(workers, self.cores // max(1, config.training.threads), len(jobs)))
         if slots < 2:
             return SerialExecutor().train(jobs, splits, config, artifacts, 1, on_done, on_retry)
-        return train_in_processes(jobs, splits, config, artifacts, slots, on_done, on_retry)
+        return train_in_processes(
+            jobs, splits, config, artifacts, slots, on_done, on_retry, preload(config),
+            self._kept(),
+        )  # fmt: skip
 
     def close(self) -> None:
-        pass
+        if self.workers is not None:
+            self.workers.close()
 
 
 EXECUTORS: Registry[Callable[[str | None, int], Executor]] = Registry("executor")

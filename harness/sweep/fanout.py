@@ -1,5 +1,6 @@
 """The sweep's independent work handed to an executor before measurement starts:
-training every model, then compressing and converting every candidate's model.
+training every model, then compressing and converting every candidate's model (ONNX
+passes, LiteRT conversion and ExecuTorch lowering, one job per compressed model).
 
 Both stages cache their files by content hash, so the driver's own pass over the
 candidates finds them ready (or meets the same error again and records it with its
@@ -14,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.errors import UnsupportedError
+from harness.specs import RuntimeSpec
 from harness.store.artifacts import Artifacts
+from harness.sweep.executorch_stage import mirrored_passes, pte_key, pte_stage
 from harness.sweep.executors import Executor, Task
 from harness.sweep.keys import compressed_key, converted_key
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
@@ -51,6 +55,19 @@ def train_all(
     return results
 
 
+def preload(config: Any) -> tuple[str, ...]:
+    """The modules beyond forks.PRELOAD that this sweep's jobs import: ExecuTorch's
+    lowering (about three CPU-seconds to import) when a runtime converts to .pte."""
+    from importlib.util import find_spec
+
+    from harness.measure.runtimes import RUNTIMES
+
+    formats = {RUNTIMES.get(r.engine).model_format for r in config.runtimes}
+    if "pte" in formats and find_spec("executorch") is not None:
+        return ("harness.sweep.executorch_stage", "harness.convert.executorch")
+    return ()
+
+
 def prepare(
     job: CompressJob,
     trained: Built,
@@ -59,15 +76,22 @@ def prepare(
     splits: Splits,
     config: Any,
     quantizes: Sequence[str],
+    ptes: Sequence[RuntimeSpec] = (),
 ) -> Built:
-    """In a worker: compress one job's model and convert it for each LiteRT setting its
-    candidates ask for. A conversion that fails is left to the driver's pass, which
+    """In a worker: compress one job's model, convert it for each LiteRT setting its
+    candidates ask for, and lower it to .pte for each ExecuTorch target. A conversion
+    that fails (or that the runtime cannot take) is left to the driver's pass, which
     records it on its own candidate; the compressed model is still good for the rest."""
     compressed = compress_stage(job, trained, calibration, artifacts, splits, config)
     for quantize in quantizes:
         try:
             convert_stage(job, compressed, artifacts, quantize, calibration)
         except Exception:  # recorded by the driver on that candidate
+            continue
+    for runtime in ptes:
+        try:
+            pte_stage(job, runtime, splits, calibration, config, artifacts)
+        except Exception:  # recorded by the driver (unsupported or failed)
             continue
     return compressed
 
@@ -83,13 +107,39 @@ def _quantizes(candidates: Sequence[Candidate]) -> list[str]:
     return sorted(wanted)
 
 
-def _cached(job: CompressJob, quantizes: Sequence[str], artifacts: Artifacts) -> bool:
+def _ptes(job: CompressJob, candidates: Sequence[Candidate]) -> list[RuntimeSpec]:
+    """The ExecuTorch runtimes of the job's candidates that can take its model."""
+    from harness.measure.runtimes import RUNTIMES
+
+    wanted = {
+        c.runtime.name: c.runtime
+        for c in candidates
+        if RUNTIMES.get(c.runtime.engine).model_format == "pte"
+    }
+    if not wanted:
+        return []
+    try:
+        mirrored_passes(job)
+    except UnsupportedError:  # no PyTorch form: the driver records it unsupported
+        return []
+    return [wanted[name] for name in sorted(wanted)]
+
+
+def _cached(
+    job: CompressJob,
+    quantizes: Sequence[str],
+    ptes: Sequence[RuntimeSpec],
+    artifacts: Artifacts,
+    config: Any,
+) -> bool:
     """Whether the job's compressed model and every conversion it needs are in the cache
     (then a worker would only start up to find them)."""
     passes = for_this_cpu(job.compression.passes)
     if artifacts.get("compressed", compressed_key(job, passes), "onnx") is None:
         return False
-    return all(artifacts.get("tflite", converted_key(job, q, passes), "tflite") for q in quantizes)
+    if not all(artifacts.get("tflite", converted_key(job, q, passes), "tflite") for q in quantizes):
+        return False
+    return all(artifacts.get("pte", pte_key(job, r, config), "pte") for r in ptes)
 
 
 def prepare_all(
@@ -105,14 +155,16 @@ def prepare_all(
     """Compress and convert every job whose model trained, concurrently; the paths of
     the compressed models made (not found in the cache) in this call."""
     tasks = []
+    modules = preload(config)
     for job in jobs:
         built = trained.get(job.train.key)
         if not isinstance(built, Built) or job.key not in candidates:
             continue
         quantizes = _quantizes(candidates[job.key])
-        if not _cached(job, quantizes, artifacts):
-            args = (job, built, calibration, artifacts, splits, config, quantizes)
-            tasks.append(Task(job.key, prepare, args))
+        ptes = _ptes(job, candidates[job.key])
+        if not _cached(job, quantizes, ptes, artifacts, config):
+            args = (job, built, calibration, artifacts, splits, config, quantizes, ptes)
+            tasks.append(Task(job.key, prepare, args, preload=modules))
     made: set[str] = set()
     for _, outcome in executor.run(tasks):
         if isinstance(outcome, Built) and not outcome.reused:
