@@ -3,7 +3,8 @@ seconds, measured side by side in one run: on the default digits CNN, or on tiny
 ResNet-8 (`--example tiny-vision`).
 
     python benchmarks/distill_qat.py [--example default|tiny-vision] [--seeds N]
-        [--workers N] [--epochs N] [--soft T:alpha ...] [--distill-only] [--no-harder]
+        [--workers N] [--epochs N] [--student-epochs N] [--soft T:alpha[:mixup] ...]
+        [--cache DIR] [--distill-only] [--no-harder]
 
 Distillation, per augmentation policy of the example's config: its first model is trained
 (the teacher), then a student with <= 0.25x its parameters (`STUDENTS`) is trained from
@@ -45,7 +46,7 @@ from harness.compress import PASSES, apply_chain
 from harness.compress.base import PassContext
 from harness.config.load import ModelSpec, load_config
 from harness.convert.tflite import onnx_to_tflite
-from harness.hashing import hash_spec
+from harness.hashing import hash_bytes, hash_spec
 from harness.measure.metrics import wilson_interval
 from harness.sweep.stages import calibration_data
 from harness.train.datasets import load, split
@@ -115,7 +116,24 @@ def _setup(example: str, epochs: int | None = None) -> tuple:  # noqa: ANN202
 
 
 def _policy(config, name: str):  # noqa: ANN001, ANN202
-    return next(p for p in config.policies if p.name == name)
+    """The config's policy of that name, or else the preset of that name (`--policies`)."""
+    from harness.train.augment import parse_policy
+
+    found = [p for p in config.policies if p.name == name]
+    return found[0] if found else parse_policy(name, name, "image")
+
+
+def _cached(cache: str | None, kind: str, key_spec: list, compute):  # noqa: ANN001, ANN202
+    """compute(), or its result from an earlier run kept in the `cache` folder."""
+    name = f"{kind}-{hash_spec([*key_spec, torch.__version__])}.pkl"
+    path = Path(cache) / name if cache else None
+    if path is not None and path.exists():
+        return pickle.loads(path.read_bytes())
+    out = compute()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(out))
+    return out
 
 
 def train_task(  # noqa: ANN201
@@ -125,52 +143,52 @@ def train_task(  # noqa: ANN201
     """Train one model (teacher, scratch student or an extra model) in a worker; with
     `cache`, a folder, reuse the result of the same training from an earlier run."""
     config, splits = _setup(example, epochs)
-    key = hash_spec(
-        [example, spec, policy_name, seed, config.training, config.dataset, torch.__version__]
-    )
-    path = Path(cache) / f"train-{key}.pkl" if cache else None
-    if path is not None and path.exists():
-        return pickle.loads(path.read_bytes())
-    t0 = time.perf_counter()
-    model = train(splits, spec, _policy(config, policy_name), config.training, seed)
-    seconds = time.perf_counter() - t0
-    x, y = splits.model_input(splits.test[0]), splits.test[1]
-    params = sum(p.numel() for p in net_of(spec, model.state_dict, splits).parameters())
-    out = {
-        "spec": spec,
-        "onnx": model.onnx_bytes,
-        "state": model.state_dict,
-        "secs": seconds,
-        "hits": predict(model.onnx_bytes, x) == y,
-        "val": model.metadata["best_val_accuracy"],
-        "best_epoch": model.metadata["best_epoch"],
-        "params": params,
-    }
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pickle.dumps(out))
-    return out
+
+    def compute() -> dict:
+        t0 = time.perf_counter()
+        model = train(splits, spec, _policy(config, policy_name), config.training, seed)
+        seconds = time.perf_counter() - t0
+        x, y = splits.model_input(splits.test[0]), splits.test[1]
+        params = sum(p.numel() for p in net_of(spec, model.state_dict, splits).parameters())
+        return {
+            "spec": spec,
+            "onnx": model.onnx_bytes,
+            "state": model.state_dict,
+            "secs": seconds,
+            "hits": predict(model.onnx_bytes, x) == y,
+            "val": model.metadata["best_val_accuracy"],
+            "best_epoch": model.metadata["best_epoch"],
+            "params": params,
+        }
+
+    key = [example, spec, policy_name, seed, config.training, config.dataset]
+    return _cached(cache, "train", key, compute)
 
 
 def distill_task(
     example: str, teacher_onnx: bytes, student: dict, soft: dict, policy_name: str, seed: int,
-    epochs: int | None,
+    epochs: int | None, cache: str | None = None,
 ) -> dict:  # fmt: skip
     """Distil one student from a trained teacher, same policy, seed and epochs as scratch."""
     config, splits = _setup(example, epochs)
     step = PASSES.get("distill").from_params({"student": student, **soft})
-    t0 = time.perf_counter()
-    taught = distill(
-        teacher_onnx, step, splits, _policy(config, policy_name), config.training, seed
-    )
-    seconds = time.perf_counter() - t0
-    x, y = splits.model_input(splits.test[0]), splits.test[1]
-    return {
-        "secs": seconds,
-        "hits": predict(export_onnx(taught.student, splits), x) == y,
-        "val": taught.notes["val_accuracy"],
-        "best_epoch": taught.notes["best_epoch"],
-    }
+
+    def compute() -> dict:
+        t0 = time.perf_counter()
+        policy = _policy(config, policy_name)
+        taught = distill(teacher_onnx, step, splits, policy, config.training, seed)
+        seconds = time.perf_counter() - t0
+        x, y = splits.model_input(splits.test[0]), splits.test[1]
+        return {
+            "secs": seconds,
+            "hits": predict(export_onnx(taught.student, splits), x) == y,
+            "val": taught.notes["val_accuracy"],
+            "best_epoch": taught.notes["best_epoch"],
+        }
+
+    teacher = hash_bytes(teacher_onnx)
+    key = [example, teacher, step.spec(), policy_name, seed, config.training, config.dataset]
+    return _cached(cache, "distill", key, compute)
 
 
 def _soft(text: str) -> dict:
@@ -191,39 +209,58 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes (one model each)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the config's)")
     parser.add_argument(
+        "--student-epochs", type=int,
+        help="epochs of both students, scratch and distilled (default: the teacher's)",
+    )  # fmt: skip
+    parser.add_argument(
         "--soft", nargs="+", type=_soft, default=[_soft("4:0.9")],
         help="distillation settings T:alpha[:mixup], one distilled student each (default 4:0.9)",
     )  # fmt: skip
-    parser.add_argument("--cache", help="folder keeping trained teachers and scratch students")
+    parser.add_argument("--cache", help="folder keeping trained and distilled models' results")
+    parser.add_argument(
+        "--policies", nargs="+", help="augmentation presets (default: the config's policies)"
+    )
     parser.add_argument("--distill-only", action="store_true", help="skip the QAT tables")
     parser.add_argument("--no-harder", action="store_true", help="skip int4 per tensor, int3")
     args = parser.parse_args()
     ex, seeds, epochs = args.example, range(args.seeds), args.epochs
+    student_epochs = args.student_epochs or epochs
     config, splits = _setup(ex, epochs)
+    if args.policies:
+        config = replace(config, policies=tuple(_policy(config, p) for p in args.policies))
     training, teacher_spec, student = config.training, config.models[0], STUDENTS[ex]
     student_spec = ModelSpec("student", **student)
     print(
         f"{config.dataset.name}, n_test = {len(splits.test[1])}; teacher {teacher_spec.arch} "
         f"w{teacher_spec.width} d{teacher_spec.depth}, student {student}, soft {args.soft}; "
-        f"{training.epochs} epochs (patience {training.patience}), seeds {list(seeds)}, "
+        f"{training.epochs} epochs (students {student_epochs or training.epochs}, patience "
+        f"{training.patience}), seeds {list(seeds)}, "
         f"{args.workers} workers",
         flush=True,
     )
     pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
     with pool:
-        runs = [(p.name, seed) for p in config.policies for seed in seeds]
+        runs = [(p.name, seed) for seed in seeds for p in config.policies]  # seed 0 first
         teachers = {
             r: pool.submit(train_task, ex, teacher_spec, *r, epochs, args.cache) for r in runs
         }
         scratch = {
-            r: pool.submit(train_task, ex, student_spec, *r, epochs, args.cache) for r in runs
+            r: pool.submit(train_task, ex, student_spec, *r, student_epochs, args.cache)
+            for r in runs
         }
         extras = () if args.distill_only else EXTRA_MODELS.get(ex, ())
         policy0 = config.policies[0].name
         extra = {s.name: pool.submit(train_task, ex, s, policy0, 0, epochs) for s in extras}
         taught = {
             (r, i): pool.submit(
-                distill_task, ex, teachers[r].result()["onnx"], student, soft, *r, epochs
+                distill_task,
+                ex,
+                teachers[r].result()["onnx"],
+                student,
+                soft,
+                *r,
+                student_epochs,
+                args.cache,
             )
             for r in runs
             for i, soft in enumerate(args.soft)
