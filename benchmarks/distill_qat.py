@@ -9,10 +9,14 @@ ResNet-8 (`--example tiny-vision`).
 Distillation, per augmentation policy of the example's config: its first model is trained
 (the teacher), then a student with <= 0.25x its parameters (`STUDENTS`) is trained from
 scratch and by distillation (`distill`, one student per `--soft` setting, default T = 4,
-alpha = 0.9) with the same epochs, policy and seed. Test accuracy (ONNX Runtime) with 95%
-Wilson intervals; the paired test is McNemar's exact test on the test samples (pooled over
-seeds); "recovered" is (distilled - scratch) / (teacher - scratch), the share of the gap
-distillation closes (target: >= 0.5 on some policy), with a paired bootstrap interval.
+alpha = 0.9; `T:alpha:mixup` adds distill's mixup) with the same epochs, policy and seed.
+Test accuracy (ONNX Runtime) with 95% Wilson intervals; the paired test is McNemar's exact
+test on the test samples (pooled over seeds); "recovered" is (distilled - scratch) /
+(teacher - scratch), the share of the gap distillation closes (target: >= 0.5 on some
+policy), with a paired bootstrap interval. Each policy's setting is picked by validation
+accuracy, and the target is judged on that pick, so no setting is chosen on the test set.
+`--policies` adds augmentation presets beside the config's; `--cache DIR` keeps every
+trained and distilled model's results, so a rerun with more settings trains only those.
 
 QAT: on every trained model (the teachers and, for the default example, the sweep's other
 architectures), post-training `quantize` at 4 bits against `qat` at 4 bits (weight-only,
