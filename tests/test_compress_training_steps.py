@@ -56,6 +56,7 @@ def test_settings_parse_with_documented_defaults(tmp_path: Path) -> None:
         "alpha": 0.9,
     }
     assert distill.label() == "distill small_cnn w2 d1 T4"
+    assert distill.mixup == 0.0
     # int8 QAT quantizes activations too (full-integer); lower bits are weight-only.
     assert chains["q8"][0].spec() == {
         "pass": "qat", "bits": 8, "epochs": 5, "per_channel": True, "activations": True,
@@ -96,6 +97,10 @@ def test_a_list_sweeps_a_training_step_parameter(tmp_path: Path) -> None:
         (
             f'd = [{{ pass = "quantize", bits = 8 }}, {{ pass = "distill", {DISTILL} }}]',
             "d[1].pass: distill replaces the model, so it must be the chain's first step",
+        ),
+        (
+            f'd = [{{ pass = "distill", {DISTILL}, mixup = 2 }}]',
+            "d[0].mixup: must be a number in [0, 1], got 2",
         ),
         ('q = [{ pass = "qat", bits = 9 }]', "q[0].bits: must be an integer in [2, 8], got 9"),
         ('q = [{ pass = "qat" }]', "q[0].bits: is required: an integer in [2, 8]"),
@@ -139,3 +144,18 @@ def test_cache_keys_follow_the_teacher_and_the_settings(tmp_path: Path) -> None:
     qat = _keys(tmp_path, 'a = [{ pass = "qat", bits = 8 }]\nb = [{ pass = "qat", bits = 4 }]')
     more = _keys(tmp_path, 'a = [{ pass = "qat", bits = 8, epochs = 6 }]')
     assert len({qat[("none", "a")], qat[("none", "b")], more[("none", "a")]}) == 3
+
+
+def test_mixup_is_a_distill_setting_in_the_key_only_when_set(tmp_path: Path) -> None:
+    """mixup = 0 is the default and stays out of the spec, so the keys of students distilled
+    before the setting existed are unchanged; any other share is another student."""
+    step = f'd = [{{ pass = "distill", {DISTILL} MIX }}]'
+    plain = _keys(tmp_path, step.replace("MIX", ""))
+    assert _keys(tmp_path, step.replace("MIX", ", mixup = 0")) == plain
+    half = _keys(tmp_path, step.replace("MIX", ", mixup = 0.5"))
+    assert half[("none", "d")] != plain[("none", "d")]
+    assert half[("none", "fp32")] == plain[("none", "fp32")]
+    config = _config(tmp_path, step.replace("MIX", ", mixup = 0.5"))
+    distill = config.compressions[1].passes[0]  # type: ignore[attr-defined]
+    assert distill.spec()["mixup"] == 0.5
+    assert distill.label() == "distill small_cnn w2 d1 T4 mixup0.5"

@@ -19,7 +19,7 @@ from harness.errors import CompressionError
 from harness.measure.size import parameters
 from harness.train.augment import parse_policy
 from harness.train.datasets import Splits, load, split
-from harness.train.distill import distill_loss
+from harness.train.distill import distill_loss, with_mixup
 from harness.train.steps import chain_problem, run_steps
 from harness.train.training import INPUT_NAME, train
 
@@ -194,3 +194,45 @@ def test_at_alpha_zero_the_student_is_the_scratch_student() -> None:
     ]
     assert weights[0] == weights[1]
     assert taught.notes[0]["epochs_run"] == scratch.metadata["epochs"]
+
+
+def test_distills_mixup_mixes_the_views_teacher_and_student_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`mixup` adds mixing after the candidate's policy (here none): every batch mixes its
+    images with Beta(1, 1) weights and mixes the labels alike, and the teacher scores the
+    mixed batch the student trains on."""
+    from harness.train import distill as distill_module
+    from harness.train import training
+
+    splits, policy, teacher = _setup()
+    assert with_mixup(policy, 0.0) is policy
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    teacher_saw: list[np.ndarray] = []
+    prepare, call = training._prepare_batch, distill_module.Teacher.__call__
+
+    def prepare_and_record(*args: Any) -> tuple[np.ndarray, np.ndarray]:
+        xb, tb = prepare(*args)
+        seen.append((xb.copy(), tb.copy()))
+        return xb, tb
+
+    def call_and_record(self: Any, x: np.ndarray) -> np.ndarray:
+        teacher_saw.append(x.copy())
+        return call(self, x)
+
+    monkeypatch.setattr(training, "_prepare_batch", prepare_and_record)
+    monkeypatch.setattr(distill_module.Teacher, "__call__", call_and_record)
+    step = _pass("distill", student=STUDENT, epochs=1, mixup=1.0)
+    result = distill_module.distill(teacher, step, splits, policy, FAST, seed=0)
+    assert result.notes["mixup"] == 1.0
+    for (xb, _), seen_by_teacher in zip(seen, teacher_saw[1:], strict=True):
+        np.testing.assert_array_equal(seen_by_teacher, xb)
+    targets = np.concatenate([tb for _, tb in seen])
+    # Labels are mixed: rows sum to 1 and most put weight on two classes (a sample mixed
+    # with itself, or with a partner of its own class, keeps one).
+    np.testing.assert_allclose(targets.sum(1), 1.0, atol=1e-5)
+    two_classes = np.mean((targets > 1e-6).sum(1) == 2)
+    assert two_classes > 0.8
+    clean = {row.tobytes() for row in splits.model_input(splits.train[0])}
+    rows = np.concatenate([xb for xb, _ in seen])
+    assert sum(row.tobytes() in clean for row in rows) < 0.1 * len(rows)

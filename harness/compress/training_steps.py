@@ -64,7 +64,10 @@ class StudentSpec:
 class Distill:
     """Train `student` on the policy's augmented data against the trained model's softened
     outputs (temperature T) and the labels: loss = alpha T^2 KL(teacher_T || student_T) +
-    (1 - alpha) cross-entropy. `epochs` None: as many as the teacher's training."""
+    (1 - alpha) cross-entropy. `epochs` None: as many as the teacher's training. `mixup`:
+    the share of each batch mixed with a partner after the policy (weight ~ Beta(1, 1)),
+    seen by teacher and student alike ("function matching", Beyer et al. 2022): the
+    teacher's outputs between images are what the labels cannot teach."""
 
     name: ClassVar[str] = "distill"
     trains: ClassVar[bool] = True
@@ -73,10 +76,11 @@ class Distill:
     alpha: float = 0.9
     epochs: int | None = None
     lr: float | None = None  # None: the training learning rate
+    mixup: float = 0.0
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Distill:
-        p = Params(params, ["student", "temperature", "alpha", "epochs", "lr"])
+        p = Params(params, ["student", "temperature", "alpha", "epochs", "lr", "mixup"])
         if not p.given("student"):
             raise ParamError(
                 "student", 'is required: a table like { arch = "small_cnn", width = 4, depth = 2 }'
@@ -87,10 +91,16 @@ class Distill:
             alpha=p.number("alpha", 0, 1, default=0.9),
             epochs=p.integer("epochs", 1, default=None) if p.given("epochs") else None,
             lr=p.number("lr", 0, 10, lo_open=True) if p.given("lr") else None,
+            mixup=p.number("mixup", 0, 1, default=0.0),
         )
 
     def spec(self) -> dict[str, Any]:
-        optional = {k: v for k, v in (("epochs", self.epochs), ("lr", self.lr)) if v is not None}
+        # Settings at their defaults stay out, so adding one kept the existing cache keys.
+        optional = {
+            k: v
+            for k, v in (("epochs", self.epochs), ("lr", self.lr), ("mixup", self.mixup or None))
+            if v is not None
+        }
         return {
             "pass": self.name,
             "student": self.student.spec(),
@@ -102,7 +112,8 @@ class Distill:
     def label(self) -> str:
         """'distill small_cnn w4 d2 T4'."""
         s = self.student
-        return f"distill {s.arch} w{s.width} d{s.depth} T{self.temperature:g}"
+        mix = f" mixup{self.mixup:g}" if self.mixup else ""
+        return f"distill {s.arch} w{s.width} d{s.depth} T{self.temperature:g}{mix}"
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
         return _needs_training(self.name)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from harness.compress.training_steps import Distill
     from harness.train.augment import Policy
 
-__all__ = ["DistillResult", "distill", "distill_loss"]
+__all__ = ["DistillResult", "distill", "distill_loss", "with_mixup"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,21 @@ def distill_loss(
     ) * (t * t)
     hard = torch.sum(-targets * F.log_softmax(student, dim=1), dim=1).mean()
     return alpha * soft + (1 - alpha) * hard, soft, hard
+
+
+def with_mixup(policy: Policy, share: float) -> Policy:
+    """`policy` followed by mixup of `share` of each batch (weight ~ Beta(1, 1)): one more
+    stage, so the views stay one draw that teacher and student both see."""
+    from dataclasses import replace
+
+    from harness.train.augment import Stage, Step
+
+    if share <= 0:
+        return policy
+    stage = Stage(((Step("mixup", share, 10.0),),))
+    return replace(
+        policy, params=(*policy.params, ("distill_mixup", share)), stages=(*policy.stages, stage)
+    )
 
 
 class Teacher:
@@ -115,9 +130,10 @@ def distill(
         student = build(splits.input_shape, splits.dataset.n_classes, s.width, s.depth)
         epochs = step.epochs or training.epochs
         lr = step.lr or training.lr
+        views = with_mixup(policy, step.mixup)
         started = time.perf_counter()
         fitted = fit(
-            student, splits, policy, training, np.random.default_rng(seed),
+            student, splits, views, training, np.random.default_rng(seed),
             epochs=epochs, lr=lr, loss_fn=loss_fn,
         )  # fmt: skip
         seconds = time.perf_counter() - started
@@ -126,6 +142,7 @@ def distill(
         "student": s.spec(),
         "temperature": step.temperature,
         "alpha": step.alpha,
+        "mixup": step.mixup,
         "epochs": epochs,
         "lr": lr,
         "epochs_run": fitted.epochs_run,
