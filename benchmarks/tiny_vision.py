@@ -162,7 +162,7 @@ def report_rounding(rows: list[CandidateRecord]) -> None:
             by.get((model, compression, "onnxruntime")),
             by.get((model, compression, "litert")),
         )
-        notes = next(
+        notes: dict[str, Any] = next(
             (n for n in (ort.details if ort else {}).get("compression_notes", []) if "kept" in n),
             {},
         )
