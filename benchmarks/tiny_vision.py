@@ -111,7 +111,7 @@ def report_model(
     print(
         f"  {'compression':<22}{'runtime':<13}{'bytes':>10}{'x fp32':>8}{'drop pt':>9}{'<= pt':>8}"
     )
-    within = []
+    within, near = [], []  # upper 95% bound of the drop <= 1 pt; the drop itself <= 1 pt
     for r in sorted(
         (r for r in rows if r.status == "ok"), key=lambda r: r.metric("file_bytes") or 0
     ):
@@ -119,6 +119,7 @@ def report_model(
         ratio = (r.metric("file_bytes") or 0) / (m("file_bytes") or 1)
         ok = upper <= MARGIN
         within += [(ratio, r)] if ok else []
+        near += [(ratio, r, drop, upper)] if drop <= MARGIN else []
         print(
             f"  {r.compression:<22}{r.runtime:<13}{int(r.metric('file_bytes') or 0):>10,}"
             f"{ratio:>8.3f}{100 * drop:>9.2f}{100 * upper:>8.2f}{'  within 1 pt' if ok else ''}"
@@ -128,6 +129,13 @@ def report_model(
         print(
             f"  smallest within 1 point: '{best.compression}' on {best.runtime},"
             f" {ratio:.3f}x fp32 bytes (target <= 0.1x)"
+        )
+    if near:  # the looser reading, for comparison: not the target's test
+        ratio, best, drop, upper = min(near, key=lambda t: t[0])
+        print(
+            f"  smallest whose measured drop is <= 1 point (bound not applied): "
+            f"'{best.compression}' on {best.runtime}, {ratio:.3f}x ({100 * drop:.2f} pt,"
+            f" bound {100 * upper:.2f})"
         )
     pruned = got.get((PRUNE50, "onnxruntime"))
     if pruned is not None and pruned.status == "ok":
@@ -154,7 +162,7 @@ def report_rounding(rows: list[CandidateRecord]) -> None:
             by.get((model, compression, "onnxruntime")),
             by.get((model, compression, "litert")),
         )
-        notes = next(
+        notes: dict[str, Any] = next(
             (n for n in (ort.details if ort else {}).get("compression_notes", []) if "kept" in n),
             {},
         )

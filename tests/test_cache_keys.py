@@ -545,3 +545,22 @@ def test_passes_resolved_for_this_cpu_are_in_the_compressed_and_converted_keys()
     assert (
         keys.converted_key(int8, "none", resolved) == f"{expected}-c{keys.CONVERTER_VERSION}-none"
     )
+
+
+def test_chains_that_fine_tune_alike_share_the_fine_tuned_weights_key() -> None:
+    """prune + fine-tune, and the same followed by int4, fine-tune the same model: one key.
+    A different ratio, epoch count or rate is another fine-tuning."""
+    prune = {"pass": "prune", "ratio": 0.5, "structured": True}
+    raw = copy.deepcopy(RAW)
+    raw["compression"] = {
+        "ft": {"steps": [prune], "finetune_epochs": 2},
+        "ft int4": {"steps": [prune, {"pass": "quantize", "bits": 4}], "finetune_epochs": 2},
+        "ft 3": {"steps": [prune], "finetune_epochs": 3},
+        "ft lr": {"steps": [prune], "finetune_epochs": 2, "finetune_lr": 0.001},
+        "ft 30%": {"steps": [{**prune, "ratio": 0.3}], "finetune_epochs": 2},
+    }
+    plan = make_plan(parse_config(raw, "<test>", Path.cwd()))
+    key = {job.compression.name: keys.finetuned_key(job) for job in plan.compressions}
+    assert key["ft"] == key["ft int4"]
+    assert len({key[n] for n in ("ft", "ft 3", "ft lr", "ft 30%")}) == 4
+    assert key["ft"].endswith(f"-p{keys.PASSES_VERSION}")

@@ -308,3 +308,40 @@ def test_the_tiny_vision_models_mirror_a_rounded_structured_prune(
     assert skipped == {"its channels reach a graph output"}
     assert [w.shape for w in _weights(mirrored)] == [w.shape for w in _weights(direct)]
     assert onnx_size(direct).macs < onnx_size(onnx.load_from_string(export_onnx(net, splits))).macs
+
+
+def test_tied_keep_is_mirrored_on_resnet8_and_leaves_its_residual_streams_whole() -> None:
+    """ResNet-8 with tied = "keep": the mirror's export, pruned again, is the ONNX pass's
+    own result, and every layer of a residual group keeps all its channels."""
+    from harness.models import ARCHITECTURES
+
+    from harness.train.training import export_onnx
+
+    splits = split(
+        load("shapes", {"train_samples": 100, "val_samples": 20, "test_samples": 20}), 0, 0.1, 0.1
+    )
+    torch.manual_seed(0)
+    net = ARCHITECTURES.get("resnet8")(splits.input_shape, 10, 16, 3).eval()
+    prune = _pass("prune", ratio=0.5, structured=True, round_to=8, tied="keep")
+    result = finetune(net, [prune], splits, _setup()[1], FAST, 0, seed=0)
+    ctx = PassContext(calibration=splits.model_input(splits.val[0][:8]), input_name=INPUT_NAME)
+    mirrored, _ = apply_chain(result.model, result.remaining, ctx)
+    direct, notes = apply_chain(onnx.load_from_string(export_onnx(net, splits)), [prune], ctx)
+    tied = {label for group in notes[0]["groups"] for label in group}
+    assert len(tied) == 6  # the stem and each stage's second conv and shortcut
+    kept = notes[0]["kept"]
+    assert all(kept[label]["kept"] == kept[label]["of"] for label in tied)
+    inner = [v["kept"] for label, v in kept.items() if label not in tied]
+    assert inner == [8, 16, 32]  # the three stages' first convs, halved
+    assert [w.shape for w in _weights(mirrored)] == [w.shape for w in _weights(direct)]
+
+
+def test_weights_of_an_earlier_fine_tuning_are_loaded_instead_of_training_again() -> None:
+    splits, policy, _, _ = _setup()
+    prune = _pass("prune", ratio=0.5, structured=True)
+    first = _run([prune], epochs=2)
+    again = finetune(_net(), [prune], splits, policy, FAST, 2, 0, weights=first.net.state_dict())
+    assert again.notes["epochs_run"] == 0
+    np.testing.assert_array_equal(_logits(again.model), _logits(first.model))
+    untrained = _run([prune], epochs=0)
+    assert np.abs(_logits(untrained.model) - _logits(first.model)).max() > 1e-3

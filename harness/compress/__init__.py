@@ -36,8 +36,9 @@ __all__ = [
 # Bump when any pass (or fine-tuning) makes a different graph from the same settings: it is
 # part of every compressed model's cache key, so models made by older code are not reused.
 # 2: fine-tuning starts at the training learning rate, not a tenth; 3: structured pruning
-# scores channels by every weight their removal cuts (harness/compress/importance.py).
-PASSES_VERSION = "3"
+# scores channels by every weight their removal cuts (harness/compress/importance.py);
+# 4: structured pruning takes `tied` (residual-tied channels kept whole) and notes it.
+PASSES_VERSION = "4"
 
 PASSES: Registry[type[Pass]] = Registry("compression pass")
 PASSES.register("quantize", "harness.compress.quantize:Quantize")

@@ -37,9 +37,15 @@ from harness.compress.importance import group_scores
 from harness.compress.layers import Layer, weight_layers
 from harness.errors import ParamError
 
-__all__ = ["Group", "Prune", "channel_groups", "choose_channels", "round_kept", "smallest_mask"]
+__all__ = [
+    "Group", "Prune", "channel_groups", "choose_channels", "group_keep", "round_kept",
+    "smallest_mask",
+]  # fmt: skip
 
 SCOPES = ("global", "layer")
+# What to do with channels a residual Add ties across layers: prune them jointly in every
+# member, or keep them whole and take the ratio from the untied layers only.
+TIED = ("prune", "keep")
 
 
 def _round_half_up(x: float) -> int:
@@ -192,12 +198,31 @@ def channel_groups(
     return groups
 
 
+def group_keep(
+    model: onnx.ModelProto,
+    groups: list[Group],
+    ratio: float,
+    per_layer: bool,
+    round_to: int = 1,
+    tied: str = "prune",
+) -> dict[str, np.ndarray]:
+    """The channels each group keeps. With tied = "keep" a group of several layers (a
+    residual stream that Adds tie) keeps every channel and the ratio applies to the
+    other groups: on ResNet-8 removing residual channels costs far more than inner ones
+    (docs/tiny-vision.md). Shared with fine-tuning's mirror, which must choose alike."""
+    ranked = [g for g in groups if tied == "prune" or len(g.plans) == 1]
+    keep = choose_channels({g.label: g.scores(model) for g in ranked}, ratio, per_layer, round_to)
+    for g in groups:
+        keep.setdefault(g.label, np.arange(g.channels, dtype=np.int64))
+    return keep
+
+
 def prune_structured(
-    model: onnx.ModelProto, ratio: float, per_layer: bool, round_to: int = 1
+    model: onnx.ModelProto, ratio: float, per_layer: bool, round_to: int = 1, tied: str = "prune"
 ) -> PassResult:
     layers, skipped = weight_layers(model.graph)
     groups = channel_groups(model, layers, skipped)
-    keep = choose_channels({g.label: g.scores(model) for g in groups}, ratio, per_layer, round_to)
+    keep = group_keep(model, groups, ratio, per_layer, round_to, tied)
     work = copy_model(model)
     names = Names(work.graph)
     changed: set[str] = set()
@@ -261,45 +286,54 @@ class Prune:
     structured: bool = False
     scope: str = "global"
     round_to: int = 1  # structured: kept channel counts are multiples of this
+    tied: str = "prune"  # structured: residual-tied channels pruned jointly, or kept whole
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Prune:
-        p = Params(params, ["ratio", "structured", "scope", "round_to"])
+        p = Params(params, ["ratio", "structured", "scope", "round_to", "tied"])
         structured = p.boolean("structured", default=False)
         round_to = p.integer("round_to", 1, 256, default=1)
         if round_to > 1 and not structured:
             raise ParamError("round_to", "rounds kept channel counts; set structured = true too")
+        tied = p.choice("tied", TIED, default="prune")
+        if tied != "prune" and not structured:
+            raise ParamError("tied", "chooses for channels Adds tie; set structured = true too")
         return cls(
             ratio=p.number("ratio", 0, 1, hi_open=True),
             structured=structured,
             scope=p.choice("scope", SCOPES, default="global"),
             round_to=round_to,
+            tied=tied,
         )
 
     def spec(self) -> dict[str, Any]:
-        # round_to enters the spec only when set, so earlier prune settings keep their keys.
+        # round_to and tied enter the spec only when set, so earlier settings keep their keys.
         rounding = {"round_to": self.round_to} if self.round_to > 1 else {}
+        tied = {"tied": self.tied} if self.tied != "prune" else {}
         return {
             "pass": self.name,
             "ratio": self.ratio,
             "structured": self.structured,
             "scope": self.scope,
             **rounding,
+            **tied,
         }
 
     def label(self) -> str:
         """'prune 50%'; 'prune 50% channels' when structured, ' per-layer' for layer scope,
-        ' /8' when kept counts are rounded to multiples of 8."""
+        ' /8' when kept counts are rounded to multiples of 8, ' untied' when residual-tied
+        channels are kept whole."""
         extra = (" channels" if self.structured else "") + (
             " per-layer" if self.scope == "layer" else ""
         )
         rounding = f" /{self.round_to}" if self.round_to > 1 else ""
-        return f"prune {percent(self.ratio)}{extra}{rounding}"
+        untied = " untied" if self.tied == "keep" else ""
+        return f"prune {percent(self.ratio)}{extra}{rounding}{untied}"
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
         per_layer = self.scope == "layer"
         if self.structured:
-            result = prune_structured(model, self.ratio, per_layer, self.round_to)
+            result = prune_structured(model, self.ratio, per_layer, self.round_to, self.tied)
         else:
             result = prune_unstructured(model, self.ratio, per_layer)
         notes = {
@@ -307,6 +341,7 @@ class Prune:
             "structured": self.structured,
             "scope": self.scope,
             "round_to": self.round_to,
+            **({"tied": self.tied} if self.structured else {}),
             **result.notes,
         }
         return PassResult(result.model, notes)

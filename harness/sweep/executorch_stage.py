@@ -106,12 +106,9 @@ def torch_program(
     form: dict[str, Any] = {"from": "the trained PyTorch module"}
     epochs = job.compression.finetune_epochs
     if passes or epochs:
-        from harness.train.finetune import finetune
+        from harness.sweep.stages import finetune_cached
 
-        result = finetune(
-            net, passes, splits, job.train.policy, config.training, epochs, config.seed,
-            job.compression.finetune_lr,
-        )  # fmt: skip
+        result = finetune_cached(job, net, splits, config, artifacts)
         net = result.net
         form = {
             "from": "the trained module with the passes mirrored in PyTorch",

@@ -59,3 +59,21 @@ def library_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return "not installed"
+
+
+def finetuned_key(job: CompressJob) -> str:
+    """The cache key of a chain's fine-tuned PyTorch weights: the trained model, the
+    structural passes mirrored in PyTorch, the fine-tuning epochs and rate. Chains that
+    share these (prune 30% + fine-tune, and the same + int4) share one fine-tuning."""
+    structural = []
+    for p in job.compression.passes:
+        if type(p).name not in ("prune", "svd"):
+            break
+        structural.append(p.spec())
+    spec = {
+        "trained": job.train.key,
+        "mirrored": structural,
+        "epochs": job.compression.finetune_epochs,
+        "lr": job.compression.finetune_lr,
+    }
+    return f"{hash_spec(spec)}-p{PASSES_VERSION}"

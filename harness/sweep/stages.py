@@ -7,7 +7,8 @@ store or print.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from harness.errors import CompressionError, HarnessError
 from harness.store.artifacts import Artifacts
-from harness.sweep.keys import compressed_key, converted_key
+from harness.sweep.keys import compressed_key, converted_key, finetuned_key
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
 from harness.train.datasets import Splits
 
@@ -147,7 +148,6 @@ def _finetune(
 ) -> tuple[Any, list[Any], dict[str, Any]]:
     """Rebuild the trained PyTorch model, mirror the chain's structural passes, fine-tune,
     re-export; returns the model and the passes left to apply to it."""
-    from harness.train.finetune import finetune
 
     if job.train.model.imported:
         raise CompressionError(
@@ -155,11 +155,56 @@ def _finetune(
             "ONNX file, whose training code the harness does not have"
         )
     net = trained_module(job, splits, artifacts, "finetune")
-    result = finetune(
-        net, job.compression.passes, splits, job.train.policy, config.training,
-        job.compression.finetune_epochs, config.seed, job.compression.finetune_lr,
-    )  # fmt: skip
+    result = finetune_cached(job, net, splits, config, artifacts)
     return result.model, list(result.remaining), result.notes
+
+
+FINETUNED = "finetuned"  # artifact kind: fine-tuned PyTorch weights (harness.sweep.keys)
+
+
+def finetune_cached(
+    job: CompressJob, net: Any, splits: Splits, config: Any, artifacts: Artifacts
+) -> Any:
+    """harness.train.finetune of the job's chain, its weights cached: the same fine-tuning
+    (deterministic) serves every chain that shares it and ExecuTorch's PyTorch form, each
+    of which took as long as the first (two more per model in the tiny-vision suite)."""
+    import io
+
+    import torch
+
+    from harness.train.finetune import finetune
+
+    key = finetuned_key(job)
+    with _exclusive(artifacts.path(FINETUNED, key, "lock")):  # another worker may be at it
+        kept = artifacts.get(FINETUNED, key, "pt")
+        weights = torch.load(kept[0], weights_only=True) if kept else None
+        result = finetune(
+            net, job.compression.passes, splits, job.train.policy, config.training,
+            job.compression.finetune_epochs, config.seed, job.compression.finetune_lr, weights,
+        )  # fmt: skip
+        if kept:
+            result.notes.update(kept[1]["notes"])
+            return result
+        state = io.BytesIO()
+        torch.save(result.net.state_dict(), state)
+        notes = {k: v for k, v in result.notes.items() if k != "layers"}
+        artifacts.put(FINETUNED, key, "pt", state.getvalue(), {"notes": notes})
+    return result
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on `path` (released when the holder exits, even by a crash):
+    a second worker wanting the same fine-tuning waits for the first one's weights."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def convert_stage(

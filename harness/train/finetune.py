@@ -106,11 +106,13 @@ def finetune(
     epochs: int,
     seed: int,
     lr: float | None = None,
+    weights: dict[str, Any] | None = None,
 ) -> FinetuneResult:
     """Mirror the chain's structural passes on `net` (left untouched: a copy is changed),
     fine-tune for up to `epochs` at `lr` (default training.lr, cosine schedule) under
     `policy`, keep the best epoch by validation accuracy (epoch 0 = compressed, not
-    fine-tuned) and re-export it."""
+    fine-tuned) and re-export it. `weights` (the state dict of an earlier identical
+    fine-tuning) are loaded into the mirrored model instead of training it again."""
     import torch
 
     from harness.train.finetune_layers import (
@@ -142,9 +144,11 @@ def finetune(
                 masks.apply()
             for module, info in found.items():
                 layers.setdefault(module, {}).update(info)
+        if weights is not None:
+            work.load_state_dict(weights)
         fitted = fit(
             work, splits, policy, training, np.random.default_rng(seed),
-            epochs=epochs, lr=rate, after_step=masks.apply,
+            epochs=0 if weights is not None else epochs, lr=rate, after_step=masks.apply,
         )  # fmt: skip
         for module, zeros in masks.zeros().items():
             layers.setdefault(module, {})["zeros"] = zeros
@@ -165,12 +169,12 @@ def finetune(
 
 
 def _held_at_zero(p: Any, model: onnx.ModelProto) -> Any:
-    """A structured prune with round_to, repeated on the fine-tuned export, becomes the
+    """A structured prune with round_to (or tied = "keep"), repeated on the fine-tuned export, becomes the
     unrounded global prune of exactly the channels fine-tuning held at zero (they score 0,
     so they go first): deciding the rounding again on fine-tuned weights, where the zeros
     no longer add up to the ratio, could take live channels. Other passes are returned as
     they are."""
-    if _name(p) != "prune" or not p.structured or p.round_to == 1:
+    if _name(p) != "prune" or not p.structured or (p.round_to == 1 and p.tied == "prune"):
         return p
     from dataclasses import replace
 
@@ -181,7 +185,9 @@ def _held_at_zero(p: Any, model: onnx.ModelProto) -> Any:
     groups = channel_groups(model, layers, skipped)
     total = sum(g.channels for g in groups)
     dead = sum(int(np.count_nonzero(g.scores(model) == 0)) for g in groups)
-    return replace(p, ratio=dead / total if total else 0.0, scope="global", round_to=1)
+    return replace(
+        p, ratio=dead / total if total else 0.0, scope="global", round_to=1, tied="prune"
+    )
 
 
 def _check_exact(model: onnx.ModelProto, repeated: list[Any], splits: Splits) -> None:

@@ -183,7 +183,7 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
     """Zero the output channels (weights and bias, and the channels of depthwise layers they
     feed) the structured pass would remove: same groups, same scores, same choice."""
     from harness.compress.edits import FixReshape, SetGroup, SliceConst, channel_entries
-    from harness.compress.prune import channel_groups, choose_channels
+    from harness.compress.prune import channel_groups, group_keep
 
     by_index = {m.layer.index: m for m in matches}
     skipped: dict[str, str] = {}
@@ -192,8 +192,7 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
     notes: dict[str, dict[str, Any]] = {
         by_label[label].name: {"skipped": reason} for label, reason in skipped.items()
     }
-    scores = {g.label: g.scores(model) for g in groups}
-    keep = choose_channels(scores, p.ratio, p.scope == "layer", p.round_to)
+    keep = group_keep(model, groups, p.ratio, p.scope == "layer", p.round_to, p.tied)
     for g in groups:
         kept = keep[g.label]
         for member in g.plans:
