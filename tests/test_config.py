@@ -287,7 +287,7 @@ def test_init_and_run_take_a_built_in_example(tmp_path: Path) -> None:
     ]  # fmt: skip
     pruned = [c for c in config.compressions if "prune" in c.name]
     assert all(c.finetune_epochs == 3 and c.finetune_lr == 0.001 for c in pruned)
-    assert config.latency.rounds == 2 and config.training.epochs == 14
+    assert config.latency.rounds == 2 and config.training.epochs == 18
     db = ["--db", str(tmp_path / "r.db"), "--artifacts", str(tmp_path / "a")]
     typo = runner.invoke(cli, ["run", "--example", "tiny-visoin", *db])
     assert typo.exit_code == 2
