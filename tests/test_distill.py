@@ -144,27 +144,13 @@ def test_the_teacher_sees_the_students_augmented_view(monkeypatch: pytest.Monkey
     batch the student trains on (mixed by mixup here), not on the clean images or on another
     draw of the augmentation. Both calls are observed, not replaced."""
     from harness.train import distill as distill_module
-    from harness.train import training
 
     splits, _, teacher = _setup()
     policy = parse_policy("mix", {"steps": [{"op": "mixup", "p": 1.0, "magnitude": 5}]}, "image")
-    student_saw: list[np.ndarray] = []
-    teacher_saw: list[np.ndarray] = []
-    prepare, call = training._prepare_batch, distill_module.Teacher.__call__
-
-    def prepare_and_record(*args: Any) -> tuple[np.ndarray, np.ndarray]:
-        xb, tb = prepare(*args)
-        student_saw.append(xb.copy())
-        return xb, tb
-
-    def call_and_record(self: Any, x: np.ndarray) -> np.ndarray:
-        teacher_saw.append(x.copy())
-        return call(self, x)
-
-    monkeypatch.setattr(training, "_prepare_batch", prepare_and_record)
-    monkeypatch.setattr(distill_module.Teacher, "__call__", call_and_record)
+    seen, teacher_saw = _record_batches(monkeypatch)
     step = _pass("distill", student=STUDENT, epochs=1)
     distill_module.distill(teacher, step, splits, policy, FAST, seed=0)
+    student_saw = [xb for xb, _ in seen]
     # The first call scores the teacher on the validation split; then one per training batch.
     np.testing.assert_array_equal(teacher_saw[0], splits.model_input(splits.val[0]))
     n_train = len(splits.train[1])
@@ -203,10 +189,34 @@ def test_distills_mixup_mixes_the_views_teacher_and_student_share(
     images with Beta(1, 1) weights and mixes the labels alike, and the teacher scores the
     mixed batch the student trains on."""
     from harness.train import distill as distill_module
-    from harness.train import training
 
     splits, policy, teacher = _setup()
     assert with_mixup(policy, 0.0) is policy
+    seen, teacher_saw = _record_batches(monkeypatch)
+    step = _pass("distill", student=STUDENT, epochs=1, mixup=1.0)
+    result = distill_module.distill(teacher, step, splits, policy, FAST, seed=0)
+    assert result.notes["mixup"] == 1.0
+    for (xb, _), seen_by_teacher in zip(seen, teacher_saw[1:], strict=True):
+        np.testing.assert_array_equal(seen_by_teacher, xb)
+    targets = np.concatenate([tb for _, tb in seen])
+    # Labels are mixed: rows sum to 1 and most put weight on two classes (a sample mixed
+    # with itself, or with a partner of its own class, keeps one).
+    np.testing.assert_allclose(targets.sum(1), 1.0, atol=1e-5)
+    two_classes = np.mean((targets > 1e-6).sum(1) == 2)
+    assert two_classes > 0.8
+    clean = {row.tobytes() for row in splits.model_input(splits.train[0])}
+    rows = np.concatenate([xb for xb, _ in seen])
+    assert sum(row.tobytes() in clean for row in rows) < 0.1 * len(rows)
+
+
+def _record_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
+    """Observe, without replacing them, the (inputs, targets) batches the student trains on
+    and the inputs the teacher scores: (student batches, teacher inputs), filled as they run."""
+    from harness.train import distill as distill_module
+    from harness.train import training
+
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     teacher_saw: list[np.ndarray] = []
     prepare, call = training._prepare_batch, distill_module.Teacher.__call__
@@ -222,17 +232,4 @@ def test_distills_mixup_mixes_the_views_teacher_and_student_share(
 
     monkeypatch.setattr(training, "_prepare_batch", prepare_and_record)
     monkeypatch.setattr(distill_module.Teacher, "__call__", call_and_record)
-    step = _pass("distill", student=STUDENT, epochs=1, mixup=1.0)
-    result = distill_module.distill(teacher, step, splits, policy, FAST, seed=0)
-    assert result.notes["mixup"] == 1.0
-    for (xb, _), seen_by_teacher in zip(seen, teacher_saw[1:], strict=True):
-        np.testing.assert_array_equal(seen_by_teacher, xb)
-    targets = np.concatenate([tb for _, tb in seen])
-    # Labels are mixed: rows sum to 1 and most put weight on two classes (a sample mixed
-    # with itself, or with a partner of its own class, keeps one).
-    np.testing.assert_allclose(targets.sum(1), 1.0, atol=1e-5)
-    two_classes = np.mean((targets > 1e-6).sum(1) == 2)
-    assert two_classes > 0.8
-    clean = {row.tobytes() for row in splits.model_input(splits.train[0])}
-    rows = np.concatenate([xb for xb, _ in seen])
-    assert sum(row.tobytes() in clean for row in rows) < 0.1 * len(rows)
+    return seen, teacher_saw

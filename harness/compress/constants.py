@@ -8,6 +8,8 @@ from __future__ import annotations
 import onnx
 from onnx import helper, numpy_helper
 
+from harness.compress.graph import rebuilt
+
 __all__ = ["constants_as_initializers", "same_graph"]
 
 # Constant attributes that hold a tensor value, and how to read it.
@@ -44,11 +46,7 @@ def constants_as_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     described = [v for v in model.graph.value_info if v.name not in weights]
     if not moved and len(described) == len(model.graph.value_info):
         return model
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    del copy.graph.node[:]
-    copy.graph.node.extend(kept)
-    copy.graph.initializer.extend(moved)
+    copy = rebuilt(model, kept, moved)
     del copy.graph.value_info[:]
     copy.graph.value_info.extend(described)
     return copy

@@ -54,6 +54,18 @@ def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def rebuilt(
+    model: onnx.ModelProto, nodes: Iterable[onnx.NodeProto], added: Iterable[onnx.TensorProto]
+) -> onnx.ModelProto:
+    """A copy of `model` whose graph runs `nodes` and holds `added` beside its initializers:
+    the shape of every rewrite that replaces nodes by precomputed weights."""
+    out = copy_model(model)
+    del out.graph.node[:]
+    out.graph.node.extend(nodes)
+    out.graph.initializer.extend(added)
+    return out
+
+
 def node_label(node: onnx.NodeProto, index: int) -> str:
     """The name notes use for a node: its own name, else op and first output."""
     if node.name:

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from harness.compress.graph import rebuilt
 from harness.convert.folding import fold, is_standard
 
 MAX_ITERATIONS = 256
@@ -227,10 +228,5 @@ def straightened(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
             changed = True
         if not changed:
             return model
-        copy = onnx.ModelProto()
-        copy.CopyFrom(model)
-        del copy.graph.node[:]
-        copy.graph.node.extend(nodes)
-        copy.graph.initializer.extend(inits)
-        model = copy
+        model = rebuilt(model, nodes, inits)
     return model
