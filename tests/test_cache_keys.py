@@ -558,9 +558,23 @@ def test_chains_that_fine_tune_alike_share_the_fine_tuned_weights_key() -> None:
         "ft 3": {"steps": [prune], "finetune_epochs": 3},
         "ft lr": {"steps": [prune], "finetune_epochs": 2, "finetune_lr": 0.001},
         "ft 30%": {"steps": [{**prune, "ratio": 0.3}], "finetune_epochs": 2},
+        "svd ft": {"steps": [{"pass": "svd", "rank": 4}], "finetune_epochs": 2},
+        # nothing after a pass that is not mirrored in PyTorch is mirrored either
+        "int8 first": {"steps": [{"pass": "quantize", "bits": 8}, prune], "finetune_epochs": 2},
     }
     plan = make_plan(parse_config(raw, "<test>", Path.cwd()))
     key = {job.compression.name: keys.finetuned_key(job) for job in plan.compressions}
     assert key["ft"] == key["ft int4"]
     assert len({key[n] for n in ("ft", "ft 3", "ft lr", "ft 30%")}) == 4
     assert key["ft"].endswith(f"-p{keys.PASSES_VERSION}")
+    # Written out: the trained model, the mirrored structural passes, epochs and rate.
+    jobs = {job.compression.name: job for job in plan.compressions}
+    for name, mirrored in (("ft", 1), ("ft 30%", 1), ("svd ft", 1), ("int8 first", 0)):
+        job = jobs[name]
+        spec = {
+            "trained": job.train.key,
+            "mirrored": [p.spec() for p in job.compression.passes[:mirrored]],
+            "epochs": 2,
+            "lr": job.compression.finetune_lr,
+        }
+        assert key[name] == f"{hash_spec(spec)}-p{keys.PASSES_VERSION}", name

@@ -180,3 +180,90 @@ def _runs() -> tuple:
               config_hash="h", harness_version="0", git_revision=None, machine={},
               machine_hash="m", timings={})  # fmt: skip
     return run, run
+
+
+def test_parse_error_reads_a_non_negative_number_and_refuses_the_rest() -> None:
+    from harness.errors import ConfigError
+    from harness.report.select import parse_error
+
+    assert parse_error(" 0.05 ") == 0.05
+    assert parse_error("0") == 0.0  # exactly at the limit: an error of 0 is a valid budget
+    for text in ("-0.01", "abc", "nan", ""):
+        try:
+            parse_error(text)
+        except ConfigError as e:
+            assert str(e) == f"--max-mae: cannot read '{text}'; write a number >= 0, e.g. 0.05"
+        else:
+            raise AssertionError(f"{text!r} was accepted")
+
+
+def test_budget_limits_list_every_constraint_in_order_with_its_label() -> None:
+    budget = Budget(max_size=2048, max_p50=0.5, min_accuracy=0.9, max_mae=0.25)
+    assert budget.limits() == [
+        ("size <= 2 KB", "file_bytes", 2048),
+        ("p50 <= 0.5 ms", "latency_p50_ms", 0.5),
+        ("accuracy >= 0.9", "accuracy", 0.9),
+        ("MAE <= 0.25", "mae", 0.25),
+    ]
+
+
+def test_a_score_budget_no_candidate_is_scored_by_is_named_with_what_applies() -> None:
+    from harness.report.select import score_budget_problem
+
+    regs = [_reg("a", 0.1, 100, 1.0)]
+    unscored = [_none("u", 100, 1.0)]
+    assert score_budget_problem(regs, Budget(min_accuracy=0.9)) == (
+        "--min-accuracy: no candidate of this run is scored by accuracy (its tasks: regress);"
+        " use --max-mae"
+    )
+    assert score_budget_problem(unscored, Budget(max_mae=0.1)) == (
+        "--max-mae: no candidate of this run is scored by MAE (its tasks: none);"
+        " budget --max-size and --max-p50 only"
+    )
+    failed = [record("f", status="failed")]
+    assert score_budget_problem(failed, Budget(min_accuracy=0.9)) == (
+        "--min-accuracy: no candidate of this run is scored by accuracy (its tasks: none"
+        " measured); budget --max-size and --max-p50 only"
+    )
+    assert score_budget_problem(regs, Budget(max_mae=0.1)) is None
+    assert score_budget_problem(regs + [_acc("c", 0.9, 1, 1.0)], Budget(min_accuracy=0.5)) is None
+    assert score_budget_problem(regs, Budget(max_size=10)) is None
+
+
+def test_what_a_pick_is_decided_on_is_said_per_task_present() -> None:
+    from harness.report.select import decides
+
+    regs, unscored, accs = (
+        [_reg("a", 0.1, 100, 1.0)],
+        [_none("u", 100, 1.0)],
+        [_acc("c", 0.9, 1, 1.0)],
+    )
+    regress = "regression models: picked on MAE (lower is better), then size, then p50"
+    none = (
+        "models measured without a score: picked on size and p50 only (no accuracy or error"
+        " to compare)"
+    )
+    apart = "each task is ranked on its own: an accuracy and an error are not one scale"
+    assert decides(accs, Budget()) == []
+    assert decides(regs, Budget()) == [regress]
+    assert decides(unscored, Budget()) == [none]
+    assert decides(accs + regs, Budget()) == [regress, apart]
+    assert decides(accs + regs + unscored, Budget()) == [regress, none, apart]
+    # decided on what is eligible: the regressor is not on this runtime
+    assert decides(accs + regs, Budget(runtime="litert")) == []
+
+
+def test_an_mae_budget_admits_a_model_exactly_at_it_and_explains_when_none_fits() -> None:
+    from harness.report.select import explain_none
+
+    regs = [_reg("a", 0.1, 4096, 1.0), _reg("b", 0.3, 1024, 0.5), _reg("c", 0.2, 2048, 2.0)]
+    assert [r.key for r in select(regs, Budget(max_mae=0.2))] == ["a", "c"]  # b is over
+    picked = [r.key for r in select(regs, Budget(max_mae=0.2, max_size=2048))]
+    assert picked == ["c"]  # 0.2 is exactly the limit: within it
+    assert [r.key for r in select(regs, Budget(max_mae=0.19999, max_size=2048))] == []
+    assert explain_none(regs, Budget(max_mae=0.15, max_size=2048)) == [
+        "size <= 2 KB: 2 of 3 candidates meet it alone; smallest under the other limits: 4.0 KB"
+        " <- binds: relaxing it alone admits a candidate",
+        "MAE <= 0.15: 1 of 3 candidates meet it alone; lowest MAE under the other limits: 0.2"
+        " <- binds: relaxing it alone admits a candidate",
+    ]
