@@ -226,6 +226,10 @@ def test_a_score_budget_no_candidate_is_scored_by_is_named_with_what_applies() -
         " measured); budget --max-size and --max-p50 only"
     )
     assert score_budget_problem(regs, Budget(max_mae=0.1)) is None
+    assert score_budget_problem([_acc("c", 0.9, 1, 1.0), *unscored], Budget(max_mae=0.1)) == (
+        "--max-mae: no candidate of this run is scored by MAE (its tasks: classify, none);"
+        " use --min-accuracy"
+    )
     assert score_budget_problem(regs + [_acc("c", 0.9, 1, 1.0)], Budget(min_accuracy=0.5)) is None
     assert score_budget_problem(regs, Budget(max_size=10)) is None
 
