@@ -162,3 +162,27 @@ def test_a_quantizing_step_before_qat_is_refused() -> None:
     chain = [_pass("prune", **PRUNE), _pass("quantize", bits=8), _pass("qat", bits=4)]
     with pytest.raises(CompressionError, match="step 2: qat quantizes the model itself"):
         run_steps(trained.onnx_bytes, _net(), chain, splits, policy, FAST, 0)
+
+
+def test_int8_qat_after_prune_of_a_mobilenet_keeps_each_layers_activation_range() -> None:
+    # Removing channels from MobileNetV2's export also folds its Clip bounds, which
+    # renumbers the nodes: each layer's learned input range must follow its layer.
+    from harness.models import ARCHITECTURES
+
+    splits, policy, _ = _setup()
+    torch.manual_seed(0)
+    net = ARCHITECTURES.get("mobilenet_v2")(splits.input_shape, 10, 35, 7).eval()
+    chain = [_pass("prune", **PRUNE), _pass("qat", bits=8, epochs=1)]
+    result = run_steps(b"", net, chain, splits, policy, FAST, 0)
+    notes = result.notes[0]
+    assert notes["layers"] == len(_weights(result.model)) == 53
+    assert notes["export_agreement"] >= 0.99
+    arrays = {t.name: numpy_helper.to_array(t) for t in result.model.graph.initializer}
+    producer = {o: n for n in result.model.graph.node for o in n.output}
+    # each weight layer reads its input through a QuantizeLinear/DequantizeLinear pair
+    for node in result.model.graph.node:
+        if node.op_type in ("Conv", "Gemm"):
+            dq = producer[node.input[0]]
+            assert dq.op_type == "DequantizeLinear"
+            assert producer[dq.input[0]].op_type == "QuantizeLinear"
+            assert arrays[dq.input[1]].size == 1

@@ -175,9 +175,8 @@ def qat(
         for h in hooks:
             h.remove()
         float_model = onnx.load_from_string(export_onnx(work, splits))
-    # The plain export has the same nodes as the one matched above: same indices; the
-    # structured prune slices constants and keeps every node, so they hold after it too.
-    float_model = _remove_held(float_model, repeated, splits)
+    # The plain export has the same nodes as the one matched above: same indices.
+    float_model, act_params = _remove_held(float_model, repeated, splits, act_params)
     staged = insert_activation_qdq(float_model, act_params)
     quant = Quantize(bits=step.bits, per_channel=step.per_channel, symmetric=True)
     stored = quant.apply(staged, PassContext())
@@ -204,21 +203,27 @@ def qat(
 
 
 def _remove_held(
-    model: onnx.ModelProto, repeated: Sequence[Any], splits: Splits
-) -> onnx.ModelProto:
+    model: onnx.ModelProto,
+    repeated: Sequence[Any],
+    splits: Splits,
+    act_params: dict[int, tuple[float, int]],
+) -> tuple[onnx.ModelProto, dict[int, tuple[float, int]]]:
     """`model` with the `repeated` passes applied (the channels training held at zero
-    removed), checked to compute what it computed before."""
+    removed), checked to compute what it computed before, and the activation parameters
+    keyed by its weight layers' node indices (the pass may renumber nodes; it keeps the
+    layers and their order)."""
     if not repeated:
-        return model
+        return model, act_params
     from harness.compress.layers import weight_layers
     from harness.train.finetune import held_at_zero, realise
 
     passes = [held_at_zero(p, model) for p in repeated]
     realised = realise(model, passes, splits)
     before, after = weight_layers(model.graph)[0], weight_layers(realised.graph)[0]
-    if [layer.index for layer in before] != [layer.index for layer in after]:
-        raise CompressionError("qat: removing the pruned channels moved the weight layers")
-    return realised
+    if [layer.op for layer in before] != [layer.op for layer in after]:
+        raise CompressionError("qat: removing the pruned channels changed the weight layers")
+    moved = {b.index: a.index for b, a in zip(before, after, strict=True)}
+    return realised, {moved[index]: value for index, value in act_params.items()}
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
