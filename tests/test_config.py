@@ -292,6 +292,8 @@ def test_init_and_run_take_a_built_in_example(tmp_path: Path) -> None:
     assert [[p.name for p in c.passes] for c in pruned[2:]] == [
         ["prune", "quantize"], ["prune", "qat"],
     ]  # fmt: skip
+    qat = pruned[3].passes[1]
+    assert (qat.bits, qat.epochs, qat.lr, qat.activations) == (4, 6, 0.001, False)
     assert config.latency.rounds == 2 and config.training.epochs == 18
     db = ["--db", str(tmp_path / "r.db"), "--artifacts", str(tmp_path / "a")]
     typo = runner.invoke(cli, ["run", "--example", "tiny-visoin", *db])
