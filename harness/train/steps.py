@@ -125,7 +125,7 @@ def run_steps(
         notes.append({"pass": "qat", **done.notes})
         return StepsResult(done.model, (), notes)
     if finetune_epochs:
-        tuned = tune(net, rest, True)
+        tuned = tune(net, rest, False)
         notes.append({"pass": "finetune", **tuned.notes})
         return StepsResult(tuned.model, tuned.remaining, notes)
     return StepsResult(onnx.load_from_string(export_onnx(net, splits)), tuple(rest), notes)
