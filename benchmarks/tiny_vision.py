@@ -109,7 +109,7 @@ def report_model(
     base = correct_per_image(fp32, x, y)
     print("size at equal accuracy (paired against fp32 on onnxruntime, same test images):")
     print(
-        f"  {'compression':<22}{'runtime':<13}{'bytes':>10}{'x fp32':>8}{'drop pt':>9}{'<= pt':>8}"
+        f"  {'compression':<25}{'runtime':<13}{'bytes':>10}{'x fp32':>8}{'drop pt':>9}{'<= pt':>8}"
     )
     within, near = [], []  # upper 95% bound of the drop <= 1 pt; the drop itself <= 1 pt
     for r in sorted(
@@ -121,7 +121,7 @@ def report_model(
         within += [(ratio, r)] if ok else []
         near += [(ratio, r, drop, upper)] if drop <= MARGIN else []
         print(
-            f"  {r.compression:<22}{r.runtime:<13}{int(r.metric('file_bytes') or 0):>10,}"
+            f"  {r.compression:<25}{r.runtime:<13}{int(r.metric('file_bytes') or 0):>10,}"
             f"{ratio:>8.3f}{100 * drop:>9.2f}{100 * upper:>8.2f}{'  within 1 pt' if ok else ''}"
         )
     if within:

@@ -284,9 +284,16 @@ def test_init_and_run_take_a_built_in_example(tmp_path: Path) -> None:
     prunes = [p for c in config.compressions for p in c.passes if p.name == "prune"]
     assert [(p.ratio, p.structured, p.round_to, p.tied) for p in prunes] == [
         (0.3, True, 8, "keep"), (0.5, True, 8, "keep"), (0.5, True, 8, "keep"),
+        (0.5, True, 8, "keep"),
     ]  # fmt: skip
     pruned = [c for c in config.compressions if "prune" in c.name]
     assert all(c.finetune_epochs == 3 and c.finetune_lr == 0.001 for c in pruned)
+    # the deep-compression chains: post-training int4 and QAT int4 after the same pruning
+    assert [[p.name for p in c.passes] for c in pruned[2:]] == [
+        ["prune", "quantize"], ["prune", "qat"],
+    ]  # fmt: skip
+    qat = pruned[3].passes[1]
+    assert (qat.bits, qat.epochs, qat.lr, qat.activations) == (4, 6, 0.001, False)
     assert config.latency.rounds == 2 and config.training.epochs == 18
     db = ["--db", str(tmp_path / "r.db"), "--artifacts", str(tmp_path / "a")]
     typo = runner.invoke(cli, ["run", "--example", "tiny-visoin", *db])

@@ -120,8 +120,15 @@ def test_chains_that_cannot_run_in_order_are_named() -> None:
         1, "distill replaces the model, so it must be the chain's first step"
     )  # fmt: skip
     assert chain_problem([qat, quantize], 0)[0] == 0
-    assert "only follow distill" in chain_problem([prune, qat], 0)[1]
+    # prune/svd then qat is deep compression; fine-tuning them first is allowed there
+    assert chain_problem([prune, qat], 0) is None
+    assert chain_problem([distill, prune, qat], 3) is None
+    assert chain_problem([prune, quantize, qat], 0) == (
+        2, "qat quantizes the model itself, so only distill, prune and svd may come before "
+        "it; drop the other quantizing steps",
+    )  # fmt: skip
     assert "drop finetune_epochs" in chain_problem([qat], 2)[1]
+    assert "drop finetune_epochs" in chain_problem([distill, qat], 2)[1]
     splits, policy, teacher = _setup()
     with pytest.raises(CompressionError, match="trained elsewhere"):
         run_steps(teacher, None, [qat], splits, policy, FAST, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -30,6 +31,9 @@ PRELOAD = {
     "litert": ("ai_edge_litert.interpreter",),
     "executorch": ("executorch.runtime",),
 }
+# Loggers whose import-time warnings are about their own builds, not the user's models
+# (torchao, pulled in by ExecuTorch, reports optional CUDA kernels it cannot load).
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
 _POLL_SECONDS = 0.002
 
 
@@ -81,6 +85,8 @@ def serve(engine: str, requests: IO[str], replies: IO[str]) -> None:
     from harness.measure.runtimes import RUNTIMES
 
     RUNTIMES.get(engine)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     for module in PRELOAD.get(engine, ()):
         try:
             importlib.import_module(module)

@@ -163,7 +163,12 @@ FINETUNED = "finetuned"  # artifact kind: fine-tuned PyTorch weights (harness.sw
 
 
 def finetune_cached(
-    job: CompressJob, net: Any, splits: Splits, config: Any, artifacts: Artifacts
+    job: CompressJob,
+    net: Any,
+    splits: Splits,
+    config: Any,
+    artifacts: Artifacts,
+    readers: bool = False,
 ) -> Any:
     """harness.train.finetune of the job's chain, its weights cached: the same fine-tuning
     (deterministic) serves every chain that shares it and ExecuTorch's PyTorch form, each
@@ -181,6 +186,7 @@ def finetune_cached(
         result = finetune(
             net, job.compression.passes, splits, job.train.policy, config.training,
             job.compression.finetune_epochs, config.seed, job.compression.finetune_lr, weights,
+            readers,
         )  # fmt: skip
         if kept:
             result.notes.update(kept[1]["notes"])

@@ -54,8 +54,16 @@ def run_training_steps(
     # step trains the trained model itself.
     starts_fresh = compression.passes[0].name == "distill"
     net = None if starts_fresh else trained_net(job, splits, artifacts)
+
+    def tune_cached(net: Any, passes: Any, readers: bool) -> Any:
+        # The trained model's fine-tuning, shared with the chains that stop before qat.
+        from harness.sweep.stages import finetune_cached
+
+        return finetune_cached(job, net, splits, config, artifacts, readers)
+
     result = run_steps(
         trained.path.read_bytes(), net, compression.passes, splits, job.train.policy,
         config.training, config.seed, compression.finetune_epochs, compression.finetune_lr,
+        None if starts_fresh else tune_cached,
     )  # fmt: skip
     return result.model, list(result.remaining), result.notes

@@ -52,6 +52,7 @@ class FinetuneResult:
     remaining: tuple[Any, ...]  # passes still to apply with harness.compress.apply_chain
     notes: dict[str, Any]  # JSON-able: epochs, val accuracy before/after, layers
     net: Any = None  # the fine-tuned torch module itself (ExecuTorch exports from it)
+    masks: Any = None  # the Masks holding its removed channels at zero (on `net`)
 
 
 def _name(p: Any) -> str:
@@ -107,12 +108,14 @@ def finetune(
     seed: int,
     lr: float | None = None,
     weights: dict[str, Any] | None = None,
+    readers: bool = False,
 ) -> FinetuneResult:
     """Mirror the chain's structural passes on `net` (left untouched: a copy is changed),
     fine-tune for up to `epochs` at `lr` (default training.lr, cosine schedule) under
     `policy`, keep the best epoch by validation accuracy (epoch 0 = compressed, not
     fine-tuned) and re-export it. `weights` (the state dict of an earlier identical
-    fine-tuning) are loaded into the mirrored model instead of training it again."""
+    fine-tuning) are loaded into the mirrored model instead of training it again.
+    `readers`: also hold at zero the weights reading removed channels (for QAT next)."""
     import torch
 
     from harness.train.finetune_layers import (
@@ -140,12 +143,13 @@ def finetune(
             if _name(p) == "svd":
                 found = factorize(p, work, exported, matches, masks)
             else:
-                found = prune_masks(p, exported, matches, masks)
+                found = prune_masks(p, exported, matches, masks, readers)
                 masks.apply()
             for module, info in found.items():
                 layers.setdefault(module, {}).update(info)
         if weights is not None:
             work.load_state_dict(weights)
+            masks.apply()  # `readers` may hold more at zero than the weights' fine-tuning
         fitted = fit(
             work, splits, policy, training, np.random.default_rng(seed),
             epochs=0 if weights is not None else epochs, lr=rate, after_step=masks.apply,
@@ -153,8 +157,8 @@ def finetune(
         for module, zeros in masks.zeros().items():
             layers.setdefault(module, {})["zeros"] = zeros
         model = onnx.load_from_string(export_onnx(work, splits))
-    remaining = tuple(_held_at_zero(p, model) for p in remaining)
-    _check_exact(model, [p for p in remaining if _name(p) in STRUCTURAL], splits)
+    remaining = tuple(held_at_zero(p, model) for p in remaining)
+    realise(model, [p for p in remaining if _name(p) in STRUCTURAL], splits)
     notes = {
         "epochs": epochs,
         "lr": rate,
@@ -165,10 +169,10 @@ def finetune(
         "mirrored": [p.label() for p in mirrored],
         "layers": layers,
     }
-    return FinetuneResult(model, remaining, notes, work)
+    return FinetuneResult(model, remaining, notes, work, masks)
 
 
-def _held_at_zero(p: Any, model: onnx.ModelProto) -> Any:
+def held_at_zero(p: Any, model: onnx.ModelProto) -> Any:
     """A structured prune with round_to (or tied = "keep"), repeated on the fine-tuned export, becomes the
     unrounded global prune of exactly the channels fine-tuning held at zero (they score 0,
     so they go first): deciding the rounding again on fine-tuned weights, where the zeros
@@ -190,11 +194,11 @@ def _held_at_zero(p: Any, model: onnx.ModelProto) -> Any:
     )
 
 
-def _check_exact(model: onnx.ModelProto, repeated: list[Any], splits: Splits) -> None:
-    """The repeated passes (structured prune) must only remove what fine-tuning held at zero:
-    the logits on the validation split stay those of the fine-tuned model."""
+def realise(model: onnx.ModelProto, repeated: list[Any], splits: Splits) -> onnx.ModelProto:
+    """`model` after the repeated passes (structured prune), which must only remove what
+    fine-tuning held at zero: the logits on the validation split stay those of `model`."""
     if not repeated:
-        return
+        return model
     import onnxruntime as ort
 
     from harness.compress import PassContext, apply_chain
@@ -214,3 +218,4 @@ def _check_exact(model: onnx.ModelProto, repeated: list[Any], splits: Splits) ->
             f"finetune: {where} on the fine-tuned model changes its logits by {diff:.2e}; "
             "the channels it removes are not the ones fine-tuning held at zero"
         )
+    return realised

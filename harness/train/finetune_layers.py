@@ -147,13 +147,23 @@ class Masks:
 
     def apply(self) -> None:
         import torch
+        from torch.nn.utils import parametrize
 
         with torch.no_grad():
             for name, (w_keep, b_keep) in self.masks.items():
                 module = self.modules[name]
-                module.weight.mul_(w_keep)
+                # Under QAT's fake quantization `weight` is computed: zero the stored one.
+                if parametrize.is_parametrized(module, "weight"):
+                    module.parametrizations.weight.original.mul_(w_keep)
+                else:
+                    module.weight.mul_(w_keep)
                 if b_keep is not None:
                     module.bias.mul_(b_keep)
+
+    def rebind(self, net: Any) -> Masks:
+        """The same masks on `net`'s modules of the same names (a copy of the masked model,
+        as fold_batchnorm makes)."""
+        return Masks(dict(self.masks), {name: net.get_submodule(name) for name in self.masks})
 
     def zeros(self) -> dict[str, float]:
         """Fraction of exactly-zero weights per masked module."""
@@ -164,12 +174,14 @@ class Masks:
 
 
 def prune_masks(
-    p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks
+    p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks, readers: bool = False
 ) -> dict[str, Any]:
     """Add the masks the prune pass `p` would apply to `model` (the torch model's export);
-    returns per-module notes."""
+    returns per-module notes. `readers`: a structured prune also zeroes the weights that
+    read the removed channels (they multiply zeros, so the function is unchanged), so that
+    a weight quantizer's per-channel ranges are the same before and after the removal."""
     if p.structured:
-        return _structured(p, model, matches, masks)
+        return _structured(p, model, matches, masks, readers)
     by_weight = {m.layer.weight: m for m in matches}
     result = p.apply(model, PassContext())
     index = initializer_index(result.model.graph)
@@ -179,7 +191,9 @@ def prune_masks(
     return {}
 
 
-def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks) -> dict:
+def _structured(
+    p: Any, model: onnx.ModelProto, matches: list[Match], masks: Masks, readers: bool
+) -> dict:
     """Zero the output channels (weights and bias, and the channels of depthwise layers they
     feed) the structured pass would remove: same groups, same scores, same choice."""
     from harness.compress.edits import FixReshape, SetGroup, SliceConst, channel_entries
@@ -211,12 +225,15 @@ def _structured(p: Any, model: onnx.ModelProto, matches: list[Match], masks: Mas
                     f"finetune: pruning channels of '{g.label}' also changes {op} "
                     f"'{model.graph.node[edit.node].name}', which cannot be mirrored in torch"
                 )
-            if edit.input == 1 and edit.axis != target.layer.out_axis:
+            reads = edit.input == 1 and edit.axis != target.layer.out_axis
+            if reads and not readers:
                 continue  # a reader of the channels (its input axis): it sees zeros
             entries = channel_entries(removed, edit.block)
             w = np.zeros(tuple(target.module.weight.shape), bool)
             b = None
-            if edit.input == 1:
+            if reads:  # torch layout: input channels on axis 1 (a Linear's too)
+                w[(slice(None), edit.offset + entries)] = True
+            elif edit.input == 1:
                 w[entries] = True
             else:
                 b = np.zeros(target.module.bias.shape[0], bool)

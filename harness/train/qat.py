@@ -20,12 +20,14 @@ weights fake-quantized in training are the weights stored. Pure; torch imported 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 
+from harness.errors import CompressionError
 from harness.specs import TrainingSpec
 from harness.train.datasets import Splits
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
     from harness.compress.training_steps import Qat
     from harness.train.augment import Policy
+    from harness.train.finetune_layers import Masks
 
 __all__ = ["QatResult", "qat"]
 
@@ -115,9 +118,17 @@ def qat(
     policy: Policy,
     training: TrainingSpec,
     seed: int,
+    masks: Masks | None = None,
+    repeated: Sequence[Any] = (),
 ) -> QatResult:
     """Fine-tune a copy of `net` under fake quantization for up to `step.epochs` (best
-    epoch by validation accuracy, epoch 0 = quantized before training), then export it."""
+    epoch by validation accuracy, epoch 0 = quantized before training), then export it.
+
+    After a structural pass mirrored on `net` (harness.train.finetune), `masks` hold its
+    removed channels and the weights reading them at zero through training, and the
+    `repeated` ONNX passes (the structured prune) remove those channels from the float
+    export before it is quantized: zero weights change no quantization range, so the
+    stored integers are still those the fake quantizer used."""
     import torch
     from torch.nn.utils import parametrize
 
@@ -132,6 +143,7 @@ def qat(
     with _torch_settings(training.threads):
         torch.manual_seed(seed)
         work = fold_batchnorm(net)
+        held = masks.rebind(work) if masks is not None else None
         sample = torch.from_numpy(splits.model_input(splits.val[0][:2]))
         matches = match_layers(work, onnx.load_from_string(export_onnx(work, splits)), sample)
         hooks = []
@@ -147,7 +159,7 @@ def qat(
         started = time.perf_counter()
         fitted = fit(
             work, splits, policy, training, np.random.default_rng(seed),
-            epochs=step.epochs, lr=lr,
+            epochs=step.epochs, lr=lr, after_step=held.apply if held is not None else None,
         )  # fmt: skip
         seconds = time.perf_counter() - started
         x_val = splits.model_input(splits.val[0])
@@ -164,6 +176,7 @@ def qat(
             h.remove()
         float_model = onnx.load_from_string(export_onnx(work, splits))
     # The plain export has the same nodes as the one matched above: same indices.
+    float_model, act_params = _remove_held(float_model, repeated, splits, act_params)
     staged = insert_activation_qdq(float_model, act_params)
     quant = Quantize(bits=step.bits, per_channel=step.per_channel, symmetric=True)
     stored = quant.apply(staged, PassContext())
@@ -187,6 +200,30 @@ def qat(
         "history": list(fitted.history),
     }
     return QatResult(stored.model, reference, notes)
+
+
+def _remove_held(
+    model: onnx.ModelProto,
+    repeated: Sequence[Any],
+    splits: Splits,
+    act_params: dict[int, tuple[float, int]],
+) -> tuple[onnx.ModelProto, dict[int, tuple[float, int]]]:
+    """`model` with the `repeated` passes applied (the channels training held at zero
+    removed), checked to compute what it computed before, and the activation parameters
+    keyed by its weight layers' node indices (the pass may renumber nodes; it keeps the
+    layers and their order)."""
+    if not repeated:
+        return model, act_params
+    from harness.compress.layers import weight_layers
+    from harness.train.finetune import held_at_zero, realise
+
+    passes = [held_at_zero(p, model) for p in repeated]
+    realised = realise(model, passes, splits)
+    before, after = weight_layers(model.graph)[0], weight_layers(realised.graph)[0]
+    if [layer.op for layer in before] != [layer.op for layer in after]:
+        raise CompressionError("qat: removing the pruned channels changed the weight layers")
+    moved = {b.index: a.index for b, a in zip(before, after, strict=True)}
+    return realised, {moved[index]: value for index, value in act_params.items()}
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:

@@ -2,16 +2,18 @@
 
 A chain may start with `distill` (the student replaces the trained model for every later
 step) and end with `qat` (it writes the quantized storage itself); between them come the
-ONNX passes, which then need no training. So `distill` then `quantize`, `distill` then
-`qat`, or `qat` alone compose; `finetune_epochs` fine-tunes the structural passes of the
-student (or of the trained model) as it does without distillation.
+ONNX passes. So `distill` then `quantize`, `distill` then `qat`, `qat` alone, or
+structural passes (prune, svd) then `qat` compose; `finetune_epochs` fine-tunes the
+structural passes of the student (or of the trained model) as it does without
+distillation, and before `qat` it is the recovery fine-tuning QAT then starts from
+("deep compression": fewer channels, fine-tuned, then low-bit weights trained for).
 
 Pure: no file I/O, no printing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +23,16 @@ from harness.compress.training_steps import trains
 from harness.errors import CompressionError
 from harness.specs import TrainingSpec
 from harness.train.datasets import Splits
+from harness.train.finetune import STRUCTURAL
 
 if TYPE_CHECKING:
     import torch
 
     from harness.train.augment import Policy
+    from harness.train.finetune import FinetuneResult
+
+# tune(net, passes, readers): mirror and fine-tune a chain's structural passes
+Tune = Callable[[Any, Sequence[Any], bool], "FinetuneResult"]
 
 __all__ = ["StepsResult", "chain_problem", "run_steps", "uses_training"]
 
@@ -42,9 +49,13 @@ def chain_problem(passes: Sequence[Any], finetune_epochs: int) -> tuple[int, str
         if p.name == "qat":
             if i != len(passes) - 1:
                 return i, "qat writes the quantized model, so it must be the chain's last step"
-            if any(q.name != "distill" for q in passes[:i]):
-                return i, "qat can only follow distill; for quantize after prune/svd use quantize"
-            if finetune_epochs:
+            before = [q.name for q in passes[:i] if q.name != "distill"]
+            if any(name not in STRUCTURAL for name in before):
+                return i, (
+                    "qat quantizes the model itself, so only distill, prune and svd may "
+                    "come before it; drop the other quantizing steps"
+                )
+            if finetune_epochs and not before:
                 return i, "qat trains already; drop finetune_epochs (qat's epochs set it)"
     return None
 
@@ -66,10 +77,22 @@ def run_steps(
     seed: int,
     finetune_epochs: int = 0,
     finetune_lr: float | None = None,
+    tune: Tune | None = None,
 ) -> StepsResult:
     """Run the chain's training steps on the trained model (`teacher_onnx`, and `net`, its
-    PyTorch module, or None for a model trained elsewhere, which only distill can use)."""
+    PyTorch module, or None for a model trained elsewhere, which only distill can use).
+    `tune(net, passes, readers)` mirrors and fine-tunes the structural passes (default:
+    harness.train.finetune; the sweep's caches the fine-tuned weights)."""
+    from harness.train.finetune import finetune
     from harness.train.training import export_onnx
+
+    if tune is None:
+
+        def tune(net: Any, passes: Sequence[Any], readers: bool) -> FinetuneResult:
+            return finetune(
+                net, passes, splits, policy, training, finetune_epochs, seed, finetune_lr,
+                readers=readers,
+            )  # fmt: skip
 
     problem = chain_problem(passes, finetune_epochs)
     if problem:
@@ -92,15 +115,17 @@ def run_steps(
     if rest and rest[-1].name == "qat":
         from harness.train.qat import qat
 
-        done = qat(net, rest.pop(), splits, policy, training, seed)
+        masks, repeated = None, ()
+        if len(rest) > 1:  # prune/svd first: mirrored in torch, fine-tuned if asked
+            tuned = tune(net, rest, True)
+            net, masks, repeated = tuned.net, tuned.masks, tuned.remaining[:-1]
+            if finetune_epochs:
+                notes.append({"pass": "finetune", **tuned.notes})
+        done = qat(net, rest[-1], splits, policy, training, seed, masks, repeated)
         notes.append({"pass": "qat", **done.notes})
         return StepsResult(done.model, (), notes)
     if finetune_epochs:
-        from harness.train.finetune import finetune
-
-        tuned = finetune(
-            net, rest, splits, policy, training, finetune_epochs, seed, finetune_lr
-        )  # fmt: skip
+        tuned = tune(net, rest, False)
         notes.append({"pass": "finetune", **tuned.notes})
         return StepsResult(tuned.model, tuned.remaining, notes)
     return StepsResult(onnx.load_from_string(export_onnx(net, splits)), tuple(rest), notes)

@@ -26,6 +26,9 @@ OUTPUT_NAME = "logits"
 OPSET = 17
 
 
+EXPORT_TOLERANCE = 1e-5  # of the largest output: export vs PyTorch
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     onnx_bytes: bytes
@@ -229,8 +232,13 @@ def export_onnx(net: Any, splits: Splits) -> bytes:
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = session.run(None, {INPUT_NAME: sample.numpy()})[0]
     diff = float(np.abs(got - expected).max())
-    if diff > 1e-5:
-        raise HarnessError(f"ONNX export differs from PyTorch by {diff:.2e} (> 1e-5); not used")
+    # float32 rounding grows with the outputs' size: 1e-5 of the largest output, at least
+    # 1e-5 (a QAT-trained ResNet-8 with logits near 10 differed by 1.1e-5 from its export)
+    tolerance = EXPORT_TOLERANCE * max(1.0, float(np.abs(expected).max()))
+    if diff > tolerance:
+        raise HarnessError(
+            f"ONNX export differs from PyTorch by {diff:.2e} (> {tolerance:.1e}); not used"
+        )
     return data
 
 
