@@ -30,7 +30,7 @@ from harness.store.liveness import RunLock
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.executorch_stage import pte_stage
 from harness.sweep.executors import Executor, LocalExecutor
-from harness.sweep.fanout import TRAINING, Fanout
+from harness.sweep.fanout import TRAINING, Fanout, preload, untrained
 from harness.sweep.lanes import measure_everywhere
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
 from harness.sweep.progress import Progress, QuietProgress
@@ -127,6 +127,8 @@ class Sweep:
         self.lock = RunLock(self.store.path, hash_spec(self.config.spec()))
         self.lock.acquire()  # refuses a second live sweep of this config, before any work
         try:
+            if untrained(self.plan.trains, self.artifacts):  # its imports overlap the data's
+                self.executor.warm(preload(self.config))
             splits = self._load_data()
             data_seconds = time.perf_counter() - started
             run_id, done = self.start()
@@ -202,10 +204,7 @@ class Sweep:
         models still training (locally training.workers at a time). Timed as "train" until
         the last model is trained, then "compress"; cached and imported models come first."""
         models = {job.train.key: job.train for job in jobs}
-        left = {
-            key: t for key, t in models.items()
-            if not t.model.imported and self.artifacts.get("trained", key, "onnx") is None
-        }  # fmt: skip
+        left = {t.key: t for t in untrained(models.values(), self.artifacts)}
         ready = {k: self._train(summary, t, splits) for k, t in models.items() if k not in left}
         fanout = Fanout(jobs, by_job, calibration, self.artifacts, splits, self.config)
         where = f"on the {self.executor.name} executor"

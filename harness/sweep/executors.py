@@ -63,6 +63,11 @@ class Executor(Protocol):
         when a task is run again after its worker or node died."""
         ...
 
+    def warm(self, preload: Sequence[str]) -> None:
+        """Get ready, in the background, for jobs that import `preload` (a local pool
+        starts its fork server, whose imports then overlap the driver loading the data)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -121,6 +126,9 @@ class SerialExecutor:
                 queue.extend(then(task, outcome))
             yield task, outcome
 
+    def warm(self, preload: Sequence[str]) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -160,6 +168,12 @@ class LocalExecutor:
             yield from SerialExecutor().run(tasks, limits, on_retry, then)
             return
         yield from run_in_processes(tasks, self.cores, limits, on_retry, then, self._kept())
+
+    def warm(self, preload: Sequence[str]) -> None:
+        from harness.sweep.forks import fork_context
+
+        if self.cores >= 2:
+            fork_context(preload)  # returns at once; the server imports on its own
 
     def close(self) -> None:
         if self.workers is not None:

@@ -12,7 +12,7 @@ was made. Measurement stays in the driver, one at a time, on a quiet machine.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,9 +33,17 @@ from harness.sweep.stages import (
 )
 from harness.train.datasets import Splits
 
-__all__ = ["TRAINING", "COMPRESSION", "Fanout", "training_task"]
+__all__ = ["TRAINING", "COMPRESSION", "Fanout", "training_task", "untrained"]
 
 TRAINING, COMPRESSION = "training", "compression"  # the tasks' kinds
+
+
+def untrained(jobs: Iterable[TrainJob], artifacts: Artifacts) -> list[TrainJob]:
+    """The jobs whose model must be trained: built in and not in the cache."""
+    return [
+        job for job in jobs
+        if not job.model.imported and artifacts.get("trained", job.key, "onnx") is None
+    ]  # fmt: skip
 
 
 def training_task(
@@ -47,8 +55,11 @@ def training_task(
 
 
 def preload(config: Any) -> tuple[str, ...]:
-    """The modules beyond forks.PRELOAD that this sweep's jobs import: ExecuTorch's
-    lowering (about three CPU-seconds to import) when a runtime converts to .pte."""
+    """The modules beyond forks.PRELOAD that this sweep's jobs import: the harness's
+    ExecuTorch stage when a runtime converts to .pte. ExecuTorch's lowering itself (about
+    three CPU-seconds) is imported by each worker at its first .pte job: in the fork
+    server it would save that CPU but no wall time, since the server imports on one core
+    before any job starts while the other cores wait."""
     from importlib.util import find_spec
 
     from harness.measure.runtimes import RUNTIMES

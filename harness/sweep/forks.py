@@ -5,8 +5,9 @@ CPU-second, ExecuTorch's lowering about three, more than many of a sweep's jobs 
 Forking the sweep itself is unsafe (a process that has used torch's thread pool can hang
 in the child), so a job's process is forked from multiprocessing's fork server: a clean
 interpreter, started once per sweep process, that imports `PRELOAD` (and the modules a
-sweep's jobs ask for) and never runs any of it. A worker runs one job at a time, so a worker
-that dies (the OOM killer, a crash in a native library, `kill -9`) takes only its own
+sweep's jobs ask for) and never runs any of it; a sweep with models to train starts it while
+the driver loads the data (LocalExecutor.warm), so its imports, about three CPU-seconds on
+one core, overlap that. A worker runs one job at a time, so a worker that dies (the OOM killer, a crash in a native library, `kill -9`) takes only its own
 job down, which is run once more in a new process. Workers die with the sweep
 (harness.measure.lifeline: with the fork server, which exits when the sweep does).
 """
@@ -101,8 +102,8 @@ class _Worker:
 
 
 class Workers:
-    """Worker processes kept from one batch of jobs to the next (training, then
-    compression), so each pays its first-use costs once per sweep; stopped by close()."""
+    """Worker processes kept from one job to the next, training or compression, so each
+    pays its first-use costs once per sweep; stopped by close()."""
 
     def __init__(self) -> None:
         self.pool: list[_Worker] = []

@@ -100,6 +100,9 @@ class RayExecutor:
                     submit(follow)
                 yield task, outcome
 
+    def warm(self, preload: Sequence[str]) -> None:
+        pass  # Ray's workers import what a task needs as it arrives
+
     def close(self) -> None:
         if self.devices is not None:
             self.devices.close()
