@@ -5,10 +5,11 @@ CPU-second, ExecuTorch's lowering about three, more than many of a sweep's jobs 
 Forking the sweep itself is unsafe (a process that has used torch's thread pool can hang
 in the child), so a job's process is forked from multiprocessing's fork server: a clean
 interpreter, started once per sweep process, that imports `PRELOAD` (and the modules a
-sweep's jobs ask for) and never runs any of it; a sweep with models to train starts it while
-the driver loads the data (LocalExecutor.warm), so its imports, about three CPU-seconds on
-one core, overlap that. A worker runs one job at a time, so a worker that dies (the OOM killer, a crash in a native library, `kill -9`) takes only its own
-job down, which is run once more in a new process. Workers die with the sweep
+sweep's jobs ask for) and never runs any of it; a sweep with models to train starts it
+while the driver loads the data (LocalExecutor.warm), so its imports, about three
+CPU-seconds on one core, overlap that. A worker runs one job at a time, so a worker that
+dies (the OOM killer, a crash in a native library, `kill -9`) takes only its own job down,
+which is run once more in a new process. Workers die with the sweep
 (harness.measure.lifeline: with the fork server, which exits when the sweep does).
 """
 
