@@ -214,7 +214,7 @@ class Sweep:
         for task, outcome in self.executor.run(
             fanout.first(list(left.values()), ready), {TRAINING: self.config.training.workers},
             lambda task, why: self.progress.note(f"{why}; retrying its {task.kind} job"),
-            fanout.then,
+            fanout.then if left else None,  # none: a pool is not started for one job
         ):  # fmt: skip
             if task.kind != TRAINING:
                 if isinstance(outcome, Built) and not outcome.reused:
