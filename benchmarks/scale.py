@@ -12,7 +12,11 @@ sweeps: the default sweep (3 policies x 6 settings) and a 4-policy x 6-setting o
   is CPU seconds of this process's tree (the driver, its workers, their children, and the
   Ray daemons and workers it started) over wall seconds, sampled from /proc every 0.2 s
   (harness.measure.proctree); machine-wide CPU (/proc/stat, every user's) is printed
-  beside it only as context.
+  beside it only as context. A model's compression starts as soon as it is trained, so
+  "train" runs until the last model is trained (compressing the others meanwhile),
+  "compress+convert" is what is left after it, and "train+compress" is both together.
+  Starting Ray (ray.init, or the two nodes) is not in the wall; the local pool's fork
+  server starts inside the sweep, while the driver loads the data.
 lanes: the same candidates measured serially and in N lanes pinned to disjoint cores
   (--measure-parallel N): per-candidate p50 parallel/serial and each one's round spread.
 overhead: one latency round of a small model, a fresh spawned Python (before) against a
@@ -165,6 +169,11 @@ def one_sweep(config_path: Path | None, name: str, workdir: Path) -> dict[str, f
     row["tree cores"] = (sampler.cpu_at(ends["end"]) - sampler.cpu_at(ends["setup"])) / whole
     for _, stage in OPENERS:
         row[f"{stage} s"], row[f"{stage} cores"] = stages.get(stage, (0.0, float("nan")))
+    # Compression starts while models still train: the two stages' cores are judged together.
+    first = ends.get("train", ends.get("compress+convert", ends["setup"]))
+    last = ends.get("measure", ends["end"])
+    row["train+compress s"] = last - first
+    row["train+compress cores"] = (sampler.cpu_at(last) - sampler.cpu_at(first)) / (last - first)
     row["tree cpu s"] = row["tree cores"] * whole
     row["machine cores"] = (machine_busy_seconds() - machine0) / wall
     row["ok"] = summary.ok
@@ -188,7 +197,8 @@ def config_file(sweep: str, folder: Path) -> Path | None:
 
 ROWS = (
     "wall", "train s", "train cores", "compress+convert s", "compress+convert cores",
-    "measure s", "measure cores", "tree cores", "tree cpu s", "machine cores", "ok", "failed",
+    "train+compress s", "train+compress cores", "measure s", "measure cores", "tree cores",
+    "tree cpu s", "machine cores", "ok", "failed",
 )  # fmt: skip
 
 

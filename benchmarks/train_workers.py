@@ -18,8 +18,9 @@ from pathlib import Path
 
 from harness.config.load import load_config
 from harness.store.artifacts import Artifacts
+from harness.sweep.fanout import TRAINING, training_task
+from harness.sweep.forks import run_in_processes
 from harness.sweep.plan import make_plan
-from harness.sweep.pool import train_in_processes
 from harness.sweep.stages import train_stage
 from harness.train.datasets import load, split
 
@@ -43,7 +44,9 @@ def main() -> None:
                 for job in jobs:
                     train_stage(job, splits, config, artifacts)
             else:
-                train_in_processes(jobs, splits, config, artifacts, workers, lambda *_: None)
+                tasks = [training_task(job, splits, config, artifacts) for job in jobs]
+                for _ in run_in_processes(tasks, cores, {TRAINING: workers}):
+                    pass
             seconds = time.perf_counter() - started
         first = first or seconds
         print(f"{workers:>8}{threads:>9}{seconds:>10.1f}{seconds / first:>13.2f}")

@@ -1,4 +1,5 @@
-"""Training in worker processes gives the models in-process training gives."""
+"""Training in worker processes gives the models in-process training gives; a worker that
+dies takes only its own job down."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from harness.errors import HarnessError
 from harness.store.artifacts import Artifacts
 from harness.store.results import Store
 from harness.sweep.driver import run_sweep
+from harness.sweep.fanout import TRAINING, training_task
+from harness.sweep.forks import ATTEMPTS, run_in_processes
 from harness.sweep.plan import make_plan
-from harness.sweep.pool import ATTEMPTS, train_in_processes
 from harness.sweep.stages import Built, train_stage
 from harness.train.datasets import load, split
 from tests.helpers.configs import chains, latency_table, model, sweep_config
@@ -66,11 +68,9 @@ def test_a_job_that_fails_in_a_worker_comes_back_as_one_line(tmp_path: Path) -> 
     good = plan.trains[0]
     bad = replace(good, model=replace(good.model, arch="no_such_arch"), key="bad")
     splits = split(load("digits", {}), 0, 0.15, 0.25)
-    seen: list[str] = []
-    results = train_in_processes(
-        [good, bad], splits, config, Artifacts(tmp_path), 2, lambda job, _: seen.append(job.key)
-    )
-    assert sorted(seen) == sorted([good.key, "bad"])
+    tasks = [training_task(job, splits, config, Artifacts(tmp_path)) for job in (good, bad)]
+    results = {task.key: outcome for task, outcome in run_in_processes(tasks, 2, {TRAINING: 2})}
+    assert sorted(results) == sorted([good.key, "bad"])
     built = results[good.key]
     assert isinstance(built, Built) and not built.reused and built.path.is_file()
     # The worker cached it where the sweep looks: training it here again reuses that file.
@@ -84,7 +84,7 @@ def test_a_job_that_fails_in_a_worker_comes_back_as_one_line(tmp_path: Path) -> 
 
 def _kill_worker_of(job_key: str, times: int, killed: list[int], stop: threading.Event) -> None:
     """Kill the training worker of one job each time one appears, `times` times."""
-    name = f"harness-train-{job_key[:8]}"
+    name = f"harness-training-{job_key[:8]}"
     while len(killed) < times and not stop.is_set():
         for child in multiprocessing.active_children():
             if child.name == name and child.pid not in killed and child.pid is not None:
@@ -105,10 +105,11 @@ def test_a_dead_worker_fails_only_its_model_after_one_retry(tmp_path: Path, deat
     killer = threading.Thread(target=_kill_worker_of, args=(first.key, deaths, killed, stop))
     killer.start()
     try:
-        results = train_in_processes(
-            [first, second], splits, config, Artifacts(tmp_path), 2,
-            lambda job, outcome: None, lambda job, why: retried.append((job.key, why)),
-        )  # fmt: skip
+        tasks = [training_task(job, splits, config, Artifacts(tmp_path)) for job in (first, second)]
+        outcomes = run_in_processes(
+            tasks, 2, {TRAINING: 2}, lambda task, why: retried.append((task.key, why))
+        )
+        results = dict((task.key, outcome) for task, outcome in outcomes)
     finally:
         stop.set()
         killer.join()

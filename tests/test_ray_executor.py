@@ -18,9 +18,11 @@ import pytest
 from harness.config.load import load_config
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.driver import run_sweep
-from harness.sweep.executors import LocalExecutor, make_executor
+from harness.sweep.executors import LocalExecutor, Task, make_executor
+from harness.sweep.fanout import COMPRESSION, TRAINING
 from harness.sweep.ray_executor import RayExecutor
 from tests.helpers.executor_sweep import CONFIG, executor_config
+from tests.helpers.handshake import touch, wait_for
 from tests.helpers.ray_cluster import (
     NO_TOKEN,
     Cluster,
@@ -107,6 +109,26 @@ def test_measurements_land_on_the_device_nodes_and_match_the_local_executor(
         assert r.node_machine is not None and r.node_machine["usable_cores"] >= 1
         assert r.metric("latency_p50_ms") is not None and r.metric("latency_p50_ms") > 0
     assert all((r.device, r.node) == (None, None) for r in local)  # measured here
+
+
+def test_a_trained_model_s_compression_runs_while_another_model_trains(
+    ray_executor: RayExecutor, tmp_path: Path
+) -> None:
+    # "slow" trains until it sees the file compressing "quick" writes: a follow-up task is
+    # submitted as its model's task ends, not after every training (see test_executors).
+    signal = str(tmp_path / "quick compressed")
+
+    def then(task: Task, outcome: object) -> list[Task]:
+        if task.key != "quick":
+            return []
+        return [Task("compress quick", touch, (signal,), kind=COMPRESSION)]
+
+    tasks = [
+        Task("quick", divmod, (7, 2), kind=TRAINING),
+        Task("slow", wait_for, (signal,), kind=TRAINING),
+    ]
+    order = [(t.key, o) for t, o in ray_executor.run(tasks, None, None, then)]
+    assert order == [("quick", (3, 1)), ("compress quick", signal), ("slow", "saw it")]
 
 
 def test_a_device_no_node_offers_fails_its_candidates_with_the_reason(

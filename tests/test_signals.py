@@ -131,6 +131,12 @@ TRAINING = "multiprocessing.forkserver"  # the fork server training workers fork
 MEASURING = ("harness.measure.zygote", "harness.measure.worker")
 
 
+def training(sweep: Sweep) -> bool:
+    """Whether the sweep trains: its fork server starts while the data loads, before the
+    run is recorded, so the progress line says when training has begun."""
+    return sweep.running(TRAINING) and "] training " in sweep.output()
+
+
 @pytest.fixture()
 def sweeps() -> Iterator[list[Sweep]]:
     started: list[Sweep] = []
@@ -208,7 +214,7 @@ def test_sigkill_during_training_orphans_nothing_and_resumes(
 ) -> None:
     sweep = Sweep(_folder(tmp_path))
     sweeps.append(sweep)
-    _kill_resume_compare(sweep, "training", lambda: sweep.running(TRAINING), reference[0], True)
+    _kill_resume_compare(sweep, "training", lambda: training(sweep), reference[0], True)
 
 
 def test_sigkill_during_measurement_orphans_nothing_and_resumes(
@@ -279,7 +285,7 @@ def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(
 def test_sigint_to_the_group_during_training_exits_130(tmp_path: Path, sweeps: list[Sweep]) -> None:
     sweep = Sweep(_folder(tmp_path)).start()
     sweeps.append(sweep)
-    sweep.wait_for("training", lambda: sweep.running(TRAINING))
+    sweep.wait_for("training", lambda: training(sweep))
     time.sleep(0.3)  # workers starting up, importing torch
     os.killpg(sweep.pgid, signal.SIGINT)  # what Ctrl-C in a terminal does
     assert sweep.proc is not None

@@ -30,7 +30,7 @@ from harness.store.liveness import RunLock
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.executorch_stage import pte_stage
 from harness.sweep.executors import Executor, LocalExecutor
-from harness.sweep.fanout import prepare_all
+from harness.sweep.fanout import TRAINING, Fanout, preload, untrained
 from harness.sweep.lanes import measure_everywhere
 from harness.sweep.plan import Candidate, CompressJob, Plan, TrainJob, make_plan
 from harness.sweep.progress import Progress, QuietProgress
@@ -127,6 +127,8 @@ class Sweep:
         self.lock = RunLock(self.store.path, hash_spec(self.config.spec()))
         self.lock.acquire()  # refuses a second live sweep of this config, before any work
         try:
+            if untrained(self.plan.trains, self.artifacts):  # its imports overlap the data's
+                self.executor.warm(preload(self.config))
             splits = self._load_data()
             data_seconds = time.perf_counter() - started
             run_id, done = self.start()
@@ -186,50 +188,51 @@ class Sweep:
             by_job: dict[str, list[Candidate]] = defaultdict(list)
             for cand in todo:
                 by_job[cand.job.key].append(cand)
-            trained = self._train_in_parallel(summary, set(by_job), splits)
             jobs = [job for job in self.plan.compressions if job.key in by_job]
+            trained = self._make_models(summary, jobs, by_job, splits, calibration)
             for job in jobs:
-                if job.train.key not in trained:
-                    trained[job.train.key] = self._train(summary, job.train, splits)
-            self.progress.note(f"compressing and converting on the {self.executor.name} executor")
-            with self.timed(summary, "compress"):
-                self.made = prepare_all(self.executor, jobs, trained, by_job, calibration,
-                                        self.artifacts, splits, self.config)  # fmt: skip
-            for job in jobs:
-                train_job = job.train
-                self._run_job(summary, job, trained[train_job.key], by_job[job.key],
-                              splits, calibration)  # fmt: skip
+                self._run_job(summary, job, trained[job.train.key], by_job[job.key], splits,
+                              calibration)  # fmt: skip
             self._measure(summary, splits, eval_inputs)
 
-    def _train_in_parallel(
-        self, summary: SweepSummary, job_keys: set[str], splits: Splits
-    ) -> dict[str, Built | Exception]:
-        """Every model still to train, on the executor (locally at most training.workers
-        at a time); the rest (cached, imported) is taken in as the sweep reaches it."""
-        workers = self.config.training.workers
-        unique = {c.train.key: c.train for c in self.plan.compressions if c.key in job_keys}
-        jobs = [
-            t
-            for t in unique.values()
-            if not t.model.imported and self.artifacts.get("trained", t.key, "onnx") is None
-        ]
-        if not jobs:
-            return {}
-        self.progress.note(f"training {len(jobs)} models on the {self.executor.name} executor")
-
-        def done(job: TrainJob, outcome: Built | Exception) -> None:
+    def _make_models(
+        self, summary: SweepSummary, jobs: list[CompressJob], by_job: dict[str, list[Candidate]],
+        splits: Splits, calibration: np.ndarray,
+    ) -> dict[str, Built | Exception]:  # fmt: skip
+        """{model key: trained model or why not}, and the files of `jobs` made, in one run
+        on the executor: a model's compression jobs start once it is trained, beside the
+        models still training (locally training.workers at a time). Timed as "train" until
+        the last model is trained, then "compress"; cached and imported models come first."""
+        models = {job.train.key: job.train for job in jobs}
+        left = {t.key: t for t in untrained(models.values(), self.artifacts)}
+        ready = {k: self._train(summary, t, splits) for k, t in models.items() if k not in left}
+        fanout = Fanout(jobs, by_job, calibration, self.artifacts, splits, self.config)
+        where = f"on the {self.executor.name} executor"
+        self.progress.note(f"training {len(left)} models {where}; each compressed once trained"
+                           if left else f"compressing and converting {where}")  # fmt: skip
+        trained, stage, started = dict(ready), "train" if left else "compress", time.perf_counter()
+        for task, outcome in self.executor.run(
+            fanout.first(list(left.values()), ready), {TRAINING: self.config.training.workers},
+            lambda task, why: self.progress.note(f"{why}; retrying its {task.kind} job"),
+            fanout.then if left else None,  # none: a pool is not started for one job
+        ):  # fmt: skip
+            if task.kind != TRAINING:
+                if isinstance(outcome, Built) and not outcome.reused:
+                    self.made.add(str(outcome.path))
+                continue
+            trained[task.key], job = outcome, left.pop(task.key)
             what = f"{job.model.name} under policy {job.policy.name}"
             if isinstance(outcome, Exception):
                 self.progress.note(f"training {what} failed: {one_line(outcome)}")
             else:
                 summary.counts["trained"] += 1
                 self.progress.note(f"trained {what}")
-
-        with self.timed(summary, "train"):
-            return self.executor.train(
-                jobs, splits, self.config, self.artifacts, workers, done,
-                lambda job, why: self.progress.note(f"{why}; retrying {job.model.name}"),
-            )  # fmt: skip
+            if not left:
+                summary.timings["train"] += time.perf_counter() - started
+                stage, started = "compress", time.perf_counter()
+                self.progress.note(f"compressing and converting {where}")
+        summary.timings[stage] += time.perf_counter() - started
+        return trained
 
     def _train(self, summary: SweepSummary, job: TrainJob, splits: Splits) -> Built | Exception:
         if job.model.imported:
@@ -374,13 +377,9 @@ class Sweep:
             self.progress.advance(cand.label + ("" if status == "ok" else f" ({status})"))
 
     def _record_failure(
-        self,
-        summary: SweepSummary,
-        cand: Candidate,
-        reason: str,
-        details: dict[str, Any],
+        self, summary: SweepSummary, cand: Candidate, reason: str, details: dict[str, Any],
         metrics: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self._record(summary, cand, "failed", reason, metrics or {}, details, None)
 
 

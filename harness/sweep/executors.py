@@ -1,7 +1,9 @@
 """Where the sweep's heavy, independent jobs run: this process, a local process pool, or
 a Ray cluster. The driver hands an executor a batch of tasks and gets each outcome back
-as it finishes; it stays the only writer of the store, so resume and the store's
-contents do not depend on the executor.
+as it finishes; a finished task may lead to more (`then`: a trained model's compression
+jobs), which join the same run at once, so cores that training no longer needs compress
+the models already trained. The driver stays the only writer of the store, so resume and
+the store's contents do not depend on the executor.
 
 A task's function must be a top-level function (it is pickled to a worker); its errors
 come back as one-line `HarnessError`s, since not every exception survives pickling.
@@ -10,19 +12,22 @@ come back as one-line `HarnessError`s, since not every exception survives pickli
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.errors import ConfigError, HarnessError, one_line
 from harness.registry import Registry
 
-__all__ = ["EXECUTORS", "Executor", "Task", "available_cores", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "Task", "Then", "available_cores", "make_executor"]
 
 
 @dataclass(frozen=True)
 class Task:
-    """One job: `fn(*args)`, needing `num_cpus` cores (its thread count)."""
+    """One job: `fn(*args)`, needing `num_cpus` cores (its thread count). `kind` names
+    the stage ("training", "compression"): its cap in a run's `limits`, its workers'
+    names and how their death reads."""
 
     key: str
     fn: Callable[..., Any]
@@ -30,13 +35,15 @@ class Task:
     num_cpus: int = 1
     resources: dict[str, float] = field(default_factory=dict)
     preload: tuple[str, ...] = ()  # modules it imports: a fork server loads them once
+    kind: str = "job"
 
 
 Outcome = tuple[Task, Any]  # the task, and its result or the exception it raised
 
-
-OnDone = Callable[[Any, Any], None]
 OnRetry = Callable[[Any, str], None]
+# The tasks a finished task leads to (none: an empty list), given its outcome; they ask
+# for no device and run in the same run, after those already queued.
+Then = Callable[[Task, Any], Sequence[Task]]
 
 
 class Executor(Protocol):
@@ -44,17 +51,21 @@ class Executor(Protocol):
     measure_parallel: int  # measurement lanes on this machine, each on its own cores
 
     def run(
-        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+        self,
+        tasks: Sequence[Task],
+        limits: Mapping[str, int] | None = None,
+        on_retry: OnRetry | None = None,
+        then: Then | None = None,
     ) -> Iterator[Outcome]:
-        """Each task's outcome as it finishes; at most `limit` at a time if given;
-        `on_retry(task, why)` when a task is run again after its worker or node died."""
+        """Each task's outcome as it finishes, then its follow-ups' (`then(task, outcome)`,
+        called as the outcome arrives, before it is yielded); at most `limits[kind]` tasks
+        of a kind at a time where the executor schedules (locally); `on_retry(task, why)`
+        when a task is run again after its worker or node died."""
         ...
 
-    def train(
-        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
-        on_done: OnDone, on_retry: OnRetry,
-    ) -> dict[str, Any]:  # fmt: skip
-        """{job key: trained model or error} of the TrainJobs, at most `workers` at a time."""
+    def warm(self, preload: Sequence[str]) -> None:
+        """Get ready, in the background, for jobs that import `preload` (a local pool
+        starts its fork server, whose imports then overlap the driver loading the data)."""
         ...
 
     def close(self) -> None: ...
@@ -86,7 +97,8 @@ def call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 
 
 class SerialExecutor:
-    """Every job in this process, one after the other (what the sweep did before)."""
+    """Every job in this process, one after the other, follow-ups after those given (what
+    the sweep did before)."""
 
     name = "serial"
 
@@ -94,24 +106,28 @@ class SerialExecutor:
         self.measure_parallel = measure_parallel
 
     def run(
-        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+        self,
+        tasks: Sequence[Task],
+        limits: Mapping[str, int] | None = None,
+        on_retry: OnRetry | None = None,
+        then: Then | None = None,
     ) -> Iterator[Outcome]:
-        for task in tasks:
+        queue = deque(tasks)
+        while queue:
+            task = queue.popleft()
             if task.resources:
                 yield task, unplaceable(task, self.name)
                 continue
             try:
-                yield task, task.fn(*task.args)
+                outcome = task.fn(*task.args)
             except Exception as exc:
-                yield task, exc
+                outcome = exc
+            if then is not None:
+                queue.extend(then(task, outcome))
+            yield task, outcome
 
-    def train(
-        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
-        on_done: OnDone, on_retry: OnRetry,
-    ) -> dict[str, Any]:  # fmt: skip
-        from harness.sweep.fanout import train_all
-
-        return train_all(self, jobs, splits, config, artifacts, on_done)
+    def warm(self, preload: Sequence[str]) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -119,9 +135,9 @@ class SerialExecutor:
 
 class LocalExecutor:
     """Jobs in processes on this machine, as many at a time as the cores hold their
-    threads, in processes forked from a server with the libraries the jobs use imported
-    (harness.sweep.forks) and kept from training to compression until close(); a job
-    whose process dies is run once more in a new one."""
+    threads (and `limits` allow), in processes forked from a server with the libraries
+    the jobs use imported (harness.sweep.forks) and kept until close(), so training and
+    compression share them; a job whose process dies is run once more in a new one."""
 
     name = "local"
 
@@ -137,38 +153,27 @@ class LocalExecutor:
             self.workers = Workers()
         return self.workers
 
-    def slots(self, tasks: Sequence[Task], limit: int | None) -> int:
-        threads = max((t.num_cpus for t in tasks), default=1)
-        slots = max(1, self.cores // max(1, threads))
-        return max(1, min(slots, len(tasks), limit or slots))
-
     def run(
-        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+        self,
+        tasks: Sequence[Task],
+        limits: Mapping[str, int] | None = None,
+        on_retry: OnRetry | None = None,
+        then: Then | None = None,
     ) -> Iterator[Outcome]:
         from harness.sweep.forks import run_in_processes
 
         yield from ((t, unplaceable(t, self.name)) for t in tasks if t.resources)
         tasks = [t for t in tasks if not t.resources]
-        workers = self.slots(tasks, limit)
-        if workers < 2:
-            yield from SerialExecutor().run(tasks)
+        if self.cores < 2 or (len(tasks) < 2 and then is None):  # a pool would only add cost
+            yield from SerialExecutor().run(tasks, limits, on_retry, then)
             return
-        yield from run_in_processes(tasks, workers, on_retry, kept=self._kept())
+        yield from run_in_processes(tasks, self.cores, limits, on_retry, then, self._kept())
 
-    def train(
-        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
-        on_done: OnDone, on_retry: OnRetry,
-    ) -> dict[str, Any]:  # fmt: skip
-        from harness.sweep.fanout import preload
-        from harness.sweep.pool import train_in_processes
+    def warm(self, preload: Sequence[str]) -> None:
+        from harness.sweep.forks import fork_context
 
-        slots = max(1, min(workers, self.cores // max(1, config.training.threads), len(jobs)))
-        if slots < 2:
-            return SerialExecutor().train(jobs, splits, config, artifacts, 1, on_done, on_retry)
-        return train_in_processes(
-            jobs, splits, config, artifacts, slots, on_done, on_retry, preload(config),
-            self._kept(),
-        )  # fmt: skip
+        if self.cores >= 2:
+            fork_context(preload)  # returns at once; the server imports on its own
 
     def close(self) -> None:
         if self.workers is not None:

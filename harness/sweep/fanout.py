@@ -1,6 +1,7 @@
-"""The sweep's independent work handed to an executor before measurement starts:
-training every model, then compressing and converting every candidate's model (ONNX
-passes, LiteRT conversion and ExecuTorch lowering, one job per compressed model).
+"""The sweep's independent work as executor tasks, made before measurement starts: each
+model to train, and as soon as it is trained its compression jobs (ONNX passes, LiteRT
+conversion and ExecuTorch lowering, one job per compressed model), so compressing one
+model overlaps training the others.
 
 Both stages cache their files by content hash, so the driver's own pass over the
 candidates finds them ready (or meets the same error again and records it with its
@@ -10,7 +11,8 @@ was made. Measurement stays in the driver, one at a time, on a quiet machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from harness.errors import UnsupportedError
 from harness.specs import RuntimeSpec
 from harness.store.artifacts import Artifacts
 from harness.sweep.executorch_stage import mirrored_passes, pte_key, pte_stage
-from harness.sweep.executors import Executor, Task
+from harness.sweep.executors import Task
 from harness.sweep.keys import compressed_key, converted_key
 from harness.sweep.plan import Candidate, CompressJob, TrainJob
 from harness.sweep.stages import (
@@ -31,33 +33,33 @@ from harness.sweep.stages import (
 )
 from harness.train.datasets import Splits
 
-__all__ = ["prepare_all", "train_all"]
+__all__ = ["TRAINING", "COMPRESSION", "Fanout", "training_task", "untrained"]
+
+TRAINING, COMPRESSION = "training", "compression"  # the tasks' kinds
 
 
-def train_all(
-    executor: Executor,
-    jobs: Sequence[TrainJob],
-    splits: Splits,
-    config: Any,
-    artifacts: Artifacts,
-    on_done: Callable[[TrainJob, Built | Exception], None],
-) -> dict[str, Built | Exception]:
-    """{job key: the trained model, or why it failed}; `on_done` runs here as each ends."""
-    by_key = {job.key: job for job in jobs}
-    tasks = [
-        Task(job.key, train_stage, (job, splits, config, artifacts), config.training.threads)
-        for job in jobs
-    ]
-    results: dict[str, Built | Exception] = {}
-    for task, outcome in executor.run(tasks):
-        results[task.key] = outcome
-        on_done(by_key[task.key], outcome)
-    return results
+def untrained(jobs: Iterable[TrainJob], artifacts: Artifacts) -> list[TrainJob]:
+    """The jobs whose model must be trained: built in and not in the cache."""
+    return [
+        job for job in jobs
+        if not job.model.imported and artifacts.get("trained", job.key, "onnx") is None
+    ]  # fmt: skip
+
+
+def training_task(
+    job: TrainJob, splits: Splits, config: Any, artifacts: Artifacts, modules: tuple[str, ...] = ()
+) -> Task:
+    """Train one model, on `training.threads` cores."""
+    args = (job, splits, config, artifacts)
+    return Task(job.key, train_stage, args, config.training.threads, preload=modules, kind=TRAINING)
 
 
 def preload(config: Any) -> tuple[str, ...]:
-    """The modules beyond forks.PRELOAD that this sweep's jobs import: ExecuTorch's
-    lowering (about three CPU-seconds to import) when a runtime converts to .pte."""
+    """The modules beyond forks.PRELOAD that this sweep's jobs import: the harness's
+    ExecuTorch stage when a runtime converts to .pte. ExecuTorch's lowering itself (about
+    three CPU-seconds) is imported by each worker at its first .pte job: in the fork
+    server it would save that CPU but no wall time, since the server imports on one core
+    before any job starts while the other cores wait."""
     from importlib.util import find_spec
 
     from harness.measure.runtimes import RUNTIMES
@@ -142,31 +144,56 @@ def _cached(
     return all(artifacts.get("pte", pte_key(job, r, config), "pte") for r in ptes)
 
 
-def prepare_all(
-    executor: Executor,
-    jobs: Sequence[CompressJob],
-    trained: dict[str, Built | Exception],
-    candidates: dict[str, list[Candidate]],
-    calibration: np.ndarray,
-    artifacts: Artifacts,
-    splits: Splits,
-    config: Any,
-) -> set[str]:
-    """Compress and convert every job whose model trained, concurrently; the paths of
-    the compressed models made (not found in the cache) in this call."""
-    tasks = []
-    modules = preload(config)
-    for job in jobs:
-        built = trained.get(job.train.key)
-        if not isinstance(built, Built) or job.key not in candidates:
-            continue
-        quantizes = _quantizes(candidates[job.key])
-        ptes = _ptes(job, candidates[job.key])
-        if not _cached(job, quantizes, ptes, artifacts, config):
-            args = (job, built, calibration, artifacts, splits, config, quantizes, ptes)
-            tasks.append(Task(job.key, prepare, args, preload=modules))
-    made: set[str] = set()
-    for _, outcome in executor.run(tasks):
-        if isinstance(outcome, Built) and not outcome.reused:
-            made.add(str(outcome.path))
-    return made
+class Fanout:
+    """The tasks that make a sweep's models: `first` the trainings and the compression jobs
+    of models already at hand (cached, imported), `then` a trained model's compression
+    jobs, handed to the executor as the model's training ends (executors.Then)."""
+
+    def __init__(
+        self,
+        jobs: Sequence[CompressJob],
+        candidates: dict[str, list[Candidate]],
+        calibration: np.ndarray,
+        artifacts: Artifacts,
+        splits: Splits,
+        config: Any,
+    ) -> None:
+        self.by_model: dict[str, list[CompressJob]] = defaultdict(list)
+        for job in jobs:
+            if job.key in candidates:
+                self.by_model[job.train.key].append(job)
+        self.candidates = candidates
+        self.calibration = calibration
+        self.artifacts = artifacts
+        self.splits = splits
+        self.config = config
+        self.modules = preload(config)
+
+    def first(self, trains: Sequence[TrainJob], ready: dict[str, Built | Exception]) -> list[Task]:
+        """Training each of `trains`, then compressing the models of `ready`."""
+        tasks = [
+            training_task(job, self.splits, self.config, self.artifacts, self.modules)
+            for job in trains
+        ]
+        for key, built in ready.items():
+            tasks.extend(self.compressions(key, built))
+        return tasks
+
+    def then(self, task: Task, outcome: Any) -> list[Task]:
+        """A trained model's compression jobs; nothing after a failed training (its
+        candidates are recorded failed by the driver) or after a compression."""
+        return self.compressions(task.key, outcome) if task.kind == TRAINING else []
+
+    def compressions(self, model: str, built: Built | Exception) -> list[Task]:
+        """One task per compression job of `model` whose files are not all cached."""
+        if not isinstance(built, Built):
+            return []
+        tasks = []
+        for job in self.by_model.get(model, []):
+            quantizes = _quantizes(self.candidates[job.key])
+            ptes = _ptes(job, self.candidates[job.key])
+            if not _cached(job, quantizes, ptes, self.artifacts, self.config):
+                args = (job, built, self.calibration, self.artifacts, self.splits, self.config,
+                        quantizes, ptes)  # fmt: skip
+                tasks.append(Task(job.key, prepare, args, preload=self.modules, kind=COMPRESSION))
+        return tasks

@@ -5,9 +5,11 @@ CPU-second, ExecuTorch's lowering about three, more than many of a sweep's jobs 
 Forking the sweep itself is unsafe (a process that has used torch's thread pool can hang
 in the child), so a job's process is forked from multiprocessing's fork server: a clean
 interpreter, started once per sweep process, that imports `PRELOAD` (and the modules a
-sweep's jobs ask for) and never runs any of it. A worker runs one job at a time, so a worker
-that dies (the OOM killer, a crash in a native library, `kill -9`) takes only its own
-job down, which is run once more in a new process. Workers die with the sweep
+sweep's jobs ask for) and never runs any of it; a sweep with models to train starts it
+while the driver loads the data (LocalExecutor.warm), so its imports, about three
+CPU-seconds on one core, overlap that. A worker runs one job at a time, so a worker that
+dies (the OOM killer, a crash in a native library, `kill -9`) takes only its own job down,
+which is run once more in a new process. Workers die with the sweep
 (harness.measure.lifeline: with the fork server, which exits when the sweep does).
 """
 
@@ -17,7 +19,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing import forkserver, get_context
 from multiprocessing.connection import Connection, wait
@@ -26,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, one_line
 from harness.measure.lifeline import die_with_parent, ignore_sigint, sigint_blocked
+from harness.sweep.schedule import Budget, next_task
 
 if TYPE_CHECKING:
-    from harness.sweep.executors import Task
+    from harness.sweep.executors import Task, Then
 
 __all__ = ["ATTEMPTS", "PRELOAD", "Workers", "fork_context", "run_in_processes"]
 
@@ -100,8 +103,8 @@ class _Worker:
 
 
 class Workers:
-    """Worker processes kept from one batch of jobs to the next (training, then
-    compression), so each pays its first-use costs once per sweep; stopped by close()."""
+    """Worker processes kept from one job to the next, training or compression, so each
+    pays its first-use costs once per sweep; stopped by close()."""
 
     def __init__(self) -> None:
         self.pool: list[_Worker] = []
@@ -133,29 +136,32 @@ def death(exitcode: int | None) -> str:
 
 def run_in_processes(
     tasks: Sequence[Task],
-    workers: int,
+    cores: int,
+    limits: Mapping[str, int] | None = None,
     on_retry: Callable[[Task, str], None] | None = None,
-    what: str = "job",
-    name: str = "job",
+    then: Then | None = None,
     kept: Workers | None = None,
 ) -> Iterator[tuple[Task, Any]]:
-    """Each task's result (or the error it raised, as a HarnessError) as it finishes, on
-    at most `workers` forked processes, each running one job at a time and kept for the
-    next (a job's first-use costs, such as torch.export's, are paid once per worker, not
-    per job). A task whose worker died runs once more in a new one (`on_retry(task, why)`),
-    then fails with "`what` worker killed by ...". A worker is named
-    `harness-{name}-{key[:8]}` after the task it starts with. With `kept`, its idle
+    """Each task's result (or the error it raised, as a HarnessError) as it finishes, and
+    then its follow-ups' (`then(task, outcome)`, queued as the outcome arrives), on forked
+    processes running one job at a time each, as many at once as `cores` hold their
+    threads and `limits` allow per kind (harness.sweep.schedule). A worker is kept for the
+    next job, whatever its kind (a job's first-use costs, such as torch.export's, are paid
+    once per worker, not per job). A task whose worker died runs once more in a new one
+    (`on_retry(task, why)`), then fails with "`kind` worker killed by ...". A worker is
+    named `harness-{kind}-{key[:8]}` after the task it starts with. With `kept`, its idle
     workers are used first and this call's are left to it, idle, at the end."""
-    preload = sorted({m for t in tasks for m in t.preload})
-    ctx = fork_context(preload)
+    ctx = fork_context(sorted({m for t in tasks for m in t.preload}))
     server = _server_pid()
-    pending: deque[Task] = deque(tasks)
+    queue: deque[Task] = deque(tasks)
     again: deque[Task] = deque()  # tasks whose worker died: each starts a new worker
     attempts: dict[str, int] = {}
+    budget = Budget(cores, limits or {})
     pool: list[_Worker] = kept.pool if kept is not None else []
 
     def give(worker: _Worker, task: Task) -> None:
         attempts[task.key] = attempts.get(task.key, 0) + 1
+        budget.take(task)
         worker.task = task
         try:
             worker.conn.send((task.fn, task.args, task.num_cpus))
@@ -163,9 +169,12 @@ def run_in_processes(
             pass  # the worker died; collect() reports it
 
     def start(task: Task) -> None:
+        idle = [w for w in pool if w.task is None]
+        if idle and len(pool) >= cores:  # its slot goes to the new worker
+            _retire(idle[0], pool)
         mine, theirs = ctx.Pipe(duplex=True)
         process = ctx.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(theirs, server), name=f"harness-{name}-{task.key[:8]}"
+            target=_serve, args=(theirs, server), name=f"harness-{task.kind}-{task.key[:8]}"
         )
         with sigint_blocked():
             process.start()
@@ -178,6 +187,7 @@ def run_in_processes(
         task = worker.task
         assert task is not None
         worker.task = None
+        budget.free(task)
         try:
             kind, value = worker.conn.recv()
             return task, (value if kind == "ok" else HarnessError(value))
@@ -186,7 +196,7 @@ def run_in_processes(
         worker.conn.close()
         worker.process.join()
         pool.remove(worker)
-        why = f"{what} worker {death(worker.process.exitcode)}"
+        why = f"{task.kind} worker {death(worker.process.exitcode)}"
         if attempts[task.key] < ATTEMPTS:
             if on_retry is not None:
                 on_retry(task, why)
@@ -194,26 +204,23 @@ def run_in_processes(
             return None
         return task, HarnessError(f"{why} (tried {attempts[task.key]} times)")
 
-    def busy() -> int:
-        return sum(w.task is not None for w in pool)
-
     try:
-        while pending or again or busy():
-            for worker in [w for w in pool if w.task is None]:
-                if again and len(pool) >= workers:
-                    _retire(worker, pool)  # its slot goes to a retried task's new worker
-                elif pending and busy() < workers:
-                    give(worker, pending.popleft())
-            while again and len(pool) < workers:
-                start(again.popleft())
-            while pending and len(pool) < workers:
-                start(pending.popleft())
+        while queue or again or budget.used:
+            while (task := next_task(again, budget) or next_task(queue, budget)) is not None:
+                idle = [w for w in pool if w.task is None]
+                if task.key in attempts or not idle:  # a retry runs in a new process
+                    start(task)
+                else:
+                    give(idle[0], task)
             running = [w for w in pool if w.task is not None]
             ready = wait([w.conn for w in running])
             for worker in [w for w in running if w.conn in ready]:
                 done = collect(worker)
-                if done is not None:
-                    yield done
+                if done is None:
+                    continue
+                if then is not None:
+                    queue.extend(then(*done))
+                yield done
         if kept is None:
             for worker in list(pool):  # done: each idle worker is told to stop
                 _retire(worker, pool)

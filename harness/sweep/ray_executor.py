@@ -17,11 +17,11 @@ node offers for `device_wait` seconds fails its tasks with the reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError, one_line
-from harness.sweep.executors import OnDone, OnRetry, Outcome, Task, call
+from harness.sweep.executors import OnRetry, Outcome, Task, Then, call
 
 ATTEMPTS = 2  # a task whose worker or node died runs once more, elsewhere
 DEVICE_WAIT_SECONDS = 60.0  # how long a task waits for a node offering its resources
@@ -44,25 +44,39 @@ class RayExecutor:
         return ref.remote(task.fn, task.args)
 
     def run(
-        self, tasks: Sequence[Task], limit: int | None = None, on_retry: OnRetry | None = None
+        self,
+        tasks: Sequence[Task],
+        limits: Mapping[str, int] | None = None,
+        on_retry: OnRetry | None = None,
+        then: Then | None = None,
     ) -> Iterator[Outcome]:
-        """Outcomes as tasks finish; `limit` is ignored: the cluster's cores bound it. Tasks
-        asking for a device run on actors holding the devices (harness.sweep.device_actors)."""
+        """Outcomes as tasks finish, a finished task's follow-ups submitted at once;
+        `limits` are ignored: the cluster's cores bound how many run. Tasks asking for a
+        device run on actors holding the devices (harness.sweep.device_actors)."""
         from harness.sweep.device_actors import DevicePool
 
         plain = [t for t in tasks if not t.resources]
         devices = [t for t in tasks if t.resources]
         if plain:
-            yield from self._run_tasks(plain, on_retry)
+            yield from self._run_tasks(plain, on_retry, then)
         if devices:
             if self.devices is None:  # actors holding devices, kept until close()
                 self.devices = DevicePool(self.ray, self.device_wait, _node_death)
             self.devices.device_wait = self.device_wait
             yield from self.devices.run(devices, on_retry)
 
-    def _run_tasks(self, tasks: Sequence[Task], on_retry: OnRetry | None) -> Iterator[Outcome]:
-        pending: dict[Any, Task] = {self._submit(task): task for task in tasks}
-        attempts = {task.key: 1 for task in tasks}
+    def _run_tasks(
+        self, tasks: Sequence[Task], on_retry: OnRetry | None, then: Then | None
+    ) -> Iterator[Outcome]:
+        pending: dict[Any, Task] = {}
+        attempts: dict[str, int] = {}
+
+        def submit(task: Task) -> None:
+            attempts[task.key] = attempts.get(task.key, 0) + 1
+            pending[self._submit(task)] = task
+
+        for task in tasks:
+            submit(task)
         while pending:
             refs = list(pending)
             # every task finished by now, in one call: a wait per task is quadratic
@@ -71,27 +85,23 @@ class RayExecutor:
             for ref in ready:
                 task = pending.pop(ref)
                 try:
-                    yield task, self.ray.get(ref)
+                    outcome = self.ray.get(ref)
                 except self.ray.exceptions.RayTaskError as exc:  # the job's own error
-                    yield task, _unwrap(exc)
+                    outcome = _unwrap(exc)
                 except Exception as exc:  # its worker or node died: once more, elsewhere
                     why = f"{_node_death(exc)} (attempt {attempts[task.key]} of {ATTEMPTS})"
-                    if attempts[task.key] >= ATTEMPTS:
-                        yield task, HarnessError(why)
+                    if attempts[task.key] < ATTEMPTS:
+                        if on_retry is not None:
+                            on_retry(task, why)
+                        submit(task)
                         continue
-                    attempts[task.key] += 1
-                    if on_retry is not None:
-                        on_retry(task, why)
-                    pending[self._submit(task)] = task
+                    outcome = HarnessError(why)
+                for follow in then(task, outcome) if then is not None else ():
+                    submit(follow)
+                yield task, outcome
 
-    def train(
-        self, jobs: Sequence[Any], splits: Any, config: Any, artifacts: Any, workers: int,
-        on_done: OnDone, on_retry: OnRetry,
-    ) -> dict[str, Any]:  # fmt: skip
-        """Every model at once: the cluster's cores bound how many train together."""
-        from harness.sweep.fanout import train_all
-
-        return train_all(self, jobs, splits, config, artifacts, on_done)
+    def warm(self, preload: Sequence[str]) -> None:
+        pass  # Ray's workers import what a task needs as it arrives
 
     def close(self) -> None:
         if self.devices is not None:
