@@ -24,7 +24,7 @@ from harness.sweep.executors import (
 from harness.sweep.fanout import COMPRESSION, TRAINING
 from harness.sweep.plan import make_plan
 from tests.helpers.executor_sweep import TWO_MODELS, sweep_on
-from tests.helpers.handshake import touch, wait_for
+from tests.helpers.handshake import expected_order, overlapping_trainings
 
 
 def test_outcomes_come_back_with_their_task_and_errors_as_values() -> None:
@@ -58,22 +58,13 @@ def test_a_trained_model_s_compression_runs_while_another_model_trains(tmp_path:
     # "slow" trains until it sees the file that compressing "quick" writes: it can only see
     # it if that job ran while it was still training (else it gives up after a minute).
     signal = str(tmp_path / "quick compressed")
-
-    def then(task: Task, outcome: object) -> list[Task]:
-        if task.key != "quick":
-            return []
-        return [Task("compress quick", touch, (signal,), kind=COMPRESSION)]
-
-    tasks = [
-        Task("quick", divmod, (7, 2), kind=TRAINING),
-        Task("slow", wait_for, (signal,), kind=TRAINING),
-    ]
+    tasks, then = overlapping_trainings(signal)
     executor = LocalExecutor(cores=2)
     try:
         order = [(t.key, o) for t, o in executor.run(tasks, {TRAINING: 2}, None, then)]
     finally:
         executor.close()
-    assert order == [("quick", (3, 1)), ("compress quick", signal), ("slow", "saw it")]
+    assert order == expected_order(signal)
 
 
 def test_a_pooled_sweep_stores_what_a_serial_one_does(tmp_path: Path) -> None:

@@ -18,11 +18,10 @@ import pytest
 from harness.config.load import load_config
 from harness.store.results import CandidateRecord, Store
 from harness.sweep.driver import run_sweep
-from harness.sweep.executors import LocalExecutor, Task, make_executor
-from harness.sweep.fanout import COMPRESSION, TRAINING
+from harness.sweep.executors import LocalExecutor, make_executor
 from harness.sweep.ray_executor import RayExecutor
 from tests.helpers.executor_sweep import CONFIG, executor_config
-from tests.helpers.handshake import touch, wait_for
+from tests.helpers.handshake import expected_order, overlapping_trainings
 from tests.helpers.ray_cluster import (
     NO_TOKEN,
     Cluster,
@@ -117,18 +116,9 @@ def test_a_trained_model_s_compression_runs_while_another_model_trains(
     # "slow" trains until it sees the file compressing "quick" writes: a follow-up task is
     # submitted as its model's task ends, not after every training (see test_executors).
     signal = str(tmp_path / "quick compressed")
-
-    def then(task: Task, outcome: object) -> list[Task]:
-        if task.key != "quick":
-            return []
-        return [Task("compress quick", touch, (signal,), kind=COMPRESSION)]
-
-    tasks = [
-        Task("quick", divmod, (7, 2), kind=TRAINING),
-        Task("slow", wait_for, (signal,), kind=TRAINING),
-    ]
+    tasks, then = overlapping_trainings(signal)
     order = [(t.key, o) for t, o in ray_executor.run(tasks, None, None, then)]
-    assert order == [("quick", (3, 1)), ("compress quick", signal), ("slow", "saw it")]
+    assert order == expected_order(signal)
 
 
 def test_a_device_no_node_offers_fails_its_candidates_with_the_reason(
