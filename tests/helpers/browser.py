@@ -48,7 +48,11 @@ class Browser:
         self.events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         try:
-            self.ws = websocket.create_connection(self._browser_url(), timeout=timeout)
+            # No Origin header: Chromium 150 refuses DevTools connections from an origin it
+            # was not told to allow (--remote-allow-origins); a local client sends none.
+            self.ws = websocket.create_connection(
+                self._browser_url(), timeout=timeout, suppress_origin=True
+            )
             target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
             attached = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})
             self.session = attached["sessionId"]
