@@ -4,7 +4,6 @@ chain `distill` then `quantize` (harness.train.distill, harness.train.steps)."""
 from __future__ import annotations
 
 import math
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -14,27 +13,23 @@ import pytest
 import torch
 
 from harness.compress import PASSES, PassContext, apply_chain
-from harness.config.load import ModelSpec, TrainingSpec
+from harness.config.load import ModelSpec
 from harness.errors import CompressionError
 from harness.measure.size import parameters
 from harness.train.augment import parse_policy
-from harness.train.datasets import Splits, load, split
+from harness.train.datasets import Splits
 from harness.train.distill import distill_loss, with_mixup
 from harness.train.steps import chain_problem, run_steps
 from harness.train.training import INPUT_NAME, train
+from tests.helpers.digits_training import FAST, digits_trained
 
-FAST = TrainingSpec(
-    epochs=3, batch_size=64, optimizer="adam", lr=0.01, weight_decay=0.0, patience=3, threads=1
-)
 TEACHER = ModelSpec("cnn", "small_cnn", 8, 1)
 STUDENT = {"arch": "small_cnn", "width": 2, "depth": 1}
 
 
-@cache
 def _setup() -> tuple[Splits, Any, bytes]:
-    splits = split(load("digits", {}), 0, 0.15, 0.25)
-    policy = parse_policy("none", "none", "image")
-    return splits, policy, train(splits, TEACHER, policy, FAST, seed=0).onnx_bytes
+    splits, policy, trained = digits_trained(TEACHER)
+    return splits, policy, trained.onnx_bytes
 
 
 def _pass(name: str, **params: Any) -> Any:

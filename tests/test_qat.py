@@ -16,25 +16,20 @@ from ai_edge_litert.interpreter import OpResolverType
 from onnx import TensorProto, numpy_helper
 
 from harness.compress import PASSES
-from harness.config.load import ModelSpec, TrainingSpec
+from harness.config.load import ModelSpec
 from harness.convert.tflite import onnx_to_tflite
-from harness.train.augment import parse_policy
-from harness.train.datasets import Splits, load, split
+from harness.train.datasets import Splits
 from harness.train.qat import QatResult, qat, weight_fake_quant
-from harness.train.training import INPUT_NAME, train
+from harness.train.training import INPUT_NAME
+from tests.helpers.digits_training import FAST, digits_trained
 from tests.helpers.litert import run_litert
 
-FAST = TrainingSpec(
-    epochs=3, batch_size=64, optimizer="adam", lr=0.01, weight_decay=0.0, patience=3, threads=1
-)
 MODEL = ModelSpec("cnn", "small_cnn", 8, 1)
 
 
-@cache
 def _setup() -> tuple[Splits, Any, bytes]:
-    splits = split(load("digits", {}), 0, 0.15, 0.25)
-    policy = parse_policy("none", "none", "image")
-    return splits, policy, train(splits, MODEL, policy, FAST, seed=0).state_dict
+    splits, policy, trained = digits_trained(MODEL)
+    return splits, policy, trained.state_dict
 
 
 @cache

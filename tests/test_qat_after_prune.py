@@ -16,24 +16,18 @@ from onnx import TensorProto, numpy_helper
 
 from harness.compress import PASSES
 from harness.compress.layers import weight_layers
-from harness.config.load import ModelSpec, TrainingSpec
-from harness.train.augment import parse_policy
-from harness.train.datasets import Splits, load, split
+from harness.config.load import ModelSpec
+from harness.train.datasets import Splits
 from harness.train.finetune import finetune
 from harness.train.steps import StepsResult, run_steps
-from harness.train.training import INPUT_NAME, train
+from harness.train.training import INPUT_NAME
+from tests.helpers.digits_training import FAST, digits_trained
 
-FAST = TrainingSpec(
-    epochs=3, batch_size=64, optimizer="adam", lr=0.01, weight_decay=0.0, patience=3, threads=1
-)
 MODEL = ModelSpec("cnn", "small_cnn", 8, 2)
 
 
-@cache
 def _setup() -> tuple[Splits, Any, Any]:
-    splits = split(load("digits", {}), 0, 0.15, 0.25)
-    policy = parse_policy("none", "none", "image")
-    return splits, policy, train(splits, MODEL, policy, FAST, seed=0)
+    return digits_trained(MODEL)
 
 
 def _net() -> torch.nn.Module:
