@@ -79,15 +79,15 @@ def test_a_pooled_sweep_stores_what_a_serial_one_does(tmp_path: Path) -> None:
     # the pool made all four compressed models: counted as made, not as found in the cache
     assert pooled_counts["compressed"] == serial_counts["compressed"] == 4
     assert pooled_counts.get("reused_compressed", 0) == 0
-    # The CNN trained after the MLP (training.workers = 1), and the MLP's compressed files
-    # were written while it trained, on the core training left free.
+    # Each model's compressed files follow its training. Whether the MLP's were written
+    # while the CNN still trained depends on the machine's speed, so it is not asserted
+    # here; the handshake test above shows that overlap without timing anything.
     art = Artifacts(tmp_path / "local" / "art")
     plan = make_plan(load_config(tmp_path / "local" / "c.toml"))
-    mlp, cnn = sorted(plan.trains, key=lambda t: t.model.name)
-    mlp_compressed = _compressed_mtimes(art, mlp.key)
-    assert len(mlp_compressed) == 2
-    assert _mtime(art, "trained", mlp.key) < min(mlp_compressed)
-    assert max(mlp_compressed) < _mtime(art, "trained", cnn.key)
+    for trained in plan.trains:
+        compressed = _compressed_mtimes(art, trained.key)
+        assert len(compressed) == 2
+        assert _mtime(art, "trained", trained.key) < min(compressed)
 
 
 def _mtime(art: Artifacts, kind: str, key: str) -> int:
