@@ -3,7 +3,8 @@ seconds, measured side by side in one run: on the default digits CNN, or on tiny
 ResNet-8 (`--example tiny-vision`).
 
     python benchmarks/distill_qat.py [--example default|tiny-vision] [--seeds N]
-        [--workers N] [--epochs N] [--student-epochs N] [--soft T:alpha[:mixup] ...]
+        [--workers N] [--epochs N] [--student-epochs N] [--student-patience N]
+        [--soft T:alpha[:mixup] ...]
         [--cache DIR] [--distill-only] [--no-harder]
 
 Distillation, per augmentation policy of the example's config: its first model is trained
@@ -109,11 +110,14 @@ def net_of(spec: ModelSpec, state: bytes, splits) -> torch.nn.Module:  # noqa: A
     return built.eval()
 
 
-def _setup(example: str, epochs: int | None = None) -> tuple:  # noqa: ANN202
-    """A built-in example config (its training epochs replaced by `epochs`) and its splits."""
+def _setup(example: str, epochs: int | None = None, patience: int | None = None) -> tuple:  # noqa: ANN202
+    """A built-in example config (its training epochs and patience replaced by `epochs` and
+    `patience` where given) and its splits."""
     config = load_config(None, example)
     if epochs:
         config = replace(config, training=replace(config.training, epochs=epochs))
+    if patience:
+        config = replace(config, training=replace(config.training, patience=patience))
     ds = config.dataset
     splits = split(load(ds.name, ds.params), config.seed, ds.val_fraction, ds.test_fraction)
     return config, splits
@@ -142,11 +146,11 @@ def _cached(cache: str | None, kind: str, key_spec: list, compute):  # noqa: ANN
 
 def train_task(  # noqa: ANN201
     example: str, spec: ModelSpec, policy_name: str, seed: int, epochs: int | None,
-    cache: str | None = None,
+    cache: str | None = None, patience: int | None = None,
 ):  # fmt: skip
     """Train one model (teacher, scratch student or an extra model) in a worker; with
     `cache`, a folder, reuse the result of the same training from an earlier run."""
-    config, splits = _setup(example, epochs)
+    config, splits = _setup(example, epochs, patience)
 
     def compute() -> dict:
         t0 = time.perf_counter()
@@ -171,10 +175,10 @@ def train_task(  # noqa: ANN201
 
 def distill_task(
     example: str, teacher_onnx: bytes, student: dict, soft: dict, policy_name: str, seed: int,
-    epochs: int | None, cache: str | None = None,
+    epochs: int | None, cache: str | None = None, patience: int | None = None,
 ) -> dict:  # fmt: skip
     """Distil one student from a trained teacher, same policy, seed and epochs as scratch."""
-    config, splits = _setup(example, epochs)
+    config, splits = _setup(example, epochs, patience)
     step = PASSES.get("distill").from_params({"student": student, **soft})
 
     def compute() -> dict:
@@ -217,6 +221,11 @@ def main() -> None:
         help="epochs of both students, scratch and distilled (default: the teacher's)",
     )  # fmt: skip
     parser.add_argument(
+        "--student-patience", type=int,
+        help="early-stopping patience of both students (default: the config's); set it to "
+        "the students' epochs so both run every epoch of their cosine schedule",
+    )  # fmt: skip
+    parser.add_argument(
         "--soft", nargs="+", type=_soft, default=[_soft("4:0.9")],
         help="distillation settings T:alpha[:mixup], one distilled student each (default 4:0.9)",
     )  # fmt: skip
@@ -229,6 +238,7 @@ def main() -> None:
     args = parser.parse_args()
     ex, seeds, epochs = args.example, range(args.seeds), args.epochs
     student_epochs = args.student_epochs or epochs
+    patience = args.student_patience
     config, splits = _setup(ex, epochs)
     if args.policies:
         config = replace(config, policies=tuple(_policy(config, p) for p in args.policies))
@@ -237,8 +247,8 @@ def main() -> None:
     print(
         f"{config.dataset.name}, n_test = {len(splits.test[1])}; teacher {teacher_spec.arch} "
         f"w{teacher_spec.width} d{teacher_spec.depth}, student {student}, soft {args.soft}; "
-        f"{training.epochs} epochs (students {student_epochs or training.epochs}, patience "
-        f"{training.patience}), seeds {list(seeds)}, "
+        f"{training.epochs} epochs, patience {training.patience} (students "
+        f"{student_epochs or training.epochs}, patience {patience or training.patience}), seeds {list(seeds)}, "
         f"{args.workers} workers",
         flush=True,
     )
@@ -249,7 +259,7 @@ def main() -> None:
             r: pool.submit(train_task, ex, teacher_spec, *r, epochs, args.cache) for r in runs
         }
         scratch = {
-            r: pool.submit(train_task, ex, student_spec, *r, student_epochs, args.cache)
+            r: pool.submit(train_task, ex, student_spec, *r, student_epochs, args.cache, patience)
             for r in runs
         }
         extras = () if args.distill_only else EXTRA_MODELS.get(ex, ())
@@ -265,6 +275,7 @@ def main() -> None:
                 *r,
                 student_epochs,
                 args.cache,
+                patience,
             )
             for r in runs
             for i, soft in enumerate(args.soft)
