@@ -53,7 +53,7 @@ from harness.config.load import ModelSpec, load_config
 from harness.convert.tflite import onnx_to_tflite
 from harness.hashing import hash_bytes, hash_spec
 from harness.measure.metrics import wilson_interval
-from harness.sweep.stages import calibration_data
+from harness.sweep.stages import calibration_data, for_this_cpu
 from harness.train.datasets import load, split
 from harness.train.distill import distill
 from harness.train.qat import LR_FACTOR, qat
@@ -385,7 +385,8 @@ def qat_task(
     ctx = PassContext(calibration=calibration_data(splits, 0), input_name=INPUT_NAME)
     base = onnx.load_from_string(onnx_bytes)
     ptq4, _ = apply_chain(base, [PASSES.get("quantize").from_params({"bits": 4})], ctx)
-    ort8, _ = apply_chain(base, [PASSES.get("ort_int8").from_params({})], ctx)
+    # int8 for this machine's CPU (7-bit weights where its int8 kernels would saturate)
+    ort8, _ = apply_chain(base, for_this_cpu([PASSES.get("ort_int8").from_params({})]), ctx)
     out = {
         "fp32": float((predict(onnx_bytes, x) == y).mean()),
         "ptq4": float((predict(ptq4, x) == y).mean()),
@@ -401,7 +402,7 @@ def qat_task(
     )
     out["fp32_ft"] = float((predict(export_onnx(tuned, splits), x) == y).mean())
     for bits in (4, 8):
-        q = PASSES.get("qat").from_params({"bits": bits, "epochs": QAT_EPOCHS})
+        (q,) = for_this_cpu([PASSES.get("qat").from_params({"bits": bits, "epochs": QAT_EPOCHS})])
         done = qat(net_of(spec, state, splits), q, splits, policy, config.training, 0)
         out[f"qat{bits}"] = float((predict(done.model, x) == y).mean())
         out[f"lite{bits}"] = float((litert_predict(done.model, x) == y).mean())

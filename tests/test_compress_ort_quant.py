@@ -13,7 +13,6 @@ import platform
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 from harness.compress import apply_chain, for_cpu
@@ -32,6 +31,7 @@ from tests.helpers.graphs import (
     nodes_of,
     rel_err,
     run,
+    run_simulated,
 )
 
 THIS_CPU = isa_family(platform.machine(), cpu_isa())
@@ -42,18 +42,6 @@ def for_this_cpu(**params: object) -> OrtInt8:
     (p,) = for_cpu([make_pass("ort_int8", **params)], platform.machine(), cpu_isa())
     assert isinstance(p, OrtInt8)
     return p
-
-
-def run_simulated(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    """The QDQ graph as written (DequantizeLinear, float op, QuantizeLinear): the int8
-    arithmetic on float kernels, the same on every CPU."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
 def weight_ranges(model: onnx.ModelProto) -> set[int]:

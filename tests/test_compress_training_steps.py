@@ -113,6 +113,14 @@ def test_a_list_sweeps_a_training_step_parameter(tmp_path: Path) -> None:
             "q.steps[0].pass: qat trains already; drop finetune_epochs",
         ),
         ('q = [{ pass = "qat", bits = 4, epochs = 0 }]', "q[0].epochs: must be an integer >= 1"),
+        (
+            'q = [{ pass = "qat", bits = 4, isa = "avx2" }]',
+            "q[0].isa: applies only to full-integer int8 (bits = 8, activations = true)",
+        ),
+        (
+            'q = [{ pass = "qat", bits = 8, isa = "neon" }]',
+            "q[0].isa: 'neon' is not allowed; choose from: auto, vnni",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_with_exit_2(tmp_path: Path, steps: str, expected: str) -> None:

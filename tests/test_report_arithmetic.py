@@ -13,6 +13,8 @@ from harness.store.results import CandidateRecord, Run
 
 ORT_INT8 = {"pass": "ort_int8", "mode": "static", "calibrate": "minmax", "per_channel": True}
 INT8 = {"pass": "quantize", "bits": 8}
+QAT8 = {"pass": "qat", "bits": 8, "epochs": 2, "per_channel": True, "activations": True}
+QAT4 = {"pass": "qat", "bits": 4, "epochs": 2, "per_channel": True, "activations": False}
 ORT: dict[str, Any] = {"name": "onnxruntime", "settings": {"threads": 1}}
 FOLDED: dict[str, Any] = {"name": "onnxruntime", "settings": {"fold_dequantize": True}}
 LITERT: dict[str, Any] = {"name": "litert", "settings": {"threads": 1, "quantize": "none"}}
@@ -46,6 +48,11 @@ def litert(quantize: str) -> dict[str, Any]:
             ORT, "int8 kernels", "int8 kernels",
         ),
         ({"steps": [{"pass": "svd", "rank": 2}], "finetune_epochs": 2}, ORT, "fp32", "float32"),
+        # qat stores what quantize stores, plus QDQ activations for full-integer int8
+        ([QAT8], ORT, "int8 kernels", "fuses the QuantizeLinear/DequantizeLinear pairs"),
+        ([QAT8], LITERT, "simulated int8 on float kernels", "not int8 kernels"),
+        ([QAT4], ORT, "weight-only dequantized", "int4 weights dequantized to float32"),
+        ([{"pass": "prune", "ratio": 0.5}, QAT4], FOLDED, "fp32", "int4 weights dequantized once"),
     ],
 )  # fmt: skip
 def test_arithmetic_per_compression_and_runtime(
@@ -85,6 +92,8 @@ RUN = Run(
 def test_cpu_choice_is_the_resolved_isa_and_its_reason() -> None:
     assert cpu_choice([{"pass": "prune"}, NOTE]) == f"made for avx2: {NOTE['why']}"
     assert cpu_choice([{"pass": "quantize", "bits": 8}]) is None
+    qat = {"pass": "qat", "isa": "avx2", "why": "7-bit weights for avx2: saturates"}
+    assert cpu_choice([qat]) == "made for avx2: 7-bit weights for avx2: saturates"
     assert cpu_choice([]) is None
 
 

@@ -4,12 +4,15 @@ leaderboard as their own families, and drawn as training curves on the candidate
 from __future__ import annotations
 
 import json
+import platform
 import re
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from harness.cli.commands import cli
+from harness.compress.int8_isa import FAMILIES, isa_family
+from harness.measure.machine import cpu_isa
 from harness.report.axes import family_symbol
 from harness.report.charts import accuracy_scatter
 from harness.report.families import candidate_family
@@ -53,6 +56,10 @@ def test_a_sweep_distills_and_trains_quantized_and_shows_both(tmp_path: Path) ->
     assert tiny.metric("macs") == distill["student_macs"]
     qat = rows[("int8 trained", "litert")].details["compression_notes"][0]
     assert qat["pass"] == "qat" and qat["activations"] == "int8"
+    # Full-integer int8 is trained for this machine's CPU, as its cache key says.
+    family = isa_family(platform.machine(), cpu_isa())
+    assert qat["isa"] == family and qat["weight_bits"] == (7 if qat["reduce_range"] else 8)
+    assert qat["reduce_range"] is FAMILIES[family].reduce_range
     # Both runtimes ran the QAT export and agree on its answers.
     assert rows[("int8 trained", "litert")].metric("parity_agreement") >= 0.99
     # Families follow the chain, not the setting's name; each has its own marker.

@@ -10,13 +10,14 @@ harness.train.distill and harness.train.qat; this module only reads their settin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import onnx
 
 from harness.compress.base import Params, PassContext, PassResult
+from harness.compress.int8_isa import FAMILIES, Int8Choice, int8_choice, isa_family
 from harness.errors import CompressionError, ParamError
 
 __all__ = ["Distill", "Qat", "StudentSpec", "trains"]
@@ -123,7 +124,12 @@ class Distill:
 class Qat:
     """Fine-tune the trained model with fake-quantized weights (b bits, symmetric, per
     channel or per tensor) and, with `activations`, int8 fake-quantized inputs of every
-    weight layer; exported as the `quantize` pass stores weights, plus QDQ activations."""
+    weight layer; exported as the `quantize` pass stores weights, plus QDQ activations.
+
+    Full-integer int8 (bits 8 with activations) runs on ORT's int8 kernels, which saturate
+    8-bit weights on x86 without VNNI (harness.compress.int8_isa): for such a CPU (`isa`,
+    resolved from the machine by `for_cpu`) the weights are trained and stored in 7 bits,
+    as the `ort_int8` pass stores them, so the model trained is the model run."""
 
     name: ClassVar[str] = "qat"
     trains: ClassVar[bool] = True
@@ -132,21 +138,32 @@ class Qat:
     per_channel: bool = True
     activations: bool = True  # int8 activations (full-integer); default only for 8 bits
     lr: float | None = None  # None: a tenth of the training learning rate
+    isa: str = "auto"  # full-integer int8 only: the CPU family the model is for
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Qat:
-        p = Params(params, ["bits", "epochs", "per_channel", "activations", "lr"])
+        p = Params(params, ["bits", "epochs", "per_channel", "activations", "lr", "isa"])
         bits = p.integer("bits", 2, 8)
+        activations = p.boolean("activations", default=bits == 8)
+        isa = p.choice("isa", ("auto", *FAMILIES), default="auto")
+        if isa != "auto" and not (bits == 8 and activations):
+            raise ParamError(
+                "isa", "applies only to full-integer int8 (bits = 8, activations = true); drop it"
+            )
         return cls(
             bits=bits,
             epochs=p.integer("epochs", 1, default=5),
             per_channel=p.boolean("per_channel", default=True),
-            activations=p.boolean("activations", default=bits == 8),
+            activations=activations,
             lr=p.number("lr", 0, 10, lo_open=True) if p.given("lr") else None,
+            isa=isa,
         )
 
     def spec(self) -> dict[str, Any]:
+        """The settings; `lr` and `isa` only when given or resolved, so the keys of configs
+        written before they existed stay the same."""
         lr = {} if self.lr is None else {"lr": self.lr}
+        target = {} if self.isa == "auto" else {"isa": self.isa}
         return {
             "pass": self.name,
             "bits": self.bits,
@@ -154,12 +171,35 @@ class Qat:
             "per_channel": self.per_channel,
             "activations": self.activations,
             **lr,
+            **target,
         }
 
     def label(self) -> str:
-        """'qat int8 a8', 'qat int4'; per-tensor weights are appended."""
+        """'qat int8 a8', 'qat int4'; per-tensor weights and a given target family are
+        appended."""
         acts = " a8" if self.activations else ""
-        return f"qat int{self.bits}{acts}{'' if self.per_channel else ' per-tensor'}"
+        target = "" if self.isa == "auto" else f" for {self.isa}"
+        return f"qat int{self.bits}{acts}{'' if self.per_channel else ' per-tensor'}{target}"
+
+    @property
+    def full_integer(self) -> bool:
+        return self.bits == 8 and self.activations
+
+    def for_cpu(self, arch: str, flags: Sequence[str]) -> Qat:
+        """This step for the CPU that will run the model (`isa = "auto"` resolved); only
+        full-integer int8 depends on the CPU."""
+        if not self.full_integer or self.isa != "auto":
+            return self
+        return replace(self, isa=isa_family(arch, flags))
+
+    def choice(self) -> Int8Choice:
+        """The weight range and why; an unresolved "auto" takes the choice exact on any CPU."""
+        return int8_choice("any" if self.isa == "auto" else self.isa)
+
+    def weight_bits(self) -> int:
+        """The bits the weights are trained and stored in: 7 for full-integer int8 on a CPU
+        whose int8 kernels saturate 8-bit weights, else `bits`."""
+        return 7 if self.full_integer and self.choice().reduce_range else self.bits
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
         return _needs_training(self.name)

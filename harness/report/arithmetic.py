@@ -36,8 +36,16 @@ def _steps(spec: Any) -> list[Mapping[str, Any]]:
 
 
 def _weight_bits(steps: Sequence[Mapping[str, Any]]) -> str:
-    bits = sorted({int(s.get("bits", 8)) for s in steps if s.get("pass") == "quantize"})
+    bits = sorted({int(s.get("bits", 8)) for s in steps if s.get("pass") in ("quantize", "qat")})
     return "/".join(f"int{b}" for b in bits)
+
+
+def _full_integer(steps: Sequence[Mapping[str, Any]]) -> bool:
+    """ort_int8, or qat with int8 activations: QDQ pairs around every weight layer."""
+    return any(
+        s.get("pass") == "ort_int8" or (s.get("pass") == "qat" and s.get("activations"))
+        for s in steps
+    )
 
 
 # LiteRT's own quantizer (the runtime's `quantize` setting) decides its arithmetic alone:
@@ -73,7 +81,7 @@ def arithmetic(compression_spec: Any, runtime: Mapping[str, Any]) -> Arithmetic:
     if own is not None:
         return own
     folded = engine == "onnxruntime" and bool(settings.get(FOLD_SETTING))
-    if "ort_int8" in passes:
+    if _full_integer(steps):
         if engine == "onnxruntime" and not folded:
             return Arithmetic(
                 INT8,
@@ -84,7 +92,7 @@ def arithmetic(compression_spec: Any, runtime: Mapping[str, Any]) -> Arithmetic:
             "the QuantizeLinear/DequantizeLinear pairs run as quantize/dequantize steps around "
             "float kernels: int8 rounding, float compute, not int8 kernels",
         )
-    if "quantize" in passes:
+    if passes & {"quantize", "qat"}:
         bits = _weight_bits(steps)
         if folded:
             return Arithmetic(
@@ -106,9 +114,10 @@ def arithmetic(compression_spec: Any, runtime: Mapping[str, Any]) -> Arithmetic:
 
 
 def cpu_choice(notes: Sequence[Mapping[str, Any]]) -> str | None:
-    """Why an int8 model has the weight range it has (ort_int8's resolved CPU choice)."""
+    """Why an int8 model has the weight range it has (the CPU choice ort_int8 or
+    full-integer qat resolved)."""
     for note in notes or []:
-        if note.get("pass") == "ort_int8" and note.get("why"):
+        if note.get("pass") in ("ort_int8", "qat") and note.get("why"):
             return f"made for {note.get('isa')}: {note['why']}"
     return None
 

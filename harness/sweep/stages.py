@@ -123,7 +123,9 @@ def compress_stage(
     if any(getattr(p, "trains", False) for p in passes):  # distill, qat
         from harness.sweep.training_steps import run_training_steps
 
-        model, remaining, finetuned = run_training_steps(job, trained, splits, config, artifacts)
+        model, remaining, finetuned = run_training_steps(
+            job, passes, trained, splits, config, artifacts
+        )
         passes = for_this_cpu(remaining)
     elif job.compression.finetune_epochs:
         model, remaining, ft_notes = _finetune(job, splits, config, artifacts)

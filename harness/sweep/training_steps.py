@@ -9,6 +9,7 @@ revision, policy, training settings, seed), or an imported file's sha256.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import onnx
@@ -44,15 +45,22 @@ def trained_net(job: CompressJob, splits: Splits, artifacts: Artifacts) -> Any:
 
 
 def run_training_steps(
-    job: CompressJob, trained: Any, splits: Splits, config: Any, artifacts: Artifacts
+    job: CompressJob,
+    passes: Sequence[Any],
+    trained: Any,
+    splits: Splits,
+    config: Any,
+    artifacts: Artifacts,
 ) -> tuple[onnx.ModelProto, list[Any], list[dict[str, Any]]]:
-    """(model for the remaining passes, those passes, one note per training step)."""
+    """(model for the remaining passes, those passes, one note per training step).
+    `passes`: the job's chain resolved for this CPU (harness.compress.for_cpu), as its
+    cache key hashes them, so full-integer QAT trains the weight range it is keyed by."""
     from harness.train.steps import run_steps
 
     compression = job.compression
     # A student starts from scratch: the teacher's PyTorch weights are needed only when a
     # step trains the trained model itself.
-    starts_fresh = compression.passes[0].name == "distill"
+    starts_fresh = passes[0].name == "distill"
     net = None if starts_fresh else trained_net(job, splits, artifacts)
 
     def tune_cached(net: Any, passes: Any, readers: bool) -> Any:
@@ -62,7 +70,7 @@ def run_training_steps(
         return finetune_cached(job, net, splits, config, artifacts, readers)
 
     result = run_steps(
-        trained.path.read_bytes(), net, compression.passes, splits, job.train.policy,
+        trained.path.read_bytes(), net, passes, splits, job.train.policy,
         config.training, config.seed, compression.finetune_epochs, compression.finetune_lr,
         None if starts_fresh else tune_cached,
     )  # fmt: skip

@@ -7,6 +7,8 @@ then export it in the storage the post-training `quantize` pass uses.
   max|w| / qmax of the current weights. Gradients pass straight through (torch's kernel).
   The export stores the latent float weights through the `quantize` pass itself, so the
   integers are those the fake quantizer used.
+- Full-integer int8 on a CPU whose int8 kernels saturate 8-bit weights (x86 without VNNI,
+  `Qat.weight_bits`) trains and stores 7-bit weights, as `ort_int8` stores them there.
 - Activations (`activations`, full-integer int8): the input of every weight layer goes
   through a torch.ao.quantization.FakeQuantize (moving-average min/max observer, int8
   affine), whose learned scale and zero point become a QuantizeLinear/DequantizeLinear
@@ -140,6 +142,7 @@ def qat(
     from harness.train.training import export_onnx, fit
 
     lr = step.lr or training.lr * LR_FACTOR
+    bits = step.weight_bits()
     with _torch_settings(training.threads):
         torch.manual_seed(seed)
         work = fold_batchnorm(net)
@@ -149,7 +152,7 @@ def qat(
         hooks = []
         for m in matches:
             parametrize.register_parametrization(
-                m.module, "weight", weight_fake_quant(step.bits, step.per_channel)
+                m.module, "weight", weight_fake_quant(bits, step.per_channel)
             )
             if step.activations:
                 m.module.add_module(ACT_FAKE_QUANT, _act_fake_quant())
@@ -178,11 +181,19 @@ def qat(
     # The plain export has the same nodes as the one matched above: same indices.
     float_model, act_params = _remove_held(float_model, repeated, splits, act_params)
     staged = insert_activation_qdq(float_model, act_params)
-    quant = Quantize(bits=step.bits, per_channel=step.per_channel, symmetric=True)
+    quant = Quantize(bits=bits, per_channel=step.per_channel, symmetric=True)
     stored = quant.apply(staged, PassContext())
     exported = _run(stored.model, x_val)
+    choice = step.choice()
+    target = (
+        {"weight_bits": bits, "isa": choice.isa, "reduce_range": choice.reduce_range,
+         "why": choice.reason}
+        if step.full_integer
+        else {}
+    )  # fmt: skip
     notes = {
         "bits": step.bits,
+        **target,
         "per_channel": step.per_channel,
         "activations": "int8" if step.activations else "float32",
         "epochs": step.epochs,

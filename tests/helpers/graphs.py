@@ -233,6 +233,19 @@ def run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
+def run_simulated(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The QDQ graph as written (DequantizeLinear, float op, QuantizeLinear): the int8
+    arithmetic on float kernels, the same on every CPU (graph optimizations off, so ONNX
+    Runtime fuses nothing into its int8 kernels)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
