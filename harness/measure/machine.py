@@ -40,7 +40,6 @@ def cpu_isa() -> list[str]:
 
     numpy asks the CPU itself (CPUID / HWCAP), so the answer is what the code will see, on any
     OS and under an emulator; /proc/cpuinfo adds what numpy does not detect."""
-    found: set[str] = set()
     features: dict[str, bool] = {}
     for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # 2.x, 1.x
         try:
@@ -48,18 +47,37 @@ def cpu_isa() -> list[str]:
             break
         except ImportError:
             continue
-    found.update(name for key, name in NUMPY_ISA.items() if features.get(key))
+    return combine_isa(features, _cpuinfo_flags())
+
+
+def _cpuinfo_flags() -> set[str] | None:
+    """The flags line of /proc/cpuinfo, or None where there is none."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        text = ""
+        return None
     for line in text.splitlines():
         if line.lower().startswith(("flags", "features")):
-            words = set(line.split(":", 1)[1].split())
-            found.update(f for f in CPUINFO_ONLY_ISA if f in words)
-            if not features:
-                found.update(f for f in NUMPY_ISA.values() if f in words)
-            break
+            return set(line.split(":", 1)[1].split())
+    return None
+
+
+def combine_isa(features: dict[str, bool], cpuinfo: set[str] | None) -> list[str]:
+    """The instruction sets from numpy's CPU detection (`features`, its names) and the
+    /proc/cpuinfo flags (pure).
+
+    /proc/cpuinfo describes the host's CPU. Under an emulator (QEMU user mode) the process
+    runs on another, whose CPUID numpy and ONNX Runtime both read: the host's flags would
+    make an emulated AVX2 CPU look like a VNNI one. So the flags only /proc/cpuinfo knows
+    (avx_vnni, ...) count only when it agrees with numpy on every flag both know; without
+    numpy's detection, /proc/cpuinfo is all there is."""
+    flags = cpuinfo or set()
+    if not features:
+        return sorted(f for f in (*NUMPY_ISA.values(), *CPUINFO_ONLY_ISA) if f in flags)
+    found = {name for key, name in NUMPY_ISA.items() if features.get(key)}
+    same_cpu = all(bool(features.get(key)) == (name in flags) for key, name in NUMPY_ISA.items())
+    if cpuinfo is not None and same_cpu:
+        found.update(f for f in CPUINFO_ONLY_ISA if f in flags)
     return sorted(found)
 
 
