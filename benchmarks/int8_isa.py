@@ -157,7 +157,7 @@ def main() -> None:
         prepare(Path(tmp))
         cpus = [("this machine", [])] + [(c, [str(qemu), "-cpu", c]) for c in args.emulate]
         print(
-            f"{'cpu':<14}{'flags':<46}{'model':<13}{'choice':<14}{'isa':<8}{'bits':>4}"
+            f"{'cpu':<14}{'flags':<60}{'model':<13}{'choice':<14}{'isa':<8}{'bits':>4}"
             f"{'fp32':>8}{'kernels':>9}{'simul.':>8}{'drop pt':>9}"
         )
         for label, prefix in cpus:
@@ -170,7 +170,7 @@ def main() -> None:
                     "  meets" if drop <= MAX_DROP_PT else "  MISSES"
                 ) + f" <= {MAX_DROP_PT:g} pt"  # fmt: skip
                 print(
-                    f"{label:<14}{' '.join(r['flags']):<46}{r['model']:<13}{r['choice']:<14}"
+                    f"{label:<14}{' '.join(r['flags']):<60}{r['model']:<13}{r['choice']:<14}"
                     f"{r['isa']:<8}{r['bits']:>4}{r['fp32']:>8.4f}{r['kernels']:>9.4f}"
                     f"{r['simulated']:>8.4f}{drop:>9.2f}{verdict}",
                     flush=True,
