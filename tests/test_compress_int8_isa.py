@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.compress.int8_isa import FAMILIES, int8_choice, isa_family
-from harness.compress.ort_quant import ISAS
+from harness.compress.int8_isa import FAMILIES, ISAS, int8_choice, isa_family
 
 
 @pytest.mark.parametrize(

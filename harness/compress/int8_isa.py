@@ -18,7 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["FAMILIES", "Int8Choice", "int8_choice", "isa_family"]
+__all__ = [
+    "FAMILIES",
+    "ISAS",
+    "Int8Choice",
+    "int8_choice",
+    "isa_family",
+    "resolve_isa",
+    "target_choice",
+]
 
 X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 ARM = ("aarch64", "arm64", "armv8l", "armv8b")
@@ -111,3 +119,17 @@ def int8_choice(family: str, reduce_range: bool | None = None) -> Int8Choice:
             f"on {family}: {entry.why}"
         )
     return Int8Choice(family, reduce_range, reason)
+
+
+ISAS = ("auto", *FAMILIES)  # a pass's `isa` setting: "auto" is the machine of the sweep
+
+
+def resolve_isa(isa: str, arch: str, flags: Iterable[str]) -> str:
+    """A pass's `isa` setting for the CPU that will run the model: "auto" becomes its family."""
+    return isa_family(arch, flags) if isa == "auto" else isa
+
+
+def target_choice(isa: str, reduce_range: bool | None = None) -> Int8Choice:
+    """The choice for a pass's `isa` setting; an unresolved "auto" takes the one exact on
+    any CPU."""
+    return int8_choice("any" if isa == "auto" else isa, reduce_range)

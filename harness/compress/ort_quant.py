@@ -26,7 +26,7 @@ import onnx
 
 from harness.compress.base import Params, PassContext, PassResult
 from harness.compress.graph import graph_inputs
-from harness.compress.int8_isa import FAMILIES, Int8Choice, int8_choice, isa_family
+from harness.compress.int8_isa import ISAS, Int8Choice, resolve_isa, target_choice
 from harness.errors import CompressionError
 
 __all__ = ["OrtInt8"]
@@ -34,7 +34,6 @@ __all__ = ["OrtInt8"]
 MODES = ("static", "dynamic")
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32
-ISAS = ("auto", *FAMILIES)
 
 
 def _is_quant_op(op: str) -> bool:
@@ -116,11 +115,11 @@ class OrtInt8:
 
     def for_cpu(self, arch: str, flags: Sequence[str]) -> OrtInt8:
         """This pass for the CPU that will run the model (`isa = "auto"` resolved)."""
-        return self if self.isa != "auto" else replace(self, isa=isa_family(arch, flags))
+        return replace(self, isa=resolve_isa(self.isa, arch, flags))
 
     def choice(self) -> Int8Choice:
         """The weight range and why; an unresolved "auto" takes the choice exact on any CPU."""
-        return int8_choice("any" if self.isa == "auto" else self.isa, self.reduce_range)
+        return target_choice(self.isa, self.reduce_range)
 
     def apply(self, model: onnx.ModelProto, ctx: PassContext) -> PassResult:
         if self.mode == "static" and (ctx.calibration is None or not len(ctx.calibration)):

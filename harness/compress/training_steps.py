@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import onnx
 
 from harness.compress.base import Params, PassContext, PassResult
-from harness.compress.int8_isa import FAMILIES, Int8Choice, int8_choice, isa_family
+from harness.compress.int8_isa import ISAS, Int8Choice, resolve_isa, target_choice
 from harness.errors import CompressionError, ParamError
 
 __all__ = ["Distill", "Qat", "StudentSpec", "trains"]
@@ -145,7 +145,7 @@ class Qat:
         p = Params(params, ["bits", "epochs", "per_channel", "activations", "lr", "isa"])
         bits = p.integer("bits", 2, 8)
         activations = p.boolean("activations", default=bits == 8)
-        isa = p.choice("isa", ("auto", *FAMILIES), default="auto")
+        isa = p.choice("isa", ISAS, default="auto")
         if isa != "auto" and not (bits == 8 and activations):
             raise ParamError(
                 "isa", "applies only to full-integer int8 (bits = 8, activations = true); drop it"
@@ -188,13 +188,13 @@ class Qat:
     def for_cpu(self, arch: str, flags: Sequence[str]) -> Qat:
         """This step for the CPU that will run the model (`isa = "auto"` resolved); only
         full-integer int8 depends on the CPU."""
-        if not self.full_integer or self.isa != "auto":
+        if not self.full_integer:
             return self
-        return replace(self, isa=isa_family(arch, flags))
+        return replace(self, isa=resolve_isa(self.isa, arch, flags))
 
     def choice(self) -> Int8Choice:
         """The weight range and why; an unresolved "auto" takes the choice exact on any CPU."""
-        return int8_choice("any" if self.isa == "auto" else self.isa)
+        return target_choice(self.isa)
 
     def weight_bits(self) -> int:
         """The bits the weights are trained and stored in: 7 for full-integer int8 on a CPU
