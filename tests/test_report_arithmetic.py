@@ -52,6 +52,7 @@ def litert(quantize: str) -> dict[str, Any]:
         ([QAT8], ORT, "int8 kernels", "fuses the QuantizeLinear/DequantizeLinear pairs"),
         ([QAT8], LITERT, "simulated int8 on float kernels", "not int8 kernels"),
         ([QAT4], ORT, "weight-only dequantized", "int4 weights dequantized to float32"),
+        ({"steps": [{**QAT4, "activations": True}]}, ORT, "weight-only dequantized", "int4"),
         ([{"pass": "prune", "ratio": 0.5}, QAT4], FOLDED, "fp32", "int4 weights dequantized once"),
     ],
 )  # fmt: skip

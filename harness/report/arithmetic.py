@@ -41,9 +41,12 @@ def _weight_bits(steps: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _full_integer(steps: Sequence[Mapping[str, Any]]) -> bool:
-    """ort_int8, or qat with int8 activations: QDQ pairs around every weight layer."""
+    """ort_int8, or qat with int8 activations and weights stored as int8 (more than 4 bits,
+    harness.compress.quantize.storage): what ONNX Runtime's int8 kernels take. int4 weights
+    behind QDQ activations are dequantized for float kernels."""
     return any(
-        s.get("pass") == "ort_int8" or (s.get("pass") == "qat" and s.get("activations"))
+        s.get("pass") == "ort_int8"
+        or (s.get("pass") == "qat" and s.get("activations") and int(s.get("bits", 8)) > 4)
         for s in steps
     )
 
